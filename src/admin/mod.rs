@@ -1,0 +1,364 @@
+//! The admin channel: client, user and key management.
+//!
+//! While the server runs it owns the store (sled locks it), so admin commands reach it
+//! through a Unix socket in the data directory, mode 0600: only someone with local access
+//! to the data directory can administer the server, and the network port never can. While
+//! it is stopped the command opens the store itself. Either way [`execute`] does the work,
+//! so both paths behave the same.
+
+pub mod protocol;
+
+use crate::grant::Policy;
+use crate::keys::{KeyRing, SigningAlg};
+use crate::record::{is_valid_name, ClientRecord, GrantType, UserRecord};
+use crate::scope::Scope;
+use crate::secret;
+use crate::service::{self, unix_now, Service};
+use crate::store::{Store, StoreError};
+pub use protocol::{AdminError, AdminReply, AdminRequest};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The socket's file name inside the data directory.
+pub const SOCKET_NAME: &str = "admin.sock";
+
+/// Largest request line accepted on the socket.
+const MAX_LINE: u64 = 64 * 1024;
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        AdminError::Internal(e.to_string())
+    }
+}
+
+impl From<service::ServiceError> for AdminError {
+    fn from(e: service::ServiceError) -> Self {
+        AdminError::Internal(e.to_string())
+    }
+}
+
+/// The path of the admin socket for a data directory.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_NAME)
+}
+
+fn scope_of(tokens: &[String]) -> Result<Scope, AdminError> {
+    // Accept "read write" in one flag as well as repeated flags.
+    let split: Vec<&str> = tokens
+        .iter()
+        .flat_map(|t| t.split(' '))
+        .filter(|t| !t.is_empty())
+        .collect();
+    Scope::from_tokens(split).map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+fn check_name(kind: &str, name: &str) -> Result<(), AdminError> {
+    if is_valid_name(name) {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(format!(
+            "{kind} {name:?} is not valid: use 1 to 128 letters, digits and - _ . @ ~"
+        )))
+    }
+}
+
+fn check_ttl(name: &str, ttl: Option<u64>) -> Result<(), AdminError> {
+    match ttl {
+        Some(0) => Err(AdminError::Invalid(format!(
+            "{name} must be at least 1 second"
+        ))),
+        Some(t) if name == "access-ttl" && t > 86_400 => Err(AdminError::Invalid(
+            "access-ttl must be at most 86400 seconds".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn client_json(c: &ClientRecord) -> Value {
+    json!({
+        "client_id": c.id,
+        "grants": c.grants,
+        "scope": c.scope.to_string(),
+        "audiences": c.audiences,
+        "access_ttl": c.access_ttl,
+        "refresh_ttl": c.refresh_ttl,
+        "disabled": c.disabled,
+        "created_at": c.created_at,
+    })
+}
+
+fn no_client(id: &str) -> AdminError {
+    AdminError::NotFound(format!("no client {id:?}"))
+}
+
+fn no_user(name: &str) -> AdminError {
+    AdminError::NotFound(format!("no user {name:?}"))
+}
+
+fn read_password(p: &str) -> Result<(), AdminError> {
+    if p.is_empty() {
+        return Err(AdminError::Invalid("the password is empty".into()));
+    }
+    if p.len() > 1024 {
+        return Err(AdminError::Invalid(
+            "the password is longer than 1024 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What an admin command may act on.
+pub struct AdminContext<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// The pepper.
+    pub pepper: &'a [u8],
+    /// The policy (lifetimes, Argon2 cost).
+    pub policy: &'a Policy,
+    /// The configured signing algorithm.
+    pub algorithm: SigningAlg,
+}
+
+/// Carries out an admin request. Returns the result and whether the keys changed.
+pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), AdminError> {
+    let store = ctx.store;
+    let now = unix_now();
+    let value = match req {
+        AdminRequest::ClientAdd {
+            id,
+            grants,
+            scopes,
+            audiences,
+            access_ttl,
+            refresh_ttl,
+        } => {
+            check_name("client id", &id)?;
+            check_ttl("access-ttl", access_ttl)?;
+            check_ttl("refresh-ttl", refresh_ttl)?;
+            let mut parsed = Vec::new();
+            for g in &grants {
+                let g = GrantType::parse(g).ok_or_else(|| {
+                    AdminError::Invalid(format!(
+                        "unknown grant {g:?}: use client_credentials, password or refresh_token"
+                    ))
+                })?;
+                if !parsed.contains(&g) {
+                    parsed.push(g);
+                }
+            }
+            if parsed.is_empty() {
+                parsed.push(GrantType::ClientCredentials);
+            }
+            for a in &audiences {
+                if a.is_empty() || a.chars().any(char::is_control) {
+                    return Err(AdminError::Invalid(format!("audience {a:?} is not valid")));
+                }
+            }
+            let secret = secret::new_client_secret();
+            let record = ClientRecord {
+                id: id.clone(),
+                secret_hash: secret::hash_client_secret(ctx.pepper, &secret),
+                grants: parsed,
+                scope: scope_of(&scopes)?,
+                audiences,
+                access_ttl,
+                refresh_ttl,
+                disabled: false,
+                created_at: now,
+            };
+            if !store.insert_client(&record)? {
+                return Err(AdminError::Exists(format!("client {id:?} already exists")));
+            }
+            let mut v = client_json(&record);
+            v["client_secret"] = json!(secret);
+            v
+        }
+        AdminRequest::ClientList => json!(store.clients()?.iter().map(client_json).collect::<Vec<_>>()),
+        AdminRequest::ClientShow { id } => client_json(&store.client(&id)?.ok_or_else(|| no_client(&id))?),
+        AdminRequest::ClientRemove { id } => {
+            if !store.remove_client(&id)? {
+                return Err(no_client(&id));
+            }
+            json!({ "removed": id })
+        }
+        AdminRequest::ClientRotateSecret { id } => {
+            let mut c = store.client(&id)?.ok_or_else(|| no_client(&id))?;
+            let secret = secret::new_client_secret();
+            c.secret_hash = secret::hash_client_secret(ctx.pepper, &secret);
+            store.put_client(&c)?;
+            json!({ "client_id": id, "client_secret": secret })
+        }
+        AdminRequest::ClientSetDisabled { id, disabled } => {
+            let mut c = store.client(&id)?.ok_or_else(|| no_client(&id))?;
+            c.disabled = disabled;
+            store.put_client(&c)?;
+            client_json(&c)
+        }
+        AdminRequest::UserAdd {
+            name,
+            scopes,
+            password,
+        } => {
+            check_name("user name", &name)?;
+            read_password(&password)?;
+            let hash = secret::hash_password(&password, ctx.policy.password_cost)
+                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            let user = UserRecord {
+                name: name.clone(),
+                password_hash: hash,
+                scope: scope_of(&scopes)?,
+                created_at: now,
+            };
+            if !store.insert_user(&user)? {
+                return Err(AdminError::Exists(format!("user {name:?} already exists")));
+            }
+            json!({ "username": name, "scope": user.scope.to_string() })
+        }
+        AdminRequest::UserList => json!(store
+            .users()?
+            .iter()
+            .map(|u| json!({ "username": u.name, "scope": u.scope.to_string(), "created_at": u.created_at }))
+            .collect::<Vec<_>>()),
+        AdminRequest::UserRemove { name } => {
+            if !store.remove_user(&name)? {
+                return Err(no_user(&name));
+            }
+            json!({ "removed": name })
+        }
+        AdminRequest::UserPasswd { name, password } => {
+            read_password(&password)?;
+            let mut u = store.user(&name)?.ok_or_else(|| no_user(&name))?;
+            u.password_hash = secret::hash_password(&password, ctx.policy.password_cost)
+                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            store.put_user(&u)?;
+            json!({ "username": name })
+        }
+        AdminRequest::KeyList => {
+            let mut keys = store.keys()?;
+            keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+            json!(keys
+                .iter()
+                .map(|k| json!({
+                    "kid": k.kid,
+                    "alg": k.alg,
+                    "current": k.retired_at.is_none(),
+                    "created_at": k.created_at,
+                    "retired_at": k.retired_at,
+                    "published_until": k.publish_until,
+                }))
+                .collect::<Vec<_>>())
+        }
+        AdminRequest::KeyRotate => {
+            let kid = service::rotate_key(store, ctx.policy, ctx.algorithm)?;
+            return Ok((json!({ "kid": kid, "alg": ctx.algorithm.as_str() }), true));
+        }
+        AdminRequest::KeySecret => {
+            let ring = KeyRing::load(&store.keys()?).map_err(|e| AdminError::Internal(e.to_string()))?;
+            let current = ring.current();
+            if !current.alg.is_symmetric() {
+                return Err(AdminError::Invalid(format!(
+                    "the current key is {}, not HS256: verifiers use the public JWKS",
+                    current.alg
+                )));
+            }
+            let record = store
+                .keys()?
+                .into_iter()
+                .find(|k| k.kid == current.kid)
+                .ok_or_else(|| AdminError::Internal("current key vanished".into()))?;
+            json!({ "kid": record.kid, "alg": "HS256", "secret": record.private })
+        }
+    };
+    Ok((value, false))
+}
+
+/// Runs the admin socket for a running server until the process ends.
+pub fn serve(path: &Path, service: Arc<Service>) -> std::io::Result<()> {
+    if path.exists() {
+        // The store lock is held, so no other server is using this socket: it is stale.
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    std::thread::Builder::new()
+        .name("admin".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                match conn {
+                    Ok(stream) => handle(stream, &service),
+                    Err(e) => log::warn!("admin socket accept failed: {e}"),
+                }
+            }
+        })?;
+    Ok(())
+}
+
+fn handle(stream: UnixStream, service: &Service) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let reply = match read_request(&stream) {
+        Ok(req) => {
+            log::info!("admin: {req:?}");
+            let ctx = AdminContext {
+                store: &service.store,
+                pepper: &service.pepper,
+                policy: &service.policy,
+                algorithm: service.algorithm,
+            };
+            match execute(req, &ctx) {
+                Ok((value, keys_changed)) => {
+                    if keys_changed {
+                        if let Err(e) = service.reload_keys() {
+                            log::error!("reloading keys after rotation failed: {e}");
+                        }
+                    }
+                    AdminReply::Ok(value)
+                }
+                Err(e) => AdminReply::Err(e),
+            }
+        }
+        Err(e) => AdminReply::Err(e),
+    };
+    let mut out = &stream;
+    let line = serde_json::to_string(&reply).unwrap_or_else(|_| "{}".into());
+    let _ = out
+        .write_all(line.as_bytes())
+        .and_then(|()| out.write_all(b"\n"));
+}
+
+fn read_request(stream: &UnixStream) -> Result<AdminRequest, AdminError> {
+    let mut line = String::new();
+    BufReader::new(stream.take(MAX_LINE))
+        .read_line(&mut line)
+        .map_err(|e| AdminError::Channel(format!("reading the request: {e}")))?;
+    serde_json::from_str(&line).map_err(|_| AdminError::Channel("malformed admin request".into()))
+}
+
+/// Sends a request to the running server; `None` when no server answers on the socket.
+pub fn call_socket(path: &Path, req: &AdminRequest) -> Option<Result<Value, AdminError>> {
+    let stream = UnixStream::connect(path).ok()?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
+    let result = (|| {
+        let mut w = &stream;
+        let line = serde_json::to_string(req).map_err(|e| AdminError::Channel(e.to_string()))?;
+        w.write_all(line.as_bytes())
+            .and_then(|()| w.write_all(b"\n"))
+            .map_err(|e| AdminError::Channel(format!("sending to the server: {e}")))?;
+        let mut reply = String::new();
+        BufReader::new(&stream)
+            .read_line(&mut reply)
+            .map_err(|e| AdminError::Channel(format!("reading the server's reply: {e}")))?;
+        match serde_json::from_str::<AdminReply>(&reply) {
+            Ok(AdminReply::Ok(v)) => Ok(v),
+            Ok(AdminReply::Err(e)) => Err(e),
+            Err(_) => Err(AdminError::Channel(
+                "the server's reply is malformed".into(),
+            )),
+        }
+    })();
+    Some(result)
+}

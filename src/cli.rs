@@ -1,0 +1,248 @@
+//! The command line: every command and flag, with its help. Parsing only, no I/O.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// piauth: the OAuth 2.0 authorization server of a home network.
+#[derive(Debug, Parser)]
+#[command(name = "piauth", version, about, propagate_version = true)]
+pub struct Cli {
+    /// TOML config file; flags override it, it overrides the built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (store, keys, admin socket). Default: ./piauth-data.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage clients (works whether the server runs or not).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage the users of the password grant.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// Flags of `serve`, each overriding the config file.
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:8420 or 127.0.0.1:0.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Issuer URL put in `iss` and in metadata (default: http://<hostname>:<port>).
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Access-token lifetime in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub access_ttl: Option<u64>,
+    /// Refresh-token lifetime in seconds.
+    #[arg(long, value_name = "SECS")]
+    pub refresh_ttl: Option<u64>,
+    /// Signing algorithm: ES256, EdDSA, RS256, PS256 or HS256.
+    #[arg(long, value_name = "ALG")]
+    pub algorithm: Option<String>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// `piauth client ...`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a confidential client and print its secret (shown only this once).
+    Add {
+        /// Client id: letters, digits and - _ . @ ~, up to 128.
+        id: String,
+        /// Allowed grant (repeatable): client_credentials, password, refresh_token.
+        #[arg(long = "grant", value_name = "GRANT")]
+        grants: Vec<String>,
+        /// Allowed scope (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Extra audience for its tokens (repeatable).
+        #[arg(long = "audience", value_name = "AUD")]
+        audiences: Vec<String>,
+        /// Access-token lifetime for this client, seconds.
+        #[arg(long, value_name = "SECS")]
+        access_ttl: Option<u64>,
+        /// Refresh-token lifetime for this client, seconds.
+        #[arg(long, value_name = "SECS")]
+        refresh_ttl: Option<u64>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        /// Client id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a client; its refresh tokens stop working.
+    Remove {
+        /// Client id.
+        id: String,
+    },
+    /// Give a client a new secret; the old one stops working at once.
+    RotateSecret {
+        /// Client id.
+        id: String,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a client: it gets invalid_client until enabled.
+    Disable {
+        /// Client id.
+        id: String,
+    },
+    /// Enable a disabled client.
+    Enable {
+        /// Client id.
+        id: String,
+    },
+}
+
+/// `piauth user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        /// User name.
+        name: String,
+        /// Allowed scope (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Read the password from standard input (required: passwords never go in argv).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user; their refresh tokens stop working.
+    Remove {
+        /// User name.
+        name: String,
+    },
+    /// Set a user's password, read from standard input.
+    Passwd {
+        /// User name.
+        name: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// `piauth key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List signing keys.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new key current; old public keys stay published until their tokens expire.
+    Rotate {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the current HS256 secret (base64url) for resource servers that verify HS256.
+    Secret,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_client_add_with_repeated_flags() {
+        let cli = Cli::try_parse_from([
+            "piauth",
+            "client",
+            "add",
+            "dev",
+            "--grant",
+            "password",
+            "--grant",
+            "refresh_token",
+            "--scope",
+            "read",
+            "--json",
+            "--data-dir",
+            "/tmp/x",
+        ])
+        .unwrap();
+        assert_eq!(cli.data_dir, Some(PathBuf::from("/tmp/x")));
+        match cli.command {
+            Command::Client(ClientCommand::Add {
+                id,
+                grants,
+                scopes,
+                json,
+                ..
+            }) => {
+                assert_eq!(id, "dev");
+                assert_eq!(grants, ["password", "refresh_token"]);
+                assert_eq!(scopes, ["read"]);
+                assert!(json);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn user_add_requires_password_stdin() {
+        assert!(Cli::try_parse_from(["piauth", "user", "add", "alice"]).is_err());
+        assert!(
+            Cli::try_parse_from(["piauth", "user", "add", "alice", "--password-stdin"]).is_ok()
+        );
+    }
+
+    #[test]
+    fn serve_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "piauth",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--algorithm",
+            "EdDSA",
+            "--access-ttl",
+            "60",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Serve(a) => {
+                assert_eq!(a.listen.as_deref(), Some("127.0.0.1:0"));
+                assert_eq!(a.access_ttl, Some(60));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Configuration: built-in defaults, then the TOML file, then command-line flags.
+//!
+//! Pure: the caller reads the file and hands in its text. Unknown keys are errors, so that
+//! a typo in a config file is reported instead of silently ignored.
+
+use crate::keys::SigningAlg;
+use serde::Deserialize;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where data lives when nothing says otherwise: beside the working directory, so that
+/// `cargo run -- serve` works on a fresh checkout with no setup.
+pub const DEFAULT_DATA_DIR: &str = "./piauth-data";
+/// All interfaces, because LAN devices must reach it; an unprivileged port.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8420";
+/// 15 minutes: short enough that a leaked access token soon dies, long enough that a
+/// device does not refresh constantly.
+pub const DEFAULT_ACCESS_TTL: u64 = 15 * 60;
+/// 30 days of inactivity before a device must authenticate from scratch.
+pub const DEFAULT_REFRESH_TTL: u64 = 30 * 24 * 3600;
+/// Home devices without RTC batteries drift; 60 s of skew is tolerated.
+pub const DEFAULT_LEEWAY: u64 = 60;
+/// Form bodies of OAuth requests are a few hundred bytes.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
+/// HTTP worker threads.
+pub const DEFAULT_WORKERS: usize = 4;
+/// sled page cache: small, the working set of a home network is tiny.
+pub const DEFAULT_CACHE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The config file as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listen address.
+    pub listen: Option<String>,
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Issuer URL.
+    pub issuer: Option<String>,
+    /// Signing algorithm.
+    pub algorithm: Option<String>,
+    /// Access-token lifetime, seconds.
+    pub access_ttl: Option<u64>,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_ttl: Option<u64>,
+    /// Clock-skew leeway, seconds.
+    pub leeway: Option<u64>,
+    /// Log level.
+    pub log_level: Option<String>,
+    /// HTTP worker threads.
+    pub workers: Option<usize>,
+    /// Largest accepted request body.
+    pub max_body_bytes: Option<usize>,
+    /// sled page cache, bytes.
+    pub cache_bytes: Option<u64>,
+    /// Argon2id memory cost for passwords, KiB.
+    pub argon2_memory_kib: Option<u32>,
+    /// Argon2id iterations.
+    pub argon2_iterations: Option<u32>,
+}
+
+/// A configuration that cannot be used; the message says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Parses config file text; `origin` names it in errors.
+pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError(format!("{origin}: {}", e.message().trim())))
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Listen address.
+    pub listen: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Issuer URL, if set; otherwise derived from the bound port.
+    pub issuer: Option<String>,
+    /// Signing algorithm.
+    pub algorithm: SigningAlg,
+    /// Access-token lifetime.
+    pub access_ttl: u64,
+    /// Refresh-token lifetime.
+    pub refresh_ttl: u64,
+    /// Leeway.
+    pub leeway: u64,
+    /// Log level.
+    pub log_level: log::LevelFilter,
+    /// HTTP workers.
+    pub workers: usize,
+    /// Body limit.
+    pub max_body_bytes: usize,
+    /// sled cache.
+    pub cache_bytes: u64,
+    /// Argon2id cost.
+    pub password_cost: crate::secret::PasswordCost,
+}
+
+/// Command-line overrides.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--issuer`.
+    pub issuer: Option<String>,
+    /// `--algorithm`.
+    pub algorithm: Option<String>,
+    /// `--access-ttl`.
+    pub access_ttl: Option<u64>,
+    /// `--refresh-ttl`.
+    pub refresh_ttl: Option<u64>,
+    /// `--log-level`.
+    pub log_level: Option<String>,
+}
+
+/// Merges defaults < file < flags and checks the result.
+pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError> {
+    let algorithm_name = flags.algorithm.or(file.algorithm);
+    let algorithm = match algorithm_name {
+        Some(name) => SigningAlg::parse(&name).ok_or_else(|| {
+            ConfigError(format!(
+                "unknown algorithm {name:?}: use one of ES256, EdDSA, RS256, PS256, HS256"
+            ))
+        })?,
+        None => SigningAlg::Es256,
+    };
+    let level_name = flags
+        .log_level
+        .or(file.log_level)
+        .unwrap_or_else(|| "info".into());
+    let log_level = level_name.parse::<log::LevelFilter>().map_err(|_| {
+        ConfigError(format!(
+            "unknown log level {level_name:?}: use off, error, warn, info, debug or trace"
+        ))
+    })?;
+    let issuer = flags.issuer.or(file.issuer);
+    if let Some(i) = &issuer {
+        if !(i.starts_with("http://") || i.starts_with("https://")) || i.contains(['?', '#']) {
+            return Err(ConfigError(format!(
+                "issuer {i:?} must be an http(s) URL without query or fragment (RFC 8414 §2)"
+            )));
+        }
+    }
+    let defaults = crate::secret::PasswordCost::default();
+    let cfg = Config {
+        listen: flags
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into()),
+        data_dir: flags
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        issuer: issuer.map(|i| i.trim_end_matches('/').to_string()),
+        algorithm,
+        access_ttl: flags
+            .access_ttl
+            .or(file.access_ttl)
+            .unwrap_or(DEFAULT_ACCESS_TTL),
+        refresh_ttl: flags
+            .refresh_ttl
+            .or(file.refresh_ttl)
+            .unwrap_or(DEFAULT_REFRESH_TTL),
+        leeway: file.leeway.unwrap_or(DEFAULT_LEEWAY),
+        log_level,
+        workers: file.workers.unwrap_or(DEFAULT_WORKERS),
+        max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        cache_bytes: file.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES),
+        password_cost: crate::secret::PasswordCost {
+            memory_kib: file.argon2_memory_kib.unwrap_or(defaults.memory_kib),
+            iterations: file.argon2_iterations.unwrap_or(defaults.iterations),
+        },
+    };
+    check(&cfg)?;
+    Ok(cfg)
+}
+
+fn check(cfg: &Config) -> Result<(), ConfigError> {
+    if cfg.access_ttl == 0 || cfg.access_ttl > 24 * 3600 {
+        return Err(ConfigError(
+            "access_ttl must be 1 to 86400 seconds: access tokens cannot be recalled from verifiers, keep them short".into(),
+        ));
+    }
+    if cfg.refresh_ttl == 0 {
+        return Err(ConfigError("refresh_ttl must be at least 1 second".into()));
+    }
+    if cfg.workers == 0 || cfg.workers > 256 {
+        return Err(ConfigError("workers must be 1 to 256".into()));
+    }
+    if cfg.max_body_bytes < 512 {
+        return Err(ConfigError("max_body_bytes must be at least 512".into()));
+    }
+    if cfg.password_cost.memory_kib < 8 || cfg.password_cost.iterations == 0 {
+        return Err(ConfigError(
+            "argon2_memory_kib must be at least 8 and argon2_iterations at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.algorithm, SigningAlg::Es256);
+        assert_eq!(c.access_ttl, DEFAULT_ACCESS_TTL);
+    }
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let file = parse_file(
+            "listen = \"127.0.0.1:1\"\nalgorithm = \"eddsa\"\naccess_ttl = 60\n",
+            "t.toml",
+        )
+        .unwrap();
+        let flags = Overrides {
+            listen: Some("127.0.0.1:2".into()),
+            ..Overrides::default()
+        };
+        let c = resolve(file, flags).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:2");
+        assert_eq!(c.algorithm, SigningAlg::EdDsa);
+        assert_eq!(c.access_ttl, 60);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_that_say_what() {
+        let e = parse_file("lisen = \"x\"", "t.toml").unwrap_err();
+        assert!(e.0.contains("lisen"), "{e}");
+        let bad = |f: FileConfig| resolve(f, Overrides::default()).unwrap_err();
+        assert!(bad(FileConfig {
+            algorithm: Some("none".into()),
+            ..Default::default()
+        })
+        .0
+        .contains("none"));
+        assert!(bad(FileConfig {
+            access_ttl: Some(0),
+            ..Default::default()
+        })
+        .0
+        .contains("access_ttl"));
+        assert!(bad(FileConfig {
+            issuer: Some("pi.local".into()),
+            ..Default::default()
+        })
+        .0
+        .contains("issuer"));
+    }
+}

@@ -1,0 +1,184 @@
+//! The tiny_http adapter: the only module that imports tiny_http.
+//!
+//! It copies each request into a plain [`Request`] (reading at most the body limit plus
+//! one byte), hands it to [`routes::route`], and copies the plain [`Response`] back. Worker
+//! threads poll with a timeout so that a shutdown request is seen within a second.
+
+pub mod routes;
+
+use crate::service::Service;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An HTTP request as plain values.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Upper-case method.
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// Headers as sent (names compared case-insensitively).
+    pub headers: Vec<(String, String)>,
+    /// The body, at most the limit.
+    pub body: Vec<u8>,
+    /// Whether the body was longer than the limit (and so was cut).
+    pub body_too_large: bool,
+}
+
+impl Request {
+    /// The first header of that name, if any.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// How many headers of that name were sent.
+    pub fn header_count(&self, name: &str) -> usize {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    }
+}
+
+/// An HTTP response as plain values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A JSON response.
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A bound HTTP server, not yet serving.
+pub struct Http {
+    server: Arc<tiny_http::Server>,
+    /// The address actually bound (the port is known even for `:0`).
+    pub local_addr: std::net::SocketAddr,
+}
+
+impl Http {
+    /// Binds the listen address.
+    pub fn bind(addr: &str) -> Result<Http, String> {
+        let server =
+            tiny_http::Server::http(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let local_addr = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| format!("{addr} is not an IP address"))?;
+        Ok(Http {
+            server: Arc::new(server),
+            local_addr,
+        })
+    }
+
+    /// Starts `workers` threads that serve until `stop` is set; returns their handles.
+    pub fn spawn(
+        &self,
+        workers: usize,
+        service: Arc<Service>,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        (0..workers)
+            .map(|i| {
+                let server = self.server.clone();
+                let service = service.clone();
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name(format!("http-{i}"))
+                    .spawn(move || {
+                        while !stop.load(Ordering::Relaxed) {
+                            match server.recv_timeout(Duration::from_millis(500)) {
+                                Ok(Some(rq)) => serve_one(rq, &service),
+                                Ok(None) => {}
+                                Err(e) => log::warn!("accepting a request failed: {e}"),
+                            }
+                        }
+                    })
+            })
+            .collect()
+    }
+
+    /// Stops accepting: wakes every blocked worker.
+    pub fn unblock(&self) {
+        self.server.unblock();
+    }
+}
+
+fn serve_one(mut rq: tiny_http::Request, service: &Service) {
+    let started = Instant::now();
+    let limit = service.max_body_bytes;
+    let mut body = Vec::new();
+    let declared_too_large = rq.body_length().is_some_and(|n| n > limit);
+    let read_ok = !declared_too_large
+        && rq
+            .as_reader()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut body)
+            .is_ok();
+    let url = rq.url().to_string();
+    let path = url.split('?').next().unwrap_or("").to_string();
+    let request = Request {
+        method: rq.method().as_str().to_ascii_uppercase(),
+        path,
+        headers: rq
+            .headers()
+            .iter()
+            .map(|h| {
+                (
+                    h.field.as_str().as_str().to_string(),
+                    h.value.as_str().to_string(),
+                )
+            })
+            .collect(),
+        body_too_large: declared_too_large || body.len() > limit,
+        body,
+    };
+    let response = if read_ok || declared_too_large {
+        routes::route(&request, service)
+    } else {
+        routes::error_response(&crate::oauth_error::OAuthError::invalid_request(
+            "the request body could not be read",
+        ))
+    };
+    // Never log query strings or bodies: they can hold credentials.
+    log::info!(
+        "{} {} {} {}us",
+        request.method,
+        request.path,
+        response.status,
+        started.elapsed().as_micros()
+    );
+    let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
+    for (name, value) in &response.headers {
+        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
+            out.add_header(h);
+        }
+    }
+    if let Err(e) = rq.respond(out) {
+        log::debug!("writing a response failed: {e}");
+    }
+}

@@ -1,0 +1,431 @@
+//! The endpoints: (method, path) to a handler from [`Request`] to [`Response`].
+//!
+//! Handlers parse with `request`, decide with `grant` and `token`, and apply what was
+//! decided to the store. Every OAuth error becomes a response in [`error_response`] only.
+
+use super::{Request, Response};
+use crate::grant::{self, AuthenticatedClient, Decision, Issue, RefreshPlan, REFRESH_REUSED};
+use crate::oauth_error::{ErrorCode, OAuthError};
+use crate::record::{GrantType, RefreshRecord};
+use crate::request::{self, BodyKind, Params};
+use crate::scope::Scope;
+use crate::secret;
+use crate::service::{unix_now, Service};
+use crate::store::Rotation;
+use crate::token::{self, AccessClaims};
+use serde_json::{json, Value};
+
+/// The token endpoint (RFC 6749 §3.2).
+pub const TOKEN_PATH: &str = "/token";
+/// Introspection (RFC 7662).
+pub const INTROSPECT_PATH: &str = "/introspect";
+/// Revocation (RFC 7009).
+pub const REVOKE_PATH: &str = "/revoke";
+/// The JWK Set (RFC 7517).
+pub const JWKS_PATH: &str = "/jwks.json";
+/// Server metadata (RFC 8414).
+pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+/// Health.
+pub const HEALTH_PATH: &str = "/health";
+
+/// Dispatches a request.
+pub fn route(req: &Request, service: &Service) -> Response {
+    let allowed = match req.path.as_str() {
+        TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH => "POST",
+        JWKS_PATH | METADATA_PATH | HEALTH_PATH => "GET",
+        _ => {
+            return Response::json(
+                404,
+                &json!({"error": "not_found", "error_description": "no such endpoint"}),
+            )
+        }
+    };
+    if req.method != allowed {
+        return Response::json(
+            405,
+            &json!({"error": "method_not_allowed", "error_description": format!("use {allowed}")}),
+        )
+        .with_header("Allow", allowed);
+    }
+    let result = match req.path.as_str() {
+        TOKEN_PATH => token_endpoint(req, service),
+        INTROSPECT_PATH => introspect(req, service),
+        REVOKE_PATH => revoke(req, service),
+        JWKS_PATH => Ok(Response::json(200, &service.keys().jwks(unix_now()))
+            .with_header("Cache-Control", "public, max-age=300")),
+        METADATA_PATH => Ok(metadata(service)),
+        _ => Ok(health(service)),
+    };
+    result.unwrap_or_else(|r| r)
+}
+
+/// An OAuth error as JSON (RFC 6749 §5.2). A 401 always names the Basic scheme, as
+/// HTTP requires and RFC 6749 §5.2 asks for when Basic was tried.
+pub fn error_response(e: &OAuthError) -> Response {
+    let r = Response::json(
+        e.code.status(),
+        &json!({"error": e.code.as_str(), "error_description": e.description}),
+    )
+    .with_header("Cache-Control", "no-store")
+    .with_header("Pragma", "no-cache");
+    match e.code {
+        ErrorCode::InvalidClient => r.with_header("WWW-Authenticate", "Basic realm=\"piauth\""),
+        ErrorCode::TemporarilyUnavailable => r.with_header("Retry-After", "5"),
+        _ => r,
+    }
+}
+
+fn store_failed(what: &str, e: &dyn std::fmt::Display) -> Response {
+    log::error!("{what}: {e}");
+    error_response(&OAuthError::server_error("the token store failed"))
+}
+
+/// Reads the parameters of a POST endpoint.
+fn params(req: &Request) -> Result<Params, Response> {
+    if req.body_too_large {
+        return Err(Response::json(
+            413,
+            &json!({"error": "invalid_request", "error_description": "the request body is too large"}),
+        ));
+    }
+    if req.header_count("Content-Type") > 1 || req.header_count("Authorization") > 1 {
+        return Err(error_response(&OAuthError::invalid_request(
+            "a header was given more than once",
+        )));
+    }
+    let kind =
+        BodyKind::from_content_type(req.header("Content-Type")).map_err(|e| error_response(&e))?;
+    request::parse_body(kind, &req.body).map_err(|e| error_response(&e))
+}
+
+/// Authenticates the client of a POST endpoint.
+fn authenticate(
+    req: &Request,
+    params: &Params,
+    service: &Service,
+) -> Result<AuthenticatedClient, Response> {
+    let creds = request::client_credentials(req.header("Authorization"), params)
+        .map_err(|e| error_response(&e.error))?;
+    let record = service
+        .store
+        .client(creds.id())
+        .map_err(|e| store_failed("client lookup", &e))?;
+    grant::authenticate(&creds, record, &service.pepper).map_err(|(e, why)| {
+        // The id is logged to find a misconfigured device; the secret never is.
+        log::warn!("client authentication failed for {:?}: {why:?}", creds.id());
+        error_response(&e)
+    })
+}
+
+fn token_endpoint(req: &Request, service: &Service) -> Result<Response, Response> {
+    let params = params(req)?;
+    let client = authenticate(req, &params, service)?;
+    let now = unix_now();
+    match grant::decide(&params, &client, &service.store, &service.policy, now) {
+        Decision::Refuse(e) => {
+            if e.code == ErrorCode::ServerError {
+                log::error!(
+                    "token request from {:?} failed: {}",
+                    client.id(),
+                    e.description
+                );
+            }
+            Err(error_response(&e))
+        }
+        Decision::RevokeFamily(family) => {
+            log::warn!(
+                "refresh token reused by {:?}: revoking its family (RFC 9700 §4.14)",
+                client.id()
+            );
+            service
+                .store
+                .revoke_family(&family)
+                .map_err(|e| store_failed("revoking a family", &e))?;
+            Err(error_response(&REFRESH_REUSED))
+        }
+        Decision::Issue(issue) => issue_tokens(&issue, service, now),
+    }
+}
+
+fn issue_tokens(issue: &Issue, service: &Service, now: u64) -> Result<Response, Response> {
+    let ring = service.keys();
+    let claims = AccessClaims {
+        iss: service.policy.issuer.clone(),
+        sub: issue.subject.clone(),
+        aud: issue.audiences.clone(),
+        exp: now.saturating_add(issue.access_ttl),
+        nbf: now,
+        iat: now,
+        jti: secret::random_token(16),
+        client_id: issue.client_id.clone(),
+        scope: issue.scope.to_string(),
+        username: issue.username.clone(),
+    };
+    let access = token::mint(&claims, ring.current()).map_err(|e| store_failed("minting", &e))?;
+    let refresh = match &issue.refresh {
+        RefreshPlan::None => None,
+        RefreshPlan::NewFamily => {
+            let (value, record) = new_refresh(issue, secret::random_token(16), now);
+            service
+                .store
+                .insert_refresh(&secret::token_digest(&value), &record)
+                .map_err(|e| store_failed("storing a refresh token", &e))?;
+            Some(value)
+        }
+        RefreshPlan::Rotate { old, record: prev } => {
+            let (value, record) = new_refresh(issue, prev.family.clone(), now);
+            let outcome = service
+                .store
+                .rotate_refresh(old, &secret::token_digest(&value), &record)
+                .map_err(|e| store_failed("rotating a refresh token", &e))?;
+            match outcome {
+                Rotation::Rotated => Some(value),
+                Rotation::Reused => {
+                    log::warn!(
+                        "refresh token reused concurrently by {:?}: family revoked",
+                        issue.client_id
+                    );
+                    return Err(error_response(&REFRESH_REUSED));
+                }
+                Rotation::Gone => {
+                    return Err(error_response(&OAuthError::invalid_grant(
+                        "refresh token is invalid, expired or revoked",
+                    )))
+                }
+            }
+        }
+    };
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": issue.access_ttl,
+        "scope": issue.scope.to_string(),
+    });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r);
+    }
+    Ok(Response::json(200, &body)
+        .with_header("Cache-Control", "no-store")
+        .with_header("Pragma", "no-cache"))
+}
+
+fn new_refresh(issue: &Issue, family: String, now: u64) -> (String, RefreshRecord) {
+    let value = secret::random_token(32);
+    let record = RefreshRecord {
+        family,
+        client_id: issue.client_id.clone(),
+        username: issue.username.clone(),
+        scope: issue.refresh_scope.clone(),
+        issued_at: now,
+        expires_at: now.saturating_add(issue.refresh_ttl),
+        used: false,
+    };
+    (value, record)
+}
+
+/// What a presented token turned out to be.
+enum Found {
+    Access(AccessClaims),
+    Refresh(RefreshRecord),
+    Nothing,
+}
+
+fn find_token(token: &str, service: &Service, now: u64) -> Result<Found, Response> {
+    if token.split('.').count() == 3 {
+        return match token::verify(
+            token,
+            &service.keys(),
+            &service.policy.issuer,
+            now,
+            service.policy.leeway,
+        ) {
+            Ok(claims) => {
+                let revoked = service
+                    .store
+                    .is_jti_revoked(&claims.jti)
+                    .map_err(|e| store_failed("revocation lookup", &e))?;
+                Ok(if revoked {
+                    Found::Nothing
+                } else {
+                    Found::Access(claims)
+                })
+            }
+            Err(why) => {
+                log::debug!("presented token not accepted: {why}");
+                Ok(Found::Nothing)
+            }
+        };
+    }
+    use crate::grant::Directory;
+    let store = &service.store;
+    let record = store
+        .refresh(&secret::token_digest(token))
+        .map_err(|e| store_failed("refresh lookup", &e))?;
+    let Some(record) = record else {
+        return Ok(Found::Nothing);
+    };
+    let family = store
+        .family(&record.family)
+        .map_err(|e| store_failed("family lookup", &e))?;
+    let live = !record.used && now < record.expires_at && family.is_some_and(|f| !f.revoked);
+    Ok(if live {
+        Found::Refresh(record)
+    } else {
+        Found::Nothing
+    })
+}
+
+fn no_store(r: Response) -> Response {
+    r.with_header("Cache-Control", "no-store")
+}
+
+fn introspect(req: &Request, service: &Service) -> Result<Response, Response> {
+    let params = params(req)?;
+    let client = authenticate(req, &params, service)?;
+    let token = params
+        .require("token", "token is required")
+        .map_err(|e| error_response(&e))?;
+    let now = unix_now();
+    let body = match find_token(token, service, now)? {
+        Found::Access(c) => {
+            let mut v = json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": c.scope,
+                "client_id": c.client_id,
+                "sub": c.sub,
+                "aud": c.aud,
+                "iss": c.iss,
+                "exp": c.exp,
+                "iat": c.iat,
+                "nbf": c.nbf,
+                "jti": c.jti,
+            });
+            if let Some(u) = c.username {
+                v["username"] = json!(u);
+            }
+            v
+        }
+        // A refresh token is described only to the client that holds it.
+        Found::Refresh(r) if r.client_id == client.id() => {
+            let mut v = json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": r.scope.to_string(),
+                "client_id": r.client_id,
+                "sub": r.username.clone().unwrap_or_else(|| r.client_id.clone()),
+                "exp": r.expires_at,
+                "iat": r.issued_at,
+                "iss": service.policy.issuer,
+            });
+            if let Some(u) = r.username {
+                v["username"] = json!(u);
+            }
+            v
+        }
+        _ => json!({"active": false}),
+    };
+    Ok(no_store(Response::json(200, &body)))
+}
+
+fn revoke(req: &Request, service: &Service) -> Result<Response, Response> {
+    let params = params(req)?;
+    let client = authenticate(req, &params, service)?;
+    let token = params
+        .require("token", "token is required")
+        .map_err(|e| error_response(&e))?;
+    let now = unix_now();
+    let not_yours = || {
+        error_response(&OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the token was not issued to this client",
+        ))
+    };
+    match find_token(token, service, now)? {
+        Found::Access(c) => {
+            if c.client_id != client.id() {
+                return Err(not_yours());
+            }
+            service
+                .store
+                .revoke_jti(&c.jti, c.exp.saturating_add(service.policy.leeway))
+                .map_err(|e| store_failed("revoking an access token", &e))?;
+        }
+        Found::Refresh(r) => {
+            if r.client_id != client.id() {
+                return Err(not_yours());
+            }
+            service
+                .store
+                .revoke_family(&r.family)
+                .map_err(|e| store_failed("revoking a refresh token", &e))?;
+        }
+        // RFC 7009 §2.2: an invalid or unknown token is answered 200 too.
+        Found::Nothing => {}
+    }
+    Ok(no_store(Response::json(200, &json!({}))))
+}
+
+fn metadata(service: &Service) -> Response {
+    let issuer = &service.policy.issuer;
+    let mut scopes = Scope::default();
+    if let Ok(clients) = service.store.clients() {
+        for c in clients {
+            scopes = Scope::from_tokens(scopes.iter().chain(c.scope.iter())).unwrap_or(scopes);
+        }
+    }
+    let auth_methods = ["client_secret_basic", "client_secret_post"];
+    let ring = service.keys();
+    let mut algs: Vec<&str> = ring
+        .keys()
+        .iter()
+        .filter(|k| k.is_live(unix_now()))
+        .map(|k| k.alg.as_str())
+        .collect();
+    algs.sort();
+    algs.dedup();
+    Response::json(
+        200,
+        &json!({
+            "issuer": issuer,
+            "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
+            "introspection_endpoint": format!("{issuer}{INTROSPECT_PATH}"),
+            "revocation_endpoint": format!("{issuer}{REVOKE_PATH}"),
+            "jwks_uri": format!("{issuer}{JWKS_PATH}"),
+            "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+            "response_types_supported": [],
+            "token_endpoint_auth_methods_supported": auth_methods,
+            "introspection_endpoint_auth_methods_supported": auth_methods,
+            "revocation_endpoint_auth_methods_supported": auth_methods,
+            "scopes_supported": scopes.iter().collect::<Vec<_>>(),
+            "access_token_signing_alg_values_supported": algs,
+        }),
+    )
+}
+
+fn health(service: &Service) -> Response {
+    let ring = service.keys();
+    let key = ring.current();
+    let counts = service.store.counts();
+    let store: Value = match service.store.pepper() {
+        Ok(_) => json!({"status": "ok", "clients": counts.clients, "users": counts.users,
+                        "refresh_families": counts.refresh_families}),
+        Err(e) => {
+            log::error!("health: store read failed: {e}");
+            json!({"status": "failing"})
+        }
+    };
+    let ok = store["status"] == "ok";
+    Response::json(
+        if ok { 200 } else { 503 },
+        &json!({
+            "status": if ok { "ok" } else { "degraded" },
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": service.started.elapsed().as_secs(),
+            "issuer": service.policy.issuer,
+            "store": store,
+            "key": {"kid": key.kid, "alg": key.alg.as_str()},
+        }),
+    )
+    .with_header("Cache-Control", "no-store")
+}

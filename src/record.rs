@@ -1,0 +1,211 @@
+//! The stored forms of clients, users, refresh tokens and keys.
+//!
+//! Plain serde values: the store serialises them, the core reads them. None of them holds
+//! a secret in the clear: client secrets are keyed hashes, passwords Argon2id PHC strings,
+//! refresh tokens SHA-256 digests. Private signing keys are the exception the server
+//! cannot avoid; they live only in the data directory, which is mode 0700.
+
+use crate::scope::Scope;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The grant types a client may be allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+    /// RFC 6749 §4.3.
+    Password,
+    /// RFC 6749 §6.
+    RefreshToken,
+}
+
+impl GrantType {
+    /// Every grant type, in the order metadata lists them.
+    pub const ALL: [GrantType; 3] = [
+        GrantType::ClientCredentials,
+        GrantType::Password,
+        GrantType::RefreshToken,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
+        }
+    }
+
+    /// Reads a wire name.
+    pub fn parse(name: &str) -> Option<GrantType> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == name)
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A registered confidential client.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRecord {
+    /// The client id.
+    pub id: String,
+    /// HMAC-SHA-256 of the secret under the store's pepper, base64url.
+    pub secret_hash: String,
+    /// Grants it may use.
+    pub grants: Vec<GrantType>,
+    /// The most it may be granted.
+    pub scope: Scope,
+    /// Audiences added to its access tokens.
+    pub audiences: Vec<String>,
+    /// Access-token lifetime overriding the server's, in seconds.
+    pub access_ttl: Option<u64>,
+    /// Refresh-token lifetime overriding the server's, in seconds.
+    pub refresh_ttl: Option<u64>,
+    /// A disabled client fails authentication.
+    pub disabled: bool,
+    /// Unix time of registration.
+    pub created_at: u64,
+}
+
+impl fmt::Debug for ClientRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientRecord")
+            .field("id", &self.id)
+            .field("secret_hash", &"<redacted>")
+            .field("grants", &self.grants)
+            .field("scope", &self.scope)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+/// A resource owner of the password grant.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// The user name.
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// The most this user may grant.
+    pub scope: Scope,
+    /// Unix time of creation.
+    pub created_at: u64,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("name", &self.name)
+            .field("password_hash", &"<redacted>")
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// One refresh token, stored under the SHA-256 of its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// The family: every token rotated from the same first grant.
+    pub family: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user, for the password grant.
+    pub username: Option<String>,
+    /// The scope originally granted; a refresh can narrow it, never widen it.
+    pub scope: Scope,
+    /// Unix time it was issued.
+    pub issued_at: u64,
+    /// Absolute expiry, Unix time.
+    pub expires_at: u64,
+    /// Set once the token has been exchanged; a second use is theft (RFC 9700 §4.14).
+    pub used: bool,
+}
+
+/// A refresh-token family's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyRecord {
+    /// The client of the family.
+    pub client_id: String,
+    /// Revoked by reuse detection or by RFC 7009 revocation.
+    pub revoked: bool,
+    /// When the newest token of the family expires; the record may go after it.
+    pub expires_at: u64,
+}
+
+/// A signing key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The key id (RFC 7638 thumbprint, or random for HMAC keys).
+    pub kid: String,
+    /// The JWS algorithm name (`ES256`, `EdDSA`, `RS256`, `PS256`, `HS256`).
+    pub alg: String,
+    /// Private key as DER (PKCS#8 for EC/Ed, PKCS#1 for RSA) or the HMAC secret, base64url.
+    pub private: String,
+    /// Unix time of creation.
+    pub created_at: u64,
+    /// When it stopped being the current key.
+    pub retired_at: Option<u64>,
+    /// After retirement: the key stays in the JWKS until every token it signed has expired.
+    pub publish_until: Option<u64>,
+}
+
+impl fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("private", &"<redacted>")
+            .field("retired_at", &self.retired_at)
+            .finish()
+    }
+}
+
+/// Whether a client id or user name is acceptable: 1 to 128 characters that need no
+/// quoting anywhere they appear (URLs, Basic credentials, logs, JSON).
+pub fn is_valid_name(name: &str) -> bool {
+    (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'~'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_type_names_round_trip() {
+        for g in GrantType::ALL {
+            assert_eq!(GrantType::parse(g.as_str()), Some(g));
+        }
+        assert_eq!(GrantType::parse("authorization_code"), None);
+    }
+
+    #[test]
+    fn names_refuse_spaces_colons_and_empties() {
+        assert!(is_valid_name("sensor-1.kitchen"));
+        assert!(!is_valid_name(""));
+        assert!(!is_valid_name("a b"));
+        assert!(!is_valid_name("a:b"));
+        assert!(!is_valid_name(&"x".repeat(129)));
+    }
+
+    #[test]
+    fn debug_never_shows_hashes_or_keys() {
+        let k = KeyRecord {
+            kid: "k".into(),
+            alg: "HS256".into(),
+            private: "c2VjcmV0".into(),
+            created_at: 0,
+            retired_at: None,
+            publish_until: None,
+        };
+        assert!(!format!("{k:?}").contains("c2VjcmV0"));
+    }
+}

@@ -1,0 +1,156 @@
+//! Secrets: generation, the keyed hash of client secrets, Argon2id for passwords.
+//!
+//! Client secrets are generated here with 256 bits from the OS RNG, so a fast keyed hash
+//! (HMAC-SHA-256 under a per-store pepper) is enough to store them and is checked in
+//! constant time. User passwords are chosen by people, so they get Argon2id, whose cost
+//! comes from the tuning profile.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Random bytes from the OS RNG, base64url without padding.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A new client secret: 256 bits, URL-safe.
+pub fn new_client_secret() -> String {
+    random_token(32)
+}
+
+/// The keyed hash a client secret is stored as.
+pub fn hash_client_secret(pepper: &[u8], secret: &str) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(pepper).expect("HMAC takes any key length");
+    mac.update(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Checks a presented secret against the stored hash in constant time.
+pub fn check_client_secret(pepper: &[u8], presented: &str, stored_hash: &str) -> bool {
+    let computed = hash_client_secret(pepper, presented);
+    computed.as_bytes().ct_eq(stored_hash.as_bytes()).into()
+}
+
+/// SHA-256 of an opaque token, the key refresh tokens are stored under.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Argon2id cost for user passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordCost {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+}
+
+impl Default for PasswordCost {
+    /// OWASP's Argon2id minimum (19 MiB, 2 iterations): a safe default until the board
+    /// tuning picks a cost for the hardware.
+    fn default() -> Self {
+        PasswordCost {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+        }
+    }
+}
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordError {
+    /// The cost parameters are out of Argon2's range.
+    BadCost,
+    /// The stored hash is not a PHC string Argon2 can read.
+    CorruptHash,
+}
+
+impl std::fmt::Display for PasswordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PasswordError::BadCost => f.write_str("Argon2 cost parameters out of range"),
+            PasswordError::CorruptHash => f.write_str("stored password hash is unreadable"),
+        }
+    }
+}
+
+impl std::error::Error for PasswordError {}
+
+fn argon2(cost: PasswordCost) -> Result<Argon2<'static>, PasswordError> {
+    let params = Params::new(cost.memory_kib, cost.iterations, 1, None)
+        .map_err(|_| PasswordError::BadCost)?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes a password with Argon2id and a random salt into a PHC string.
+pub fn hash_password(password: &str, cost: PasswordCost) -> Result<String, PasswordError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon2(cost)?
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| PasswordError::BadCost)
+}
+
+/// Checks a password against a PHC string; the cost comes from the string itself.
+pub fn check_password(password: &str, phc: &str) -> Result<bool, PasswordError> {
+    let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::CorruptHash)?;
+    Ok(Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
+}
+
+/// Spends the time of one password check when the user does not exist, so that the
+/// response time does not tell which user names are real.
+pub fn burn_password_check(password: &str, cost: PasswordCost) {
+    let _ = hash_password(password, cost);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: PasswordCost = PasswordCost {
+        memory_kib: 64,
+        iterations: 1,
+    };
+
+    #[test]
+    fn client_secrets_are_256_bits_url_safe_and_distinct() {
+        let a = new_client_secret();
+        let b = new_client_secret();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, b);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+    }
+
+    #[test]
+    fn keyed_hash_checks_the_secret_and_depends_on_the_pepper() {
+        let h = hash_client_secret(b"pepper", "s3cret");
+        assert!(check_client_secret(b"pepper", "s3cret", &h));
+        assert!(!check_client_secret(b"pepper", "s3cret!", &h));
+        assert!(!check_client_secret(b"other", "s3cret", &h));
+    }
+
+    #[test]
+    fn argon2id_round_trip() {
+        let phc = hash_password("hunter2", CHEAP).unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert_eq!(check_password("hunter2", &phc), Ok(true));
+        assert_eq!(check_password("hunter3", &phc), Ok(false));
+        assert_eq!(
+            check_password("x", "not a hash"),
+            Err(PasswordError::CorruptHash)
+        );
+    }
+}

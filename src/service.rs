@@ -1,0 +1,148 @@
+//! The running server's shared state: the store, the key ring, the policy.
+//!
+//! The HTTP handlers and the admin socket both work through one [`Service`], so an admin
+//! change (a new client, a rotated key) is seen by the very next request.
+
+use crate::grant::Policy;
+use crate::keys::{self, KeyError, KeyRing, SigningAlg};
+use crate::store::{Store, StoreError};
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The current Unix time in seconds (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A failure setting up or changing the service's keys.
+#[derive(Debug)]
+pub enum ServiceError {
+    /// The store failed.
+    Store(StoreError),
+    /// A key failed.
+    Key(KeyError),
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceError::Store(e) => e.fmt(f),
+            ServiceError::Key(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::Store(e)
+    }
+}
+
+impl From<KeyError> for ServiceError {
+    fn from(e: KeyError) -> Self {
+        ServiceError::Key(e)
+    }
+}
+
+/// How long a retired key must stay published: the longest access-token lifetime any
+/// client has, plus leeway, so that every token it signed expires first.
+pub fn max_token_life(store: &Store, policy: &Policy) -> Result<u64, StoreError> {
+    let longest = store
+        .clients()?
+        .iter()
+        .filter_map(|c| c.access_ttl)
+        .fold(policy.access_ttl, u64::max);
+    Ok(longest.saturating_add(policy.leeway))
+}
+
+/// Makes a new key of `alg` current, retiring the current one.
+pub fn rotate_key(store: &Store, policy: &Policy, alg: SigningAlg) -> Result<String, ServiceError> {
+    let now = unix_now();
+    let fresh = keys::generate(alg, now)?;
+    let kid = fresh.kid.clone();
+    let changed = keys::rotate(&store.keys()?, fresh, now, max_token_life(store, policy)?);
+    store.put_keys(&changed)?;
+    Ok(kid)
+}
+
+/// Loads the key ring, creating the first key, or rotating to `alg` when the configured
+/// algorithm changed since the current key was made.
+pub fn ensure_keys(
+    store: &Store,
+    policy: &Policy,
+    alg: SigningAlg,
+) -> Result<KeyRing, ServiceError> {
+    match KeyRing::load(&store.keys()?) {
+        Ok(ring) if ring.current().alg == alg => return Ok(ring),
+        Ok(ring) => log::info!(
+            "signing algorithm changed from {} to {alg}: rotating to a new key",
+            ring.current().alg
+        ),
+        Err(KeyError::NoCurrentKey) => log::info!("no signing key yet: generating a {alg} key"),
+        Err(e) => return Err(e.into()),
+    }
+    rotate_key(store, policy, alg)?;
+    Ok(KeyRing::load(&store.keys()?)?)
+}
+
+/// Shared state of a running server.
+pub struct Service {
+    /// The store.
+    pub store: Store,
+    /// Pepper for client-secret hashes.
+    pub pepper: Vec<u8>,
+    /// Token policy.
+    pub policy: Policy,
+    /// The configured signing algorithm (for rotation).
+    pub algorithm: SigningAlg,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// When the server started.
+    pub started: Instant,
+    keys: RwLock<Arc<KeyRing>>,
+}
+
+impl Service {
+    /// Builds the service around an opened store and its key ring.
+    pub fn new(
+        store: Store,
+        policy: Policy,
+        algorithm: SigningAlg,
+        ring: KeyRing,
+        max_body_bytes: usize,
+    ) -> Result<Service, StoreError> {
+        Ok(Service {
+            pepper: store.pepper()?,
+            store,
+            policy,
+            algorithm,
+            max_body_bytes,
+            started: Instant::now(),
+            keys: RwLock::new(Arc::new(ring)),
+        })
+    }
+
+    /// The key ring as of now; cheap (an `Arc` clone).
+    pub fn keys(&self) -> Arc<KeyRing> {
+        match self.keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the keys from the store after an admin change.
+    pub fn reload_keys(&self) -> Result<(), ServiceError> {
+        let ring = Arc::new(KeyRing::load(&self.store.keys()?)?);
+        match self.keys.write() {
+            Ok(mut k) => *k = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+        Ok(())
+    }
+}
