@@ -1,1 +1,8 @@
+//! Integration tests: the real binary, a real socket, a real sled store on disk.
 
+mod util;
+
+mod admin;
+mod errors;
+mod lifecycle;
+mod token;

@@ -240,7 +240,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         }
         AdminRequest::KeyList => {
             let mut keys = store.keys()?;
-            keys.sort_by_key(|k| std::cmp::Reverse(k.created_at));
+            keys.sort_by_key(|k| (k.retired_at.is_some(), std::cmp::Reverse(k.created_at)));
             json!(keys
                 .iter()
                 .map(|k| json!({

@@ -1,0 +1,178 @@
+//! Admin commands, both against a running server (through its socket) and a stopped one.
+
+use crate::util::{mode_of, Server};
+
+#[test]
+fn client_add_prints_the_secret_once_and_list_show_never_do() {
+    let s = Server::start();
+    let v = s.admin_json(&[
+        "client",
+        "add",
+        "cam",
+        "--scope",
+        "read",
+        "--grant",
+        "client_credentials",
+        "--json",
+    ]);
+    assert_eq!(v["client_id"], "cam");
+    let secret = v["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+    let list = s.cmd(&["client", "list", "--json"]);
+    let show = s.cmd(&["client", "show", "cam", "--json"]);
+    for out in [&list, &show] {
+        assert!(out.status.success());
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+    }
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(shown["scope"], "read");
+    // Human output names the secret too.
+    let human = s.cmd(&["client", "add", "cam2"]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("client_secret:"));
+}
+
+#[test]
+fn admin_changes_take_effect_on_the_next_request_while_running() {
+    let s = Server::start();
+    let secret = s.add_client("dev", &["client_credentials"], &["read"]);
+    let ok = |secret: &str| {
+        s.post_basic("/token", "dev", secret, "grant_type=client_credentials")
+            .status
+    };
+    assert_eq!(ok(&secret), 200);
+
+    assert!(s.cmd(&["client", "disable", "dev"]).status.success());
+    assert_eq!(ok(&secret), 401);
+    assert!(s.cmd(&["client", "enable", "dev"]).status.success());
+    assert_eq!(ok(&secret), 200);
+
+    let rotated = s.admin_json(&["client", "rotate-secret", "dev", "--json"]);
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert_eq!(ok(&secret), 401);
+    assert_eq!(ok(new_secret), 200);
+
+    assert!(s.cmd(&["client", "remove", "dev"]).status.success());
+    assert_eq!(ok(new_secret), 401);
+    let again = s.cmd(&["client", "remove", "dev"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no client"));
+}
+
+#[test]
+fn removing_a_client_kills_its_refresh_tokens_and_user_changes_apply() {
+    let s = Server::start();
+    let secret = s.add_client("app", &["password", "refresh_token"], &["read"]);
+    s.add_user("dave", "old-pw", &["read"]);
+    let t = s.token(
+        "app",
+        &secret,
+        "grant_type=password&username=dave&password=old-pw",
+    );
+    let out = s.cmd_stdin(&["user", "passwd", "dave", "--password-stdin"], "new-pw\n");
+    assert!(out.status.success());
+    let old = s.post_basic(
+        "/token",
+        "app",
+        &secret,
+        "grant_type=password&username=dave&password=old-pw",
+    );
+    assert_eq!(old.error(), "invalid_grant");
+    s.token(
+        "app",
+        &secret,
+        "grant_type=password&username=dave&password=new-pw",
+    );
+    // Removing the user ends their refresh tokens.
+    assert!(s.cmd(&["user", "remove", "dave"]).status.success());
+    let r = t["refresh_token"].as_str().unwrap();
+    let gone = s.post_basic(
+        "/token",
+        "app",
+        &secret,
+        &format!("grant_type=refresh_token&refresh_token={r}"),
+    );
+    assert_eq!(gone.error(), "invalid_grant");
+    let users = s.admin_json(&["user", "list", "--json"]);
+    assert_eq!(users, serde_json::json!([]));
+}
+
+#[test]
+fn admin_rejects_bad_input_with_clear_errors_and_changes_nothing() {
+    let s = Server::start();
+    s.add_client("dev", &[], &[]);
+    let cases: [(&[&str], &str); 6] = [
+        (&["client", "add", "dev"], "already exists"),
+        (&["client", "add", "bad id"], "not valid"),
+        (
+            &["client", "add", "x", "--grant", "implicit"],
+            "unknown grant",
+        ),
+        (&["client", "add", "y", "--scope", "a\"b"], "scope"),
+        (&["client", "add", "z", "--access-ttl", "0"], "access-ttl"),
+        (&["client", "show", "ghost"], "no client"),
+    ];
+    for (args, msg) in cases {
+        let out = s.cmd(args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+    let empty = s.cmd_stdin(&["user", "add", "eve", "--password-stdin"], "");
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("empty"));
+    let list = s.admin_json(&["client", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.admin_json(&["user", "list", "--json"]),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn admin_works_while_the_server_is_stopped() {
+    let mut s = Server::start();
+    s.stop();
+    let secret = s.add_client("offline", &["client_credentials"], &["read"]);
+    s.add_user("frank", "pw", &["read"]);
+    let keys = s.admin_json(&["key", "list", "--json"]);
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    s.restart();
+    let t = s.token("offline", &secret, "grant_type=client_credentials");
+    assert_eq!(t["scope"], "read");
+}
+
+#[test]
+fn data_dir_and_admin_socket_are_private() {
+    let s = Server::start();
+    assert_eq!(mode_of(&s.data_dir()), 0o700);
+    assert_eq!(mode_of(&s.data_dir().join("admin.sock")), 0o600);
+}
+
+#[test]
+fn key_rotation_keeps_old_tokens_verifiable_through_the_jwks() {
+    let s = Server::start();
+    let secret = s.add_client("c", &["client_credentials"], &[]);
+    let old = s.token("c", &secret, "grant_type=client_credentials");
+    let old_token = old["access_token"].as_str().unwrap();
+    let old_kid = crate::util::jwt_parts(old_token).0["kid"].clone();
+    let rotated = s.admin_json(&["key", "rotate", "--json"]);
+    assert_ne!(rotated["kid"], old_kid);
+    let new = s.token("c", &secret, "grant_type=client_credentials");
+    let new_token = new["access_token"].as_str().unwrap();
+    assert_eq!(crate::util::jwt_parts(new_token).0["kid"], rotated["kid"]);
+    let jwks = s.get("/jwks.json").json();
+    let kids: Vec<_> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].clone())
+        .collect();
+    assert_eq!(kids, vec![rotated["kid"].clone(), old_kid]);
+    crate::util::verify_with_jwks(&s, old_token).unwrap();
+    crate::util::verify_with_jwks(&s, new_token).unwrap();
+    assert_eq!(s.introspect("c", &secret, old_token)["active"], true);
+    let keys = s.admin_json(&["key", "list", "--json"]);
+    assert_eq!(keys[0]["current"], true);
+    assert_eq!(keys[1]["current"], false);
+    assert!(keys[1]["published_until"].is_u64());
+}

@@ -1,0 +1,178 @@
+//! Starting, stopping, restarting, configuration.
+
+use crate::util::{bin, Server};
+use std::process::Command;
+
+#[test]
+fn restart_keeps_clients_users_keys_and_refresh_tokens() {
+    let mut s = Server::start();
+    let secret = s.add_client("app", &["password", "refresh_token"], &["read"]);
+    s.add_user("gina", "pw", &["read"]);
+    let t = s.token(
+        "app",
+        &secret,
+        "grant_type=password&username=gina&password=pw",
+    );
+    let kid_before = s.get("/health").json()["key"]["kid"].clone();
+    let status = s.stop();
+    assert!(status.success(), "SIGTERM should stop cleanly: {status}");
+    s.restart();
+    assert_eq!(s.get("/health").json()["key"]["kid"], kid_before);
+    // The access token from before the restart still introspects and verifies.
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(s.introspect("app", &secret, access)["active"], true);
+    crate::util::verify_with_jwks(&s, access).unwrap();
+    let r = t["refresh_token"].as_str().unwrap();
+    let t2 = s.token(
+        "app",
+        &secret,
+        &format!("grant_type=refresh_token&refresh_token={r}"),
+    );
+    s.token(
+        "app",
+        &secret,
+        "grant_type=password&username=gina&password=pw",
+    );
+    // Rotation state is durable too: the used token is still known as used.
+    s.restart();
+    let replay = s.post_basic(
+        "/token",
+        "app",
+        &secret,
+        &format!("grant_type=refresh_token&refresh_token={r}"),
+    );
+    assert_eq!(replay.error(), "invalid_grant");
+    let r2 = t2["refresh_token"].as_str().unwrap();
+    let dead = s.post_basic(
+        "/token",
+        "app",
+        &secret,
+        &format!("grant_type=refresh_token&refresh_token={r2}"),
+    );
+    assert_eq!(dead.error(), "invalid_grant");
+}
+
+#[test]
+fn changing_the_algorithm_rotates_to_a_key_of_that_algorithm() {
+    let mut s = Server::start();
+    let secret = s.add_client("c", &["client_credentials"], &[]);
+    let es = s.token("c", &secret, "grant_type=client_credentials");
+    s.restart_with(&["--algorithm", "EdDSA"]);
+    let s2 = s;
+    let jwks = s2.get("/jwks.json").json();
+    let ktys: Vec<_> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kty"].clone())
+        .collect();
+    assert_eq!(
+        ktys,
+        vec![serde_json::json!("OKP"), serde_json::json!("EC")]
+    );
+    crate::util::verify_with_jwks(&s2, es["access_token"].as_str().unwrap()).unwrap();
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let s = Server::start();
+    let out = Command::new(bin())
+        .args([
+            "--data-dir",
+            s.data_dir().to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_config_exits_78_with_a_message_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "lisen = \"0.0.0.0:1\"\n").unwrap();
+    let out = Command::new(bin())
+        .args(["--config", cfg.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
+    let out = Command::new(bin())
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "serve",
+            "--algorithm",
+            "none",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let missing = Command::new(bin())
+        .args(["--config", "/nonexistent/piauth.toml", "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(78));
+}
+
+#[test]
+fn config_file_sets_listen_issuer_and_lifetimes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\nissuer = \"http://auth.home.arpa\"\naccess_ttl = 120\nalgorithm = \"EdDSA\"\nargon2_memory_kib = 1024\n",
+            dir.path().join("d")
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args([
+            "--config",
+            cfg.to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    // Keep draining stderr after the address is seen, so the server's log never blocks.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+    let m = crate::util::raw_request(
+        &addr,
+        b"GET /.well-known/oauth-authorization-server HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .json();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(m["issuer"], "http://auth.home.arpa");
+    assert_eq!(m["token_endpoint"], "http://auth.home.arpa/token");
+    assert_eq!(
+        m["access_token_signing_alg_values_supported"],
+        serde_json::json!(["EdDSA"])
+    );
+    assert!(dir.path().join("d").join("db").exists());
+}

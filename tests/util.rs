@@ -1,0 +1,405 @@
+//! Test harness: a real `piauth serve` on a loopback port with its own data directory, a
+//! raw HTTP/1.1 client (so that tests can send malformed requests), and admin commands run
+//! through the real binary.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_piauth"))
+}
+
+/// Config that keeps Argon2 cheap so the suite is fast; the cost itself is not under test.
+const TEST_CONFIG: &str = "argon2_memory_kib = 1024\nargon2_iterations = 1\nleeway = 0\n";
+
+/// A running server.
+pub struct Server {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Keeps the temporary directory alive.
+    pub dir: tempfile::TempDir,
+    logs: Arc<Mutex<String>>,
+    extra: Vec<String>,
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    /// A header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// The `error` field of a JSON error.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or("").to_string()
+    }
+}
+
+impl Server {
+    /// Starts a server with default settings.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra `serve` flags.
+    pub fn start_with(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("piauth.toml"), TEST_CONFIG).unwrap();
+        let mut s = Server {
+            child: None,
+            addr: String::new(),
+            dir,
+            logs: Arc::new(Mutex::new(String::new())),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        s.launch("127.0.0.1:0");
+        s
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn base_args(&self) -> Vec<String> {
+        vec![
+            "--config".into(),
+            self.dir.path().join("piauth.toml").display().to_string(),
+            "--data-dir".into(),
+            self.data_dir().display().to_string(),
+        ]
+    }
+
+    fn launch(&mut self, listen: &str) {
+        let mut cmd = Command::new(bin());
+        cmd.args(self.base_args())
+            .args(["serve", "--listen", listen])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start piauth");
+        let stderr = child.stderr.take().unwrap();
+        let logs = self.logs.clone();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                let mut l = logs.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => self.addr = addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start; log:\n{}", self.logs());
+            }
+        }
+        self.child = Some(child);
+    }
+
+    /// Everything the server logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Stops the server with SIGTERM and waits for it; returns its exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        child.wait().unwrap()
+    }
+
+    /// Starts the server again on the same port and data directory.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        let addr = self.addr.clone();
+        self.launch(&addr);
+    }
+
+    /// Restarts with other `serve` flags.
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.extra = extra.iter().map(|s| s.to_string()).collect();
+        let addr = self.addr.clone();
+        self.launch(&addr);
+    }
+
+    /// Runs `piauth <args>` against this server's data directory.
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        self.cmd_stdin(args, "")
+    }
+
+    /// Runs `piauth <args>` with `input` on standard input.
+    pub fn cmd_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new(bin())
+            .args(self.base_args())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs an admin command that must succeed and print JSON.
+    pub fn admin_json(&self, args: &[&str]) -> Value {
+        let out = self.cmd(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Registers a client; returns its secret.
+    pub fn add_client(&self, id: &str, grants: &[&str], scopes: &[&str]) -> String {
+        let mut args = vec!["client", "add", id, "--json"];
+        for g in grants {
+            args.extend(["--grant", g]);
+        }
+        for s in scopes {
+            args.extend(["--scope", s]);
+        }
+        let v = self.admin_json(&args);
+        v["client_secret"].as_str().unwrap().to_string()
+    }
+
+    /// Adds a user.
+    pub fn add_user(&self, name: &str, password: &str, scopes: &[&str]) {
+        let mut args = vec!["user", "add", name, "--password-stdin"];
+        for s in scopes {
+            args.extend(["--scope", s]);
+        }
+        let out = self.cmd_stdin(&args, &format!("{password}\n"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The issuer URL the server uses.
+    pub fn issuer(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sends raw bytes, returns the parsed response.
+    pub fn raw(&self, request: &[u8]) -> Resp {
+        raw_request(&self.addr, request)
+    }
+
+    /// A request with optional Basic credentials, a content type and a body.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        for (n, v) in headers {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        self.raw(&bytes)
+    }
+
+    /// GET.
+    pub fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, &[], b"")
+    }
+
+    /// POST a form with Basic credentials.
+    pub fn post_basic(&self, path: &str, id: &str, secret: &str, form: &str) -> Resp {
+        let auth = basic(id, secret);
+        self.request(
+            "POST",
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            form.as_bytes(),
+        )
+    }
+
+    /// POST a form with no Authorization header.
+    pub fn post_form(&self, path: &str, form: &str) -> Resp {
+        self.request(
+            "POST",
+            path,
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        )
+    }
+
+    /// POST JSON with no Authorization header.
+    pub fn post_json(&self, path: &str, json: &Value) -> Resp {
+        self.request(
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            json.to_string().as_bytes(),
+        )
+    }
+
+    /// Gets a token or panics.
+    pub fn token(&self, id: &str, secret: &str, form: &str) -> Value {
+        let r = self.post_basic("/token", id, secret, form);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    }
+
+    /// Introspects a token as client `id`.
+    pub fn introspect(&self, id: &str, secret: &str, token: &str) -> Value {
+        let r = self.post_basic("/introspect", id, secret, &format!("token={token}"));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// `Basic base64(id:secret)`.
+pub fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+/// Sends raw bytes to `addr` and parses the HTTP response.
+pub fn raw_request(addr: &str, request: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    parse_response(&buf)
+}
+
+fn parse_response(buf: &[u8]) -> Resp {
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP response: {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = buf[split + 4..].to_vec();
+    if let Some(len) = headers.iter().find(|(n, _)| n == "content-length") {
+        body.truncate(len.1.parse().unwrap());
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Decodes a JWT's header and claims without verifying (for asserting on their shape).
+pub fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "not a JWS: {token}");
+    let dec = |p: &str| -> Value {
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    (dec(parts[0]), dec(parts[1]))
+}
+
+/// Verifies a JWT the way a resource server would: with the JWKS fetched from the server.
+pub fn verify_with_jwks(server: &Server, token: &str) -> Result<Value, String> {
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_slice(&server.get("/jwks.json").body).map_err(|e| e.to_string())?;
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = jwks.find(&kid).ok_or("kid not in JWKS")?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_issuer(&[server.issuer()]);
+    v.validate_aud = false;
+    jsonwebtoken::decode::<Value>(token, &key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `p` has permission bits `mode`.
+pub fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
