@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite: Rust unit and integration tests against the real binary, then the
+# interop tests with requests-oauthlib and PyJWT. Installs what it needs (a Python venv
+# under target/) so that it works on a fresh Debian 12 machine with only Rust present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --locked
+cargo test --locked
+
+venv=target/interop-venv
+if ! [ -x "$venv/bin/python" ]; then
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        # Debian ships venv separately; install it when we may.
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pip
+        else
+            echo "need python3 with venv: sudo apt-get install python3-venv" >&2
+            exit 1
+        fi
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+    fi
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/interop/requirements.txt
+PIAUTH_BIN="$PWD/target/debug/piauth" "$venv/bin/python" -m pytest -q tests/interop
