@@ -3,12 +3,14 @@
 //! The only module that knows every adapter (store, HTTP, admin socket, signals).
 
 use crate::admin::{self, AdminContext, AdminError, AdminRequest};
-use crate::cli::{Cli, ClientCommand, Command, KeyCommand, ServeArgs, UserCommand};
+use crate::cli::{Cli, ClientCommand, Command, HostArgs, KeyCommand, ServeArgs, UserCommand};
 use crate::config::{self, Config, ConfigError, Overrides};
 use crate::grant::Policy;
 use crate::http::Http;
 use crate::service::{self, unix_now, Service, ServiceError};
 use crate::store::{Store, StoreError};
+use crate::sys::{self, Host};
+use crate::tuning::{self, Profile};
 use serde_json::Value;
 use std::fmt;
 use std::io::{Read, Write};
@@ -104,14 +106,38 @@ fn load_config(cli: &Cli, serve: Option<&ServeArgs>) -> Result<Config, AppError>
     Ok(config::resolve(file, o)?)
 }
 
-fn policy(cfg: &Config, issuer: String) -> Policy {
+fn policy(cfg: &Config, issuer: String, profile: &Profile) -> Policy {
     Policy {
         issuer,
         access_ttl: cfg.access_ttl,
         refresh_ttl: cfg.refresh_ttl,
         leeway: cfg.leeway,
-        password_cost: cfg.password_cost,
+        password_cost: crate::secret::PasswordCost {
+            memory_kib: profile.argon2_memory_kib,
+            iterations: profile.argon2_iterations,
+        },
     }
+}
+
+/// Detects the board and computes the profile, with the config file's overrides.
+fn tune(cfg: &Config, host_args: &HostArgs) -> Result<(Host, Profile), AppError> {
+    let host = sys::read_host(&sys::Sources {
+        cpuinfo: host_args.cpuinfo.clone(),
+        meminfo: host_args.meminfo.clone(),
+    })
+    .map_err(AppError::Io)?;
+    let profile = cfg.tuning.apply(tuning::profile(tuning::resources(
+        &host.board,
+        host.mem_total_bytes,
+    )));
+    Ok((host, profile))
+}
+
+fn board_json(host: &Host, profile: &Profile) -> Value {
+    let mut v = serde_json::to_value(&host.board).unwrap_or_default();
+    v["mem_total_bytes"] = serde_json::json!(host.mem_total_bytes);
+    v["tuning"] = serde_json::to_value(profile).unwrap_or_default();
+    v
 }
 
 fn init_logging(level: log::LevelFilter) {
@@ -128,7 +154,18 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::Serve(args) => {
             let cfg = load_config(&cli, Some(args))?;
             init_logging(cfg.log_level);
-            serve(cfg)
+            serve(cfg, &args.host)
+        }
+        Command::Board(args) => {
+            let cfg = load_config(&cli, None)?;
+            let (host, profile) = tune(&cfg, &args.host)?;
+            let out = if args.json {
+                format!("{}\n", board_json(&host, &profile))
+            } else {
+                board_text(&host, &profile)
+            };
+            let _ = std::io::stdout().write_all(out.as_bytes());
+            Ok(())
         }
         command => {
             let cfg = load_config(&cli, None)?;
@@ -166,10 +203,17 @@ fn default_issuer(addr: std::net::SocketAddr) -> String {
 /// How often expired refresh tokens, revocations and keys are swept.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
-fn serve(cfg: Config) -> Result<(), AppError> {
+fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     let started = Instant::now();
+    let (host, profile) = tune(&cfg, host_args)?;
+    log::info!(
+        "board: {} ({}); tuning: {}",
+        host.board.model.as_deref().unwrap_or("not a Raspberry Pi"),
+        host.board.reason,
+        serde_json::to_string(&profile).unwrap_or_default()
+    );
     open_data_dir(&cfg.data_dir)?;
-    let store = Store::open(&cfg.data_dir, cfg.cache_bytes).map_err(|e| match e {
+    let store = Store::open(&cfg.data_dir, profile.sled_cache_bytes).map_err(|e| match e {
         StoreError::Locked => AppError::Io(format!(
             "{} is in use by another piauth server; stop it or choose another --data-dir",
             cfg.data_dir.display()
@@ -181,7 +225,7 @@ fn serve(cfg: Config) -> Result<(), AppError> {
         .issuer
         .clone()
         .unwrap_or_else(|| default_issuer(http.local_addr));
-    let policy = policy(&cfg, issuer.clone());
+    let policy = policy(&cfg, issuer.clone(), &profile);
     let ring = service::ensure_keys(&store, &policy, cfg.algorithm)?;
     let purged = store.purge(unix_now())?;
     let service = Arc::new(Service::new(
@@ -189,7 +233,8 @@ fn serve(cfg: Config) -> Result<(), AppError> {
         policy,
         cfg.algorithm,
         ring,
-        cfg.max_body_bytes,
+        host.board,
+        profile,
     )?);
     let socket = admin::socket_path(&cfg.data_dir);
     admin::serve(&socket, service.clone()).map_err(|e| {
@@ -205,7 +250,7 @@ fn serve(cfg: Config) -> Result<(), AppError> {
             .map_err(|e| AppError::Io(format!("cannot install signal handler: {e}")))?;
     }
     let workers = http
-        .spawn(cfg.workers, service.clone(), stop.clone())
+        .spawn(profile.http_workers, service.clone(), stop.clone())
         .map_err(|e| AppError::Io(format!("cannot start workers: {e}")))?;
     let key = service.keys();
     log::info!(
@@ -255,7 +300,9 @@ fn read_password_stdin() -> Result<String, AppError> {
 
 fn admin_request(command: &Command) -> Result<(AdminRequest, bool), AppError> {
     Ok(match command {
-        Command::Serve(_) => unreachable!("serve is handled by run"),
+        Command::Serve(_) | Command::Board(_) => {
+            return Err(AppError::Io("not an admin command".into()))
+        }
         Command::Client(c) => match c {
             ClientCommand::Add {
                 id,
@@ -335,10 +382,11 @@ fn admin_call(cfg: &Config, req: AdminRequest) -> Result<Value, AppError> {
     if let Some(result) = admin::call_socket(&socket, &req) {
         return Ok(result?);
     }
+    let (_, profile) = tune(cfg, &HostArgs::default())?;
     open_data_dir(&cfg.data_dir)?;
-    let store = Store::open(&cfg.data_dir, cfg.cache_bytes)?;
+    let store = Store::open(&cfg.data_dir, profile.sled_cache_bytes)?;
     // Offline there is no bound port: the issuer only matters for tokens, not for admin.
-    let policy = policy(cfg, cfg.issuer.clone().unwrap_or_default());
+    let policy = policy(cfg, cfg.issuer.clone().unwrap_or_default(), &profile);
     let pepper = store.pepper()?;
     let ctx = AdminContext {
         store: &store,
@@ -349,6 +397,34 @@ fn admin_call(cfg: &Config, req: AdminRequest) -> Result<Value, AppError> {
     let (value, _) = admin::execute(req, &ctx)?;
     store.flush()?;
     Ok(value)
+}
+
+fn board_text(host: &Host, p: &Profile) -> String {
+    let b = &host.board;
+    let opt = |o: Option<&str>| o.unwrap_or("-").to_string();
+    format!(
+        "board:          {}\nraspberry pi:   {}\nrevision:       {} ({} scheme{})\ntype:           {}\nmemory:         {}\nprocessor:      {}\nmanufacturer:   {}\nboard revision: {}\ncores:          {}\nMemTotal:       {} MiB\nwhy:            {}\n\ntuning:\n  sled cache:           {} KiB\n  HTTP workers:         {}\n  max connections:      {}\n  Argon2id:             {} KiB x {} passes\n  max body:             {} bytes\n  max refresh families: {}\n",
+        opt(b.model.as_deref().or(b.reported_model.as_deref())),
+        if b.is_raspberry_pi { "yes" } else { "no" },
+        opt(b.revision.as_deref()),
+        b.scheme.as_str(),
+        if b.warranty_bit { ", warranty bit set" } else { "" },
+        opt(b.type_name.as_deref()),
+        b.memory_mb.map(|m| format!("{m} MB")).unwrap_or_else(|| "-".into()),
+        opt(b.processor),
+        opt(b.manufacturer),
+        opt(b.board_revision.as_deref()),
+        b.cores,
+        host.mem_total_bytes / (1024 * 1024),
+        b.reason,
+        p.sled_cache_bytes / 1024,
+        p.http_workers,
+        p.max_connections,
+        p.argon2_memory_kib,
+        p.argon2_iterations,
+        p.max_body_bytes,
+        p.max_refresh_families,
+    )
 }
 
 fn text(v: &Value) -> String {

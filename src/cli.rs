@@ -32,6 +32,30 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Show the detected board and the tuning profile chosen for it.
+    Board(BoardArgs),
+}
+
+/// Where board detection reads from.
+#[derive(Debug, Args, Default, Clone)]
+pub struct HostArgs {
+    /// Read this file instead of /proc/cpuinfo (a fixture, or another board's dump).
+    #[arg(long, value_name = "FILE")]
+    pub cpuinfo: Option<PathBuf>,
+    /// Read this file instead of /proc/meminfo.
+    #[arg(long, value_name = "FILE")]
+    pub meminfo: Option<PathBuf>,
+}
+
+/// Flags of `board`.
+#[derive(Debug, Args, Default)]
+pub struct BoardArgs {
+    /// Where to read from.
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `serve`, each overriding the config file.
@@ -55,6 +79,9 @@ pub struct ServeArgs {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Board detection sources (size the server as if it ran on that board).
+    #[command(flatten)]
+    pub host: HostArgs,
 }
 
 /// `piauth client ...`
@@ -222,6 +249,18 @@ mod tests {
         assert!(
             Cli::try_parse_from(["piauth", "user", "add", "alice", "--password-stdin"]).is_ok()
         );
+    }
+
+    #[test]
+    fn board_flags_parse() {
+        let cli = Cli::try_parse_from(["piauth", "board", "--cpuinfo", "/x", "--json"]).unwrap();
+        match cli.command {
+            Command::Board(b) => {
+                assert_eq!(b.host.cpuinfo, Some(PathBuf::from("/x")));
+                assert!(b.json);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

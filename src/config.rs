@@ -4,6 +4,7 @@
 //! a typo in a config file is reported instead of silently ignored.
 
 use crate::keys::SigningAlg;
+use crate::tuning::Profile;
 use serde::Deserialize;
 use std::fmt;
 use std::path::PathBuf;
@@ -20,12 +21,6 @@ pub const DEFAULT_ACCESS_TTL: u64 = 15 * 60;
 pub const DEFAULT_REFRESH_TTL: u64 = 30 * 24 * 3600;
 /// Home devices without RTC batteries drift; 60 s of skew is tolerated.
 pub const DEFAULT_LEEWAY: u64 = 60;
-/// Form bodies of OAuth requests are a few hundred bytes.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
-/// HTTP worker threads.
-pub const DEFAULT_WORKERS: usize = 4;
-/// sled page cache: small, the working set of a home network is tiny.
-pub const DEFAULT_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The config file as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -47,16 +42,64 @@ pub struct FileConfig {
     pub leeway: Option<u64>,
     /// Log level.
     pub log_level: Option<String>,
-    /// HTTP worker threads.
-    pub workers: Option<usize>,
-    /// Largest accepted request body.
-    pub max_body_bytes: Option<usize>,
+    /// Overrides of the board's tuning profile, each optional.
+    #[serde(flatten)]
+    pub tuning: TuningOverrides,
+}
+
+/// Config-file overrides of [`Profile`] values; unset ones come from the board.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuningOverrides {
     /// sled page cache, bytes.
-    pub cache_bytes: Option<u64>,
+    pub sled_cache_bytes: Option<u64>,
+    /// HTTP worker threads.
+    pub http_workers: Option<usize>,
+    /// Open-connection cap.
+    pub max_connections: Option<usize>,
     /// Argon2id memory cost for passwords, KiB.
     pub argon2_memory_kib: Option<u32>,
     /// Argon2id iterations.
     pub argon2_iterations: Option<u32>,
+    /// Largest accepted request body.
+    pub max_body_bytes: Option<usize>,
+    /// Most refresh-token families kept.
+    pub max_refresh_families: Option<usize>,
+}
+
+impl TuningOverrides {
+    /// The profile with these overrides applied.
+    pub fn apply(&self, p: Profile) -> Profile {
+        Profile {
+            sled_cache_bytes: self.sled_cache_bytes.unwrap_or(p.sled_cache_bytes),
+            http_workers: self.http_workers.unwrap_or(p.http_workers),
+            max_connections: self.max_connections.unwrap_or(p.max_connections),
+            argon2_memory_kib: self.argon2_memory_kib.unwrap_or(p.argon2_memory_kib),
+            argon2_iterations: self.argon2_iterations.unwrap_or(p.argon2_iterations),
+            max_body_bytes: self.max_body_bytes.unwrap_or(p.max_body_bytes),
+            max_refresh_families: self.max_refresh_families.unwrap_or(p.max_refresh_families),
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |what: &str| Err(ConfigError(what.to_string()));
+        if self.http_workers.is_some_and(|w| w == 0 || w > 256) {
+            return bad("http_workers must be 1 to 256");
+        }
+        if self.max_connections.is_some_and(|c| c == 0) {
+            return bad("max_connections must be at least 1");
+        }
+        if self.max_body_bytes.is_some_and(|b| b < 512) {
+            return bad("max_body_bytes must be at least 512");
+        }
+        if self.argon2_memory_kib.is_some_and(|m| m < 8) || self.argon2_iterations == Some(0) {
+            return bad("argon2_memory_kib must be at least 8 and argon2_iterations at least 1");
+        }
+        if self.max_refresh_families == Some(0) {
+            return bad("max_refresh_families must be at least 1");
+        }
+        Ok(())
+    }
 }
 
 /// A configuration that cannot be used; the message says what to fix.
@@ -95,14 +138,8 @@ pub struct Config {
     pub leeway: u64,
     /// Log level.
     pub log_level: log::LevelFilter,
-    /// HTTP workers.
-    pub workers: usize,
-    /// Body limit.
-    pub max_body_bytes: usize,
-    /// sled cache.
-    pub cache_bytes: u64,
-    /// Argon2id cost.
-    pub password_cost: crate::secret::PasswordCost,
+    /// Overrides of the board's tuning profile.
+    pub tuning: TuningOverrides,
 }
 
 /// Command-line overrides.
@@ -152,7 +189,6 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError
             )));
         }
     }
-    let defaults = crate::secret::PasswordCost::default();
     let cfg = Config {
         listen: flags
             .listen
@@ -174,13 +210,7 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError
             .unwrap_or(DEFAULT_REFRESH_TTL),
         leeway: file.leeway.unwrap_or(DEFAULT_LEEWAY),
         log_level,
-        workers: file.workers.unwrap_or(DEFAULT_WORKERS),
-        max_body_bytes: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-        cache_bytes: file.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES),
-        password_cost: crate::secret::PasswordCost {
-            memory_kib: file.argon2_memory_kib.unwrap_or(defaults.memory_kib),
-            iterations: file.argon2_iterations.unwrap_or(defaults.iterations),
-        },
+        tuning: file.tuning,
     };
     check(&cfg)?;
     Ok(cfg)
@@ -195,18 +225,7 @@ fn check(cfg: &Config) -> Result<(), ConfigError> {
     if cfg.refresh_ttl == 0 {
         return Err(ConfigError("refresh_ttl must be at least 1 second".into()));
     }
-    if cfg.workers == 0 || cfg.workers > 256 {
-        return Err(ConfigError("workers must be 1 to 256".into()));
-    }
-    if cfg.max_body_bytes < 512 {
-        return Err(ConfigError("max_body_bytes must be at least 512".into()));
-    }
-    if cfg.password_cost.memory_kib < 8 || cfg.password_cost.iterations == 0 {
-        return Err(ConfigError(
-            "argon2_memory_kib must be at least 8 and argon2_iterations at least 1".into(),
-        ));
-    }
-    Ok(())
+    cfg.tuning.check()
 }
 
 #[cfg(test)]
@@ -240,6 +259,22 @@ mod tests {
     }
 
     #[test]
+    fn tuning_keys_override_the_profile_one_by_one() {
+        let file = parse_file("sled_cache_bytes = 2097152\nhttp_workers = 3\n", "t.toml").unwrap();
+        let c = resolve(file, Overrides::default()).unwrap();
+        let base = crate::tuning::profile(crate::tuning::Resources {
+            ram_mb: 256,
+            cores: 1,
+            speed: 1,
+        });
+        let p = c.tuning.apply(base);
+        assert_eq!(p.sled_cache_bytes, 2_097_152);
+        assert_eq!(p.http_workers, 3);
+        assert_eq!(p.max_connections, base.max_connections);
+        assert!(parse_file("workers = 3", "t.toml").is_err());
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_errors_that_say_what() {
         let e = parse_file("lisen = \"x\"", "t.toml").unwrap_err();
         assert!(e.0.contains("lisen"), "{e}");
@@ -256,6 +291,15 @@ mod tests {
         })
         .0
         .contains("access_ttl"));
+        assert!(bad(FileConfig {
+            tuning: TuningOverrides {
+                http_workers: Some(0),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .0
+        .contains("http_workers"));
         assert!(bad(FileConfig {
             issuer: Some("pi.local".into()),
             ..Default::default()

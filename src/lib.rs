@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod board;
 pub mod cli;
 pub mod config;
 pub mod grant;
@@ -22,4 +23,6 @@ pub mod scope;
 pub mod secret;
 pub mod service;
 pub mod store;
+pub mod sys;
 pub mod token;
+pub mod tuning;

@@ -103,6 +103,10 @@ pub struct Service {
     pub algorithm: SigningAlg,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// The board it runs on.
+    pub board: crate::board::Board,
+    /// The tuning it runs with.
+    pub profile: crate::tuning::Profile,
     /// When the server started.
     pub started: Instant,
     keys: RwLock<Arc<KeyRing>>,
@@ -115,14 +119,17 @@ impl Service {
         policy: Policy,
         algorithm: SigningAlg,
         ring: KeyRing,
-        max_body_bytes: usize,
+        board: crate::board::Board,
+        profile: crate::tuning::Profile,
     ) -> Result<Service, StoreError> {
         Ok(Service {
             pepper: store.pepper()?,
             store,
             policy,
             algorithm,
-            max_body_bytes,
+            max_body_bytes: profile.max_body_bytes,
+            board,
+            profile,
             started: Instant::now(),
             keys: RwLock::new(Arc::new(ring)),
         })

@@ -3,6 +3,7 @@
 mod util;
 
 mod admin;
+mod board;
 mod errors;
 mod lifecycle;
 mod token;

@@ -425,6 +425,16 @@ fn health(service: &Service) -> Response {
             "issuer": service.policy.issuer,
             "store": store,
             "key": {"kid": key.kid, "alg": key.alg.as_str()},
+            "board": {
+                "is_raspberry_pi": service.board.is_raspberry_pi,
+                "model": service.board.model,
+                "type": service.board.type_name,
+                "revision": service.board.revision,
+                "memory_mb": service.board.memory_mb,
+                "processor": service.board.processor,
+                "cores": service.board.cores,
+            },
+            "tuning": service.profile,
         }),
     )
     .with_header("Cache-Control", "no-store")

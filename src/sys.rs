@@ -1,0 +1,65 @@
+//! Reads what the kernel says about the machine: `/proc/cpuinfo`, `/proc/meminfo` (through
+//! `procfs`) and the device tree. The only module that reads those files.
+
+use crate::board::{self, Board};
+use procfs::FromRead;
+use std::path::{Path, PathBuf};
+
+/// Where to read from; fixtures replace the real files in tests and `piauth board`.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// A cpuinfo file instead of `/proc/cpuinfo`.
+    pub cpuinfo: Option<PathBuf>,
+    /// A meminfo file instead of `/proc/meminfo`.
+    pub meminfo: Option<PathBuf>,
+}
+
+/// What the machine is.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// The board.
+    pub board: Board,
+    /// MemTotal in bytes.
+    pub mem_total_bytes: u64,
+}
+
+fn read_text(path: &Path) -> Result<String, String> {
+    std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Reads the host. The device tree is consulted only when the real `/proc/cpuinfo` is used,
+/// so that a fixture is never mixed with the facts of the machine running the command.
+pub fn read_host(src: &Sources) -> Result<Host, String> {
+    let cpuinfo_path = src
+        .cpuinfo
+        .clone()
+        .unwrap_or_else(|| "/proc/cpuinfo".into());
+    let mut facts = board::parse_cpuinfo(&read_text(&cpuinfo_path)?);
+    let mut dt_model = None;
+    if src.cpuinfo.is_none() {
+        dt_model = std::fs::read("/proc/device-tree/model")
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        if facts.revision.is_none() {
+            // Mainline kernels print no Revision line; the firmware's code is in the
+            // device tree as a big-endian u32.
+            if let Ok(bytes) = std::fs::read("/proc/device-tree/system/linux,revision") {
+                if let Ok(b4) = <[u8; 4]>::try_from(bytes.as_slice()) {
+                    facts.revision = Some(format!("{:x}", u32::from_be_bytes(b4)));
+                }
+            }
+        }
+    }
+    let meminfo_path = src
+        .meminfo
+        .clone()
+        .unwrap_or_else(|| "/proc/meminfo".into());
+    let meminfo = procfs::Meminfo::from_file(&meminfo_path)
+        .map_err(|e| format!("cannot read {}: {e}", meminfo_path.display()))?;
+    Ok(Host {
+        board: board::detect(&facts, dt_model.as_deref()),
+        mem_total_bytes: meminfo.mem_total,
+    })
+}
