@@ -427,3 +427,34 @@ fn hs256_publishes_no_secret_and_verifies_with_the_exported_secret() {
     jsonwebtoken::decode::<serde_json::Value>(access, &key, &v).unwrap();
     assert_eq!(s.introspect("c", &secret, access)["active"], true);
 }
+
+#[test]
+fn the_refresh_family_cap_drops_the_least_recently_used_family() {
+    let s = Server::start_configured("max_refresh_families = 2", &[]);
+    let secret = s.add_client("app", &["password", "refresh_token"], &["read"]);
+    s.add_user("u", "pw", &["read"]);
+    let login = || s.token("app", &secret, "grant_type=password&username=u&password=pw");
+    let refresh = |t: &serde_json::Value| {
+        s.post_basic(
+            "/token",
+            "app",
+            &secret,
+            &format!(
+                "grant_type=refresh_token&refresh_token={}",
+                t["refresh_token"].as_str().unwrap()
+            ),
+        )
+    };
+    let first = login();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = login();
+    let third = login();
+    assert_eq!(
+        refresh(&first).error(),
+        "invalid_grant",
+        "the oldest family was dropped"
+    );
+    assert_eq!(refresh(&second).status, 200);
+    assert_eq!(refresh(&third).status, 200);
+    assert!(s.logs().contains("family cap (2) reached"));
+}

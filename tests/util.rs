@@ -73,8 +73,17 @@ impl Server {
 
     /// Starts a server with extra `serve` flags.
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_configured("", extra)
+    }
+
+    /// Starts a server with extra config-file lines and `serve` flags.
+    pub fn start_configured(config: &str, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("piauth.toml"), TEST_CONFIG).unwrap();
+        std::fs::write(
+            dir.path().join("piauth.toml"),
+            format!("{TEST_CONFIG}{config}\n"),
+        )
+        .unwrap();
         let mut s = Server {
             child: None,
             addr: String::new(),

@@ -170,6 +170,16 @@ fn issue_tokens(issue: &Issue, service: &Service, now: u64) -> Result<Response, 
                 .store
                 .insert_refresh(&secret::token_digest(&value), &record)
                 .map_err(|e| store_failed("storing a refresh token", &e))?;
+            let evicted = service
+                .store
+                .cap_families(service.profile.max_refresh_families)
+                .map_err(|e| store_failed("capping refresh families", &e))?;
+            if evicted > 0 {
+                log::warn!(
+                    "refresh-token family cap ({}) reached: {evicted} least recently used families dropped",
+                    service.profile.max_refresh_families
+                );
+            }
             Some(value)
         }
         RefreshPlan::Rotate { old, record: prev } => {

@@ -11,6 +11,8 @@ use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// A store failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +91,8 @@ pub struct Store {
     refresh: sled::Tree,
     families: sled::Tree,
     revoked_jti: sled::Tree,
+    /// Families stored, kept in memory because sled's `len` walks the whole tree.
+    family_count: Arc<AtomicUsize>,
 }
 
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
@@ -127,8 +131,12 @@ impl Store {
             refresh: tree("refresh")?,
             families: tree("families")?,
             revoked_jti: tree("revoked_jti")?,
+            family_count: Arc::new(AtomicUsize::new(0)),
             db,
         };
+        store
+            .family_count
+            .store(store.families.len(), Ordering::Relaxed);
         Ok(store)
     }
 
@@ -293,7 +301,32 @@ impl Store {
                 Ok(())
             })
             .map_err(tx_error)?;
+        self.family_count.fetch_add(1, Ordering::Relaxed);
         self.flush()
+    }
+
+    /// Keeps at most `cap` families: past it, the families whose newest token expires
+    /// first (the least recently used) are deleted, and their tokens stop working.
+    /// Returns how many went.
+    pub fn cap_families(&self, cap: usize) -> Result<usize, StoreError> {
+        if self.family_count.load(Ordering::Relaxed) <= cap {
+            return Ok(0);
+        }
+        let mut all = Vec::new();
+        for entry in self.families.iter() {
+            let (k, v) = entry?;
+            let f: FamilyRecord = dec("family", &v)?;
+            all.push((f.expires_at, k));
+        }
+        all.sort();
+        let excess = all.len().saturating_sub(cap);
+        for (_, k) in all.iter().take(excess) {
+            self.families.remove(k)?;
+        }
+        self.family_count
+            .store(all.len() - excess, Ordering::Relaxed);
+        self.flush()?;
+        Ok(excess)
     }
 
     /// Exchanges `old` for `new` atomically and durably: the old token must still be unused
@@ -371,7 +404,8 @@ impl Store {
         for entry in self.refresh.iter() {
             let (k, v) = entry?;
             let r: RefreshRecord = dec("refresh", &v)?;
-            if r.expires_at <= now {
+            // A token whose family is gone (evicted by the cap) can never be used again.
+            if r.expires_at <= now || !self.families.contains_key(r.family.as_bytes())? {
                 self.refresh.remove(k)?;
                 n += 1;
             }
@@ -395,6 +429,8 @@ impl Store {
             }
         }
         n += self.purge_keys(now)?;
+        self.family_count
+            .store(self.families.len(), Ordering::Relaxed);
         if n > 0 {
             self.flush()?;
         }

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Memory benchmark: RSS of `piauth serve` idle and under load, with a chosen board profile.
+
+Starts the release binary with a fresh data directory (sized as the board whose cpuinfo and
+meminfo are given), registers a client and a user through the admin commands, then drives
+mixed traffic over N keep-alive connections for a fixed time: client_credentials, the password
+grant, refresh rotations and introspection. RSS is sampled from /proc/PID/status; the peak is
+the kernel's VmHWM. Prints a Markdown table. Standard library only.
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/piauth"))
+    ap.add_argument("--cpuinfo", default=os.path.join(ROOT, "../shared/fixtures/cpuinfo/pi1b-0002.cpuinfo"))
+    ap.add_argument("--meminfo", default=os.path.join(ROOT, "tests/fixtures/meminfo-pi1b-256mb.txt"))
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--algorithm", default="ES256")
+    ap.add_argument("--mix", default="client_credentials,password,refresh_token,introspect",
+                    help="request kinds to drive, comma-separated")
+    args = ap.parse_args()
+
+    tmp = tempfile.TemporaryDirectory()
+    data = os.path.join(tmp.name, "data")
+    base = [args.bin, "--data-dir", data]
+    proc = subprocess.Popen(
+        base + ["serve", "--listen", "127.0.0.1:0", "--algorithm", args.algorithm,
+                "--cpuinfo", args.cpuinfo, "--meminfo", args.meminfo],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    addr = None
+    found = threading.Event()
+    tuning = {}
+
+    def drain():
+        nonlocal addr
+        for line in proc.stderr:
+            m = re.search(r"listening on http://(\S+)", line)
+            if m:
+                addr = m.group(1)
+                found.set()
+            m = re.search(r"tuning: (\{.*\})", line)
+            if m:
+                tuning.update(json.loads(m.group(1)))
+
+    threading.Thread(target=drain, daemon=True).start()
+    if not found.wait(120):
+        sys.exit("server did not start")
+    host, port = addr.rsplit(":", 1)
+
+    def admin(*a, stdin=""):
+        return subprocess.run(base + list(a), input=stdin, capture_output=True, text=True, check=True).stdout
+
+    secret = json.loads(admin("client", "add", "bench", "--grant", "client_credentials", "--grant", "password",
+                              "--grant", "refresh_token", "--scope", "read", "--json"))["client_secret"]
+    admin("user", "add", "bench", "--scope", "read", "--password-stdin", stdin="bench-password\n")
+    auth = "Basic " + base64.b64encode(f"bench:{secret}".encode()).decode()
+    time.sleep(1)
+    idle_kib = status_kib(proc.pid, "VmRSS")
+
+    counts = {"client_credentials": 0, "password": 0, "refresh_token": 0, "introspect": 0, "errors": 0}
+    lock = threading.Lock()
+    stop = time.monotonic() + args.seconds
+    samples = []
+
+    def post(conn, path, form):
+        body = "&".join(f"{k}={v}" for k, v in form.items())
+        conn.request("POST", path, body, {"Authorization": auth,
+                                          "Content-Type": "application/x-www-form-urlencoded"})
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data else {})
+
+    mix = set(args.mix.split(","))
+
+    def worker(i):
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        refresh = None
+        access = None
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            try:
+                need_login = ("refresh_token" in mix or "introspect" in mix) and (refresh is None or access is None)
+                if need_login or ("password" in mix and n % 50 == 0):
+                    kind, form = "password", {"grant_type": "password", "username": "bench", "password": "bench-password"}
+                elif "refresh_token" in mix and n % 3 == 0:
+                    kind, form = "refresh_token", {"grant_type": "refresh_token", "refresh_token": refresh}
+                elif "introspect" in mix and n % 3 == 1:
+                    kind, form = "introspect", {"token": access}
+                else:
+                    kind, form = "client_credentials", {"grant_type": "client_credentials"}
+                status, body = post(conn, "/introspect" if kind == "introspect" else "/token", form)
+                ok = status == 200 and (kind != "introspect" or body.get("active"))
+                if ok and kind != "introspect":
+                    access = body["access_token"]
+                    refresh = body.get("refresh_token", refresh)
+                with lock:
+                    counts[kind if ok else "errors"] += 1
+            except Exception:
+                with lock:
+                    counts["errors"] += 1
+                conn = http.client.HTTPConnection(host, int(port), timeout=60)
+
+    def sampler():
+        while time.monotonic() < stop:
+            samples.append(status_kib(proc.pid, "VmRSS"))
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.connections)]
+    threads.append(threading.Thread(target=sampler))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    peak_kib = status_kib(proc.pid, "VmHWM")
+    after_kib = status_kib(proc.pid, "VmRSS")
+    proc.terminate()
+    proc.wait(10)
+
+    total = sum(v for k, v in counts.items() if k != "errors")
+    print(f"| board profile | connections | seconds | requests | errors | idle RSS | peak RSS (VmHWM) | RSS after |")
+    print(f"|---|---|---|---|---|---|---|---|")
+    print(f"| {os.path.basename(args.cpuinfo)} | {args.connections} | {args.seconds:g} | {total} "
+          f"| {counts['errors']} | {idle_kib / 1024:.1f} MiB | {peak_kib / 1024:.1f} MiB | {after_kib / 1024:.1f} MiB |")
+    print()
+    print("requests by kind:", json.dumps(counts))
+    print("tuning applied:", json.dumps(tuning, sort_keys=True))
+    if counts["errors"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
