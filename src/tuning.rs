@@ -78,11 +78,6 @@ pub fn profile(r: Resources) -> Profile {
     // sled keeps about twice its cache in RSS under churn; 1/256 of RAM keeps a 256 MB
     // board at 1 MiB and a large one at a useful 32 MiB.
     let sled_cache_bytes = (ram * MIB / 256).clamp(MIB, 32 * MIB);
-    // Argon2 memory: 1/64 of RAM per check, 4–64 MiB, and never more than the work budget.
-    // Each worker keeps its block (secret.rs), so workers x this stays resident.
-    let budget = ARGON2_PI1_MIB_PASSES * u64::from(r.speed);
-    let argon2_mib = (ram / 64).clamp(4, 64).min(budget.max(4));
-    let argon2_iterations = (budget / argon2_mib).clamp(1, 8) as u32;
     // Workers: requests are short CPU work, so one or two per core; small boards keep
     // few because each concurrent password check holds its Argon2 memory.
     let http_workers = if ram <= 256 {
@@ -90,6 +85,14 @@ pub fn profile(r: Resources) -> Profile {
     } else {
         (r.cores * 2).clamp(2, 16)
     };
+    // Argon2 memory: 1/64 of RAM per check, 4–64 MiB, never more than the work budget, and
+    // all workers hashing at once hold at most 1/16 of RAM (each keeps its block, secret.rs).
+    let budget = ARGON2_PI1_MIB_PASSES * u64::from(r.speed);
+    let argon2_mib = (ram / 64)
+        .min(ram / (16 * http_workers as u64))
+        .clamp(4, 64)
+        .min(budget.max(4));
+    let argon2_iterations = (budget / argon2_mib).clamp(1, 8) as u32;
     let max_connections = match ram {
         0..=256 => 32,
         257..=512 => 64,
@@ -157,6 +160,11 @@ mod tests {
                 "{ram} {soc:?}: {work} much below {budget}"
             );
             assert!(u64::from(p.argon2_memory_kib) / 1024 <= (ram / 64).max(4));
+            let all_workers = u64::from(p.argon2_memory_kib) / 1024 * p.http_workers as u64;
+            assert!(
+                all_workers <= (ram / 16).max(8),
+                "{ram} {soc:?}: {all_workers} MiB"
+            );
         }
     }
 
