@@ -7,9 +7,11 @@ use crate::cli::{Cli, ClientCommand, Command, HostArgs, KeyCommand, ServeArgs, U
 use crate::config::{self, Config, ConfigError, Overrides};
 use crate::grant::Policy;
 use crate::http::Http;
+use crate::led::{Led, LedEvent};
 use crate::service::{self, unix_now, Service, ServiceError};
 use crate::store::{Store, StoreError};
 use crate::sys::{self, Host};
+use crate::systemd::{Notifier, ServiceState};
 use crate::tuning::{self, Profile};
 use serde_json::Value;
 use std::fmt;
@@ -200,6 +202,10 @@ fn default_issuer(addr: std::net::SocketAddr) -> String {
     format!("http://{host}:{}", addr.port())
 }
 
+/// Workers come round their loop at least every 500 ms when idle; a request may take a
+/// password check longer. Past this, the server counts as wedged.
+const WORKER_STALL: Duration = Duration::from_secs(10);
+
 /// How often expired refresh tokens, revocations and keys are swept.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
@@ -212,6 +218,9 @@ fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         host.board.reason,
         serde_json::to_string(&profile).unwrap_or_default()
     );
+    let notifier = Notifier::from_env();
+    let led = Led::start(cfg.led);
+    led.events().send(LedEvent::Starting);
     open_data_dir(&cfg.data_dir)?;
     let store = Store::open(&cfg.data_dir, profile.sled_cache_bytes).map_err(|e| match e {
         StoreError::Locked => AppError::Io(format!(
@@ -235,6 +244,7 @@ fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         ring,
         host.board,
         profile,
+        led.events(),
     )?);
     let socket = admin::socket_path(&cfg.data_dir);
     admin::serve(&socket, service.clone()).map_err(|e| {
@@ -266,23 +276,40 @@ fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         started.elapsed().as_millis()
     );
 
+    notifier.notify(ServiceState::Ready);
+    led.events().send(LedEvent::Ready);
+
+    let watchdog = notifier.watchdog_interval();
     let mut last_purge = Instant::now();
+    let mut last_ping = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
+        if let Some(every) = watchdog {
+            // Ping only while the workers are coming round their loop: a wedged server
+            // stops pinging and systemd restarts it.
+            if last_ping.elapsed() >= every && http.since_last_beat() < WORKER_STALL {
+                notifier.notify(ServiceState::Watchdog);
+                last_ping = Instant::now();
+            }
+        }
         if last_purge.elapsed() >= PURGE_EVERY {
             last_purge = Instant::now();
             if let Err(e) = service.store.purge(unix_now()) {
                 log::error!("purging expired records failed: {e}");
+                led.events().send(LedEvent::Fault);
             }
         }
     }
     log::info!("shutting down");
+    notifier.notify(ServiceState::Stopping);
     http.unblock();
     for w in workers {
         let _ = w.join();
     }
     let _ = std::fs::remove_file(&socket);
-    service.store.flush()?;
+    let flushed = service.store.flush();
+    led.stop();
+    flushed?;
     log::info!("stopped");
     Ok(())
 }

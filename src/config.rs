@@ -42,6 +42,10 @@ pub struct FileConfig {
     pub leeway: Option<u64>,
     /// Log level.
     pub log_level: Option<String>,
+    /// Status LED: "none", "act" or "gpio:N".
+    pub led: Option<String>,
+    /// The GPIO LED is lit when the pin is low.
+    pub led_active_low: Option<bool>,
     /// Overrides of the board's tuning profile, each optional.
     #[serde(flatten)]
     pub tuning: TuningOverrides,
@@ -138,6 +142,8 @@ pub struct Config {
     pub leeway: u64,
     /// Log level.
     pub log_level: log::LevelFilter,
+    /// The status LED.
+    pub led: crate::led::LedSpec,
     /// Overrides of the board's tuning profile.
     pub tuning: TuningOverrides,
 }
@@ -210,6 +216,11 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError
             .unwrap_or(DEFAULT_REFRESH_TTL),
         leeway: file.leeway.unwrap_or(DEFAULT_LEEWAY),
         log_level,
+        led: crate::led::LedSpec::parse(
+            file.led.as_deref().unwrap_or("none"),
+            file.led_active_low.unwrap_or(false),
+        )
+        .map_err(ConfigError)?,
         tuning: file.tuning,
     };
     check(&cfg)?;
@@ -300,6 +311,12 @@ mod tests {
         })
         .0
         .contains("http_workers"));
+        assert!(bad(FileConfig {
+            led: Some("gpio:x".into()),
+            ..Default::default()
+        })
+        .0
+        .contains("gpio"));
         assert!(bad(FileConfig {
             issuer: Some("pi.local".into()),
             ..Default::default()

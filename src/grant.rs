@@ -244,12 +244,12 @@ fn decide_inner(
                 Some(u) => u,
                 None => {
                     secret::burn_password_check(password, policy.password_cost);
-                    return Err(bad_password().into());
+                    return Err(BAD_PASSWORD.into());
                 }
             };
             match secret::check_password(password, &user.password_hash) {
                 Ok(true) => {}
-                Ok(false) => return Err(bad_password().into()),
+                Ok(false) => return Err(BAD_PASSWORD.into()),
                 Err(_) => {
                     return Err(
                         OAuthError::server_error("stored password hash is unreadable").into(),
@@ -308,9 +308,8 @@ fn decide_inner(
     Ok(Decision::Issue(Box::new(issue)))
 }
 
-fn bad_password() -> OAuthError {
-    OAuthError::invalid_grant("wrong username or password")
-}
+/// The error a wrong password or unknown user is answered with (the same for both).
+pub const BAD_PASSWORD: OAuthError = OAuthError::invalid_grant("wrong username or password");
 
 fn refresh_if_allowed(c: &ClientRecord) -> RefreshPlan {
     if c.grants.contains(&GrantType::RefreshToken) {
@@ -548,7 +547,7 @@ mod tests {
         ] {
             assert_eq!(
                 decide(&form(body), &c, &d, &policy(), 0),
-                Decision::Refuse(bad_password())
+                Decision::Refuse(BAD_PASSWORD)
             );
         }
     }

@@ -107,6 +107,8 @@ pub struct Service {
     pub board: crate::board::Board,
     /// The tuning it runs with.
     pub profile: crate::tuning::Profile,
+    /// The status LED's event sender.
+    pub led: crate::led::LedEvents,
     /// When the server started.
     pub started: Instant,
     keys: RwLock<Arc<KeyRing>>,
@@ -121,6 +123,7 @@ impl Service {
         ring: KeyRing,
         board: crate::board::Board,
         profile: crate::tuning::Profile,
+        led: crate::led::LedEvents,
     ) -> Result<Service, StoreError> {
         Ok(Service {
             pepper: store.pepper()?,
@@ -130,6 +133,7 @@ impl Service {
             max_body_bytes: profile.max_body_bytes,
             board,
             profile,
+            led,
             started: Instant::now(),
             keys: RwLock::new(Arc::new(ring)),
         })

@@ -176,3 +176,53 @@ fn config_file_sets_listen_issuer_and_lifetimes() {
     );
     assert!(dir.path().join("d").join("db").exists());
 }
+
+#[test]
+fn systemd_hears_ready_then_watchdog_pings_then_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut s = Server::start_full(
+        "",
+        &[],
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut buf = [0u8; 512];
+    let mut recv = || {
+        let n = sock.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let first = recv();
+    assert!(first.starts_with("READY=1"), "{first}");
+    // READY came after the port opened: the server answers now.
+    assert_eq!(s.get("/health").status, 200);
+    for _ in 0..3 {
+        assert_eq!(recv(), "WATCHDOG=1");
+    }
+    assert!(s.stop().success());
+    let mut last = recv();
+    while last == "WATCHDOG=1" {
+        last = recv();
+    }
+    assert!(last.starts_with("STOPPING=1"), "{last}");
+}
+
+#[test]
+fn an_unavailable_led_is_a_warning_and_the_server_runs_on() {
+    // This machine has no GPIO and no /sys/class/leds/ACT.
+    for led in ["gpio:17", "act"] {
+        let s = Server::start_configured(&format!("led = \"{led}\""), &[]);
+        assert_eq!(s.get("/health").status, 200);
+        let log = s.logs();
+        assert!(
+            log.contains("status LED") && log.contains("running without it"),
+            "{log}"
+        );
+        assert_eq!(log.matches("status LED").count(), 1, "warned once: {log}");
+    }
+}

@@ -28,6 +28,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     logs: Arc<Mutex<String>>,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// An HTTP response.
@@ -78,6 +79,11 @@ impl Server {
 
     /// Starts a server with extra config-file lines and `serve` flags.
     pub fn start_configured(config: &str, extra: &[&str]) -> Server {
+        Server::start_full(config, extra, &[])
+    }
+
+    /// Starts a server with config lines, `serve` flags and environment variables.
+    pub fn start_full(config: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("piauth.toml"),
@@ -90,6 +96,10 @@ impl Server {
             dir,
             logs: Arc::new(Mutex::new(String::new())),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.launch("127.0.0.1:0");
         s
@@ -114,6 +124,7 @@ impl Server {
         cmd.args(self.base_args())
             .args(["serve", "--listen", listen])
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -6,9 +6,10 @@
 
 pub mod routes;
 
+use crate::led::LedEvent;
 use crate::service::Service;
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,17 @@ impl Request {
     }
 }
 
+/// What a response meant, for the status LED.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Tokens were issued.
+    Issued,
+    /// A client or user failed to authenticate.
+    AuthFailed,
+    /// The server failed (store, keys).
+    Failed,
+}
+
 /// An HTTP response as plain values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
@@ -54,6 +66,8 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// What it meant, if anything worth showing.
+    pub outcome: Option<Outcome>,
 }
 
 impl Response {
@@ -63,7 +77,14 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: value.to_string().into_bytes(),
+            outcome: None,
         }
+    }
+
+    /// Marks what the response meant.
+    pub fn with_outcome(mut self, outcome: Outcome) -> Response {
+        self.outcome = Some(outcome);
+        self
     }
 
     /// Adds a header.
@@ -76,6 +97,10 @@ impl Response {
 /// A bound HTTP server, not yet serving.
 pub struct Http {
     server: Arc<tiny_http::Server>,
+    /// Milliseconds since `epoch` when a worker last came round its loop: the watchdog's
+    /// evidence that requests are still being taken.
+    beat: Arc<AtomicU64>,
+    epoch: Instant,
     /// The address actually bound (the port is known even for `:0`).
     pub local_addr: std::net::SocketAddr,
 }
@@ -91,6 +116,8 @@ impl Http {
             .ok_or_else(|| format!("{addr} is not an IP address"))?;
         Ok(Http {
             server: Arc::new(server),
+            beat: Arc::new(AtomicU64::new(0)),
+            epoch: Instant::now(),
             local_addr,
         })
     }
@@ -107,10 +134,13 @@ impl Http {
                 let server = self.server.clone();
                 let service = service.clone();
                 let stop = stop.clone();
+                let beat = self.beat.clone();
+                let epoch = self.epoch;
                 std::thread::Builder::new()
                     .name(format!("http-{i}"))
                     .spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
+                            beat.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
                             match server.recv_timeout(Duration::from_millis(500)) {
                                 Ok(Some(rq)) => serve_one(rq, &service),
                                 Ok(None) => {}
@@ -120,6 +150,12 @@ impl Http {
                     })
             })
             .collect()
+    }
+
+    /// How long since any worker last came round its loop.
+    pub fn since_last_beat(&self) -> Duration {
+        let last = Duration::from_millis(self.beat.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
     }
 
     /// Stops accepting: wakes every blocked worker.
@@ -164,6 +200,12 @@ fn serve_one(mut rq: tiny_http::Request, service: &Service) {
             "the request body could not be read",
         ))
     };
+    match response.outcome {
+        Some(Outcome::Issued) => service.led.send(LedEvent::TokenIssued),
+        Some(Outcome::AuthFailed) => service.led.send(LedEvent::AuthFailed),
+        Some(Outcome::Failed) => service.led.send(LedEvent::Fault),
+        None => {}
+    }
     // Never log query strings or bodies: they can hold credentials.
     log::info!(
         "{} {} {} {}us",

@@ -3,7 +3,7 @@
 //! Handlers parse with `request`, decide with `grant` and `token`, and apply what was
 //! decided to the store. Every OAuth error becomes a response in [`error_response`] only.
 
-use super::{Request, Response};
+use super::{Outcome, Request, Response};
 use crate::grant::{self, AuthenticatedClient, Decision, Issue, RefreshPlan, REFRESH_REUSED};
 use crate::oauth_error::{ErrorCode, OAuthError};
 use crate::record::{GrantType, RefreshRecord};
@@ -78,6 +78,7 @@ pub fn error_response(e: &OAuthError) -> Response {
 fn store_failed(what: &str, e: &dyn std::fmt::Display) -> Response {
     log::error!("{what}: {e}");
     error_response(&OAuthError::server_error("the token store failed"))
+        .with_outcome(Outcome::Failed)
 }
 
 /// Reads the parameters of a POST endpoint.
@@ -113,7 +114,7 @@ fn authenticate(
     grant::authenticate(&creds, record, &service.pepper).map_err(|(e, why)| {
         // The id is logged to find a misconfigured device; the secret never is.
         log::warn!("client authentication failed for {:?}: {why:?}", creds.id());
-        error_response(&e)
+        error_response(&e).with_outcome(Outcome::AuthFailed)
     })
 }
 
@@ -216,7 +217,8 @@ fn issue_tokens(issue: &Issue, service: &Service, now: u64) -> Result<Response, 
     }
     Ok(Response::json(200, &body)
         .with_header("Cache-Control", "no-store")
-        .with_header("Pragma", "no-cache"))
+        .with_header("Pragma", "no-cache")
+        .with_outcome(Outcome::Issued))
 }
 
 fn new_refresh(issue: &Issue, family: String, now: u64) -> (String, RefreshRecord) {

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Cross-builds static release binaries for the Raspberry Pi without docker, and optionally
+# smoke-tests them under qemu user emulation of the real CPUs.
+#
+#   scripts/cross-build.sh [--install] [--smoke] [TARGET...]
+#
+# TARGETs: arm-unknown-linux-musleabihf (ARMv6: Pi 1, Zero, Zero W, every 32-bit Pi),
+#          armv7-unknown-linux-musleabihf (Pi 2, 3, 4, Zero 2 W on a 32-bit OS),
+#          aarch64-unknown-linux-musl (64-bit Pi OS). Default: the two 32-bit ones.
+#
+# rustup here may lack the ARM targets, so this uses Debian's Rust and rebuilds std for the
+# target (-Zbuild-std), with zig (from PyPI) as linker and musl provider. --install fetches
+# what that needs (apt + pip; run as root on Debian 12). Binaries land in
+# target/<triple>/release/piauth.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+install=0 smoke=0 targets=()
+for a in "$@"; do
+    case "$a" in
+        --install) install=1 ;;
+        --smoke) smoke=1 ;;
+        -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+        *) targets+=("$a") ;;
+    esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(arm-unknown-linux-musleabihf armv7-unknown-linux-musleabihf)
+
+venv=/opt/piauth-zig
+if [ "$install" = 1 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || true   # an armhf security index may lag; amd64 is all we need
+    apt-get install -y -qq -t bookworm-security rustc-web cargo-web rust-web-src
+    apt-get install -y -qq qemu-user-static python3-venv
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install -q 'ziglang==0.17.1' 'cargo-zigbuild==0.24.0'
+fi
+
+export PATH="$venv/bin:/usr/bin:$PATH"   # Debian's cargo/rustc before rustup's proxies
+export RUSTC=/usr/bin/rustc
+export RUSTC_BOOTSTRAP=1                 # -Zbuild-std on a stable compiler
+for t in arm-unknown-linux-musleabihf armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl; do
+    v="CARGO_TARGET_$(echo "$t" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
+    export "$v=-C link-self-contained=no"  # zig supplies crt1.o, musl and libunwind
+done
+
+for t in "${targets[@]}"; do
+    echo "== building $t"
+    start=$(date +%s)
+    /usr/bin/cargo zigbuild --release --locked --target "$t" -Zbuild-std=std,panic_abort
+    bin="target/$t/release/piauth"
+    echo "== $t: $(stat -c %s "$bin") bytes, built in $(( $(date +%s) - start )) s"
+done
+
+if [ "$smoke" = 1 ]; then
+    for t in "${targets[@]}"; do
+        case "$t" in
+            arm-*) runner="qemu-arm-static -cpu arm1176" ;;
+            armv7-*) runner="qemu-arm-static -cpu cortex-a7" ;;
+            aarch64-*) runner="qemu-aarch64-static -cpu cortex-a53" ;;
+        esac
+        bash scripts/smoke.sh "$runner" "target/$t/release/piauth"
+    done
+fi

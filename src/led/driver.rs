@@ -1,0 +1,94 @@
+//! LED drivers: rppal GPIO and the sysfs ACT LED. Thin on purpose; the logic is in
+//! `pattern`, tested off the Pi.
+
+use super::{LedDriver, LedError, LedSpec};
+use std::path::PathBuf;
+
+/// Opens the driver for `spec`; `Ok(None)` for no LED.
+pub fn open(spec: LedSpec) -> Result<Option<Box<dyn LedDriver>>, LedError> {
+    Ok(match spec {
+        LedSpec::None => None,
+        LedSpec::Act => Some(Box::new(SysfsLed::open()?)),
+        LedSpec::Gpio { pin, active_low } => Some(Box::new(GpioLed::open(pin, active_low)?)),
+    })
+}
+
+/// A GPIO pin driven through rppal; rppal resets the pin when it is dropped.
+pub struct GpioLed {
+    pin: rppal::gpio::OutputPin,
+    active_low: bool,
+}
+
+impl GpioLed {
+    fn open(pin: u8, active_low: bool) -> Result<GpioLed, LedError> {
+        let gpio = rppal::gpio::Gpio::new().map_err(|e| LedError(format!("GPIO: {e}")))?;
+        let pin = gpio
+            .get(pin)
+            .map_err(|e| LedError(format!("GPIO pin {pin}: {e}")))?
+            .into_output();
+        Ok(GpioLed { pin, active_low })
+    }
+}
+
+impl LedDriver for GpioLed {
+    fn set(&mut self, on: bool) -> Result<(), LedError> {
+        if on != self.active_low {
+            self.pin.set_high();
+        } else {
+            self.pin.set_low();
+        }
+        Ok(())
+    }
+}
+
+/// The board's activity LED through `/sys/class/leds`. Its trigger (usually `mmc0` or
+/// `actpwr`) is set to `none` while piauth drives it and put back on drop.
+pub struct SysfsLed {
+    dir: PathBuf,
+    saved_trigger: Option<String>,
+    max: String,
+}
+
+impl SysfsLed {
+    fn open() -> Result<SysfsLed, LedError> {
+        let dir = ["ACT", "led0"]
+            .iter()
+            .map(|n| PathBuf::from("/sys/class/leds").join(n))
+            .find(|p| p.join("brightness").exists())
+            .ok_or_else(|| {
+                LedError("no /sys/class/leds/ACT (or led0): not a Raspberry Pi?".into())
+            })?;
+        let triggers = std::fs::read_to_string(dir.join("trigger")).unwrap_or_default();
+        // The current trigger is the one in brackets: "none [mmc0] timer ...".
+        let saved_trigger = triggers
+            .split_whitespace()
+            .find_map(|t| t.strip_prefix('[').and_then(|t| t.strip_suffix(']')))
+            .map(str::to_string);
+        std::fs::write(dir.join("trigger"), "none")
+            .map_err(|e| LedError(format!("{}: {e}", dir.join("trigger").display())))?;
+        let max = std::fs::read_to_string(dir.join("max_brightness"))
+            .map(|m| m.trim().to_string())
+            .unwrap_or_else(|_| "1".into());
+        Ok(SysfsLed {
+            dir,
+            saved_trigger,
+            max,
+        })
+    }
+}
+
+impl LedDriver for SysfsLed {
+    fn set(&mut self, on: bool) -> Result<(), LedError> {
+        let value = if on { self.max.as_str() } else { "0" };
+        std::fs::write(self.dir.join("brightness"), value)
+            .map_err(|e| LedError(format!("{}: {e}", self.dir.display())))
+    }
+}
+
+impl Drop for SysfsLed {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved_trigger {
+            let _ = std::fs::write(self.dir.join("trigger"), t);
+        }
+    }
+}
