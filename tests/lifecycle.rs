@@ -226,3 +226,68 @@ fn an_unavailable_led_is_a_warning_and_the_server_runs_on() {
         assert_eq!(log.matches("status LED").count(), 1, "warned once: {log}");
     }
 }
+
+#[test]
+fn install_stages_upgrades_in_place_and_uninstall_keeps_the_data() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().to_str().unwrap();
+    let script = |args: &[&str]| {
+        let out = Command::new("bash")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = script(&[
+        "scripts/install.sh",
+        "--root",
+        r,
+        "--binary",
+        bin().to_str().unwrap(),
+    ]);
+    assert!(
+        first.contains("client add"),
+        "prints the first admin steps: {first}"
+    );
+    let installed = root.path().join("usr/bin/piauth");
+    let unit =
+        std::fs::read_to_string(root.path().join("etc/systemd/system/piauth.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/bin/piauth "));
+    // The shipped config parses.
+    let cfg = root.path().join("etc/piauth/piauth.toml");
+    let out = Command::new(&installed)
+        .args(["--config", cfg.to_str().unwrap(), "board", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Data and an edited config survive an upgrade and an uninstall.
+    std::fs::write(root.path().join("var/lib/piauth/marker"), "keep").unwrap();
+    std::fs::write(&cfg, "listen = \"127.0.0.1:9\"\n").unwrap();
+    let again = script(&[
+        "scripts/install.sh",
+        "--root",
+        r,
+        "--binary",
+        bin().to_str().unwrap(),
+    ]);
+    assert!(again.contains("upgraded"), "{again}");
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        "listen = \"127.0.0.1:9\"\n"
+    );
+    script(&["scripts/uninstall.sh", "--root", r]);
+    assert!(!installed.exists());
+    assert!(root.path().join("var/lib/piauth/marker").exists());
+    script(&["scripts/uninstall.sh", "--root", r, "--purge"]);
+    assert!(!root.path().join("var/lib/piauth").exists());
+}
