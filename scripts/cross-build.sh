@@ -59,6 +59,6 @@ if [ "$smoke" = 1 ]; then
             armv7-*) runner="qemu-arm-static -cpu cortex-a7" ;;
             aarch64-*) runner="qemu-aarch64-static -cpu cortex-a53" ;;
         esac
-        python3 scripts/smoke.py --runner "$runner" "target/$t/release/piauth"
+        "${PYTHON:-python3}" scripts/smoke.py --runner "$runner" "target/$t/release/piauth"
     done
 fi
