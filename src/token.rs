@@ -3,7 +3,9 @@
 //! Time is passed in (`now`), never read here, so expiry and leeway are tested exactly.
 
 use crate::keys::{KeyRing, LoadedKey};
-use jsonwebtoken::{decode, decode_header, encode, Header, Validation};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{decode, decode_header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fmt;
@@ -80,12 +82,33 @@ impl fmt::Display for TokenError {
 
 impl std::error::Error for TokenError {}
 
-/// Signs `claims` with `key` as an RFC 9068 access token.
+/// Signs `claims` with `key` as an RFC 9068 access token: the compact JWS serialisation
+/// (RFC 7515 §7.1) signed with the key parsed at load. jsonwebtoken checks these tokens
+/// (`verify` below, and the tests check them against jsonwebtoken and PyJWT).
 pub fn mint(claims: &AccessClaims, key: &LoadedKey) -> Result<String, TokenError> {
-    let mut header = Header::new(key.alg.jwt());
-    header.typ = Some(ACCESS_TOKEN_TYP.to_string());
-    header.kid = Some(key.kid.clone());
-    encode(&header, claims, &key.encoding).map_err(|e| TokenError::Sign(e.to_string()))
+    #[derive(Serialize)]
+    struct JwsHeader<'a> {
+        typ: &'a str,
+        alg: &'a str,
+        kid: &'a str,
+    }
+    let header = JwsHeader {
+        typ: ACCESS_TOKEN_TYP,
+        alg: key.alg.as_str(),
+        kid: &key.kid,
+    };
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    let json = |r: serde_json::Result<Vec<u8>>| r.map_err(|e| TokenError::Sign(e.to_string()));
+    let mut token = b64(&json(serde_json::to_vec(&header))?);
+    token.push('.');
+    token.push_str(&b64(&json(serde_json::to_vec(claims))?));
+    let signature = key
+        .signer
+        .sign(token.as_bytes())
+        .map_err(TokenError::Sign)?;
+    token.push('.');
+    token.push_str(&b64(&signature));
+    Ok(token)
 }
 
 /// Checks a token: header, key, signature, issuer, and times with `leeway` seconds.
@@ -130,8 +153,7 @@ pub fn verify(
 mod tests {
     use super::*;
     use crate::keys::{generate, SigningAlg};
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
+    use jsonwebtoken::{encode, Header};
 
     fn claims(now: u64) -> AccessClaims {
         AccessClaims {

@@ -237,11 +237,13 @@ mod tests {
     fn a_burst_of_requests_is_not_a_strobe() {
         let mut p = Pattern::default();
         p.on_event(LedEvent::Ready, 0);
-        // 1000 tokens a second for 2 seconds.
-        for t in 100..2100 {
-            p.on_event(LedEvent::TokenIssued, t);
-        }
-        let levels = trace(&p, 100, 2100, 1);
+        // 1000 tokens a second for 2 seconds, sampled as the LED thread does.
+        let levels: Vec<bool> = (100..2100)
+            .map(|t| {
+                p.on_event(LedEvent::TokenIssued, t);
+                p.level(t)
+            })
+            .collect();
         // At most one flicker per 60 + 250 ms: a handful of dips, not a thousand.
         let dips = transitions(&levels) / 2;
         assert!((3..=8).contains(&dips), "{dips} flickers in 2 s");
