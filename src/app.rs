@@ -214,7 +214,11 @@ fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     let (host, profile) = tune(&cfg, host_args)?;
     log::info!(
         "board: {} ({}); tuning: {}",
-        host.board.model.as_deref().unwrap_or("not a Raspberry Pi"),
+        host.board
+            .code
+            .model
+            .as_deref()
+            .unwrap_or("not a Raspberry Pi"),
         host.board.reason,
         serde_json::to_string(&profile).unwrap_or_default()
     );
@@ -431,16 +435,16 @@ fn board_text(host: &Host, p: &Profile) -> String {
     let opt = |o: Option<&str>| o.unwrap_or("-").to_string();
     format!(
         "board:          {}\nraspberry pi:   {}\nrevision:       {} ({} scheme{})\ntype:           {}\nmemory:         {}\nprocessor:      {}\nmanufacturer:   {}\nboard revision: {}\ncores:          {}\nMemTotal:       {} MiB\nwhy:            {}\n\ntuning:\n  sled cache:           {} KiB\n  HTTP workers:         {}\n  max connections:      {}\n  Argon2id:             {} KiB x {} passes\n  max body:             {} bytes\n  max refresh families: {}\n",
-        opt(b.model.as_deref().or(b.reported_model.as_deref())),
+        opt(b.code.model.as_deref().or(b.reported_model.as_deref())),
         if b.is_raspberry_pi { "yes" } else { "no" },
         opt(b.revision.as_deref()),
-        b.scheme.as_str(),
-        if b.warranty_bit { ", warranty bit set" } else { "" },
-        opt(b.type_name.as_deref()),
-        b.memory_mb.map(|m| format!("{m} MB")).unwrap_or_else(|| "-".into()),
-        opt(b.processor),
-        opt(b.manufacturer),
-        opt(b.board_revision.as_deref()),
+        b.code.scheme.as_str(),
+        if b.code.warranty_bit { ", warranty bit set" } else { "" },
+        opt(b.code.type_name.as_deref()),
+        b.code.memory_mb.map(|m| format!("{m} MB")).unwrap_or_else(|| "-".into()),
+        opt(b.code.processor),
+        opt(b.code.manufacturer),
+        opt(b.code.board_revision.as_deref()),
         b.cores,
         host.mem_total_bytes / (1024 * 1024),
         b.reason,

@@ -59,6 +59,24 @@ impl Scheme {
     }
 }
 
+impl Default for Revision {
+    /// No code decoded.
+    fn default() -> Self {
+        Revision {
+            scheme: Scheme::None,
+            type_name: None,
+            type_code: None,
+            model: None,
+            memory_mb: None,
+            processor: None,
+            manufacturer: None,
+            board_revision: None,
+            warranty_bit: false,
+            overvoltage_disallowed: false,
+        }
+    }
+}
+
 const OLD_CODES: [(u32, &str, &str, u32, &str); 17] = [
     (0x02, "B", "1.0", 256, "Egoman"),
     (0x03, "B", "1.0", 256, "Egoman"),
@@ -246,23 +264,9 @@ pub struct Board {
     pub revision: Option<String>,
     /// Whether this is a Raspberry Pi.
     pub is_raspberry_pi: bool,
-    /// The code's scheme (`none` if not a Pi or no code).
-    pub scheme: Scheme,
-    /// Documented type name.
-    #[serde(rename = "type")]
-    pub type_name: Option<String>,
-    /// Full model name.
-    pub model: Option<String>,
-    /// RAM from the revision code, MB.
-    pub memory_mb: Option<u32>,
-    /// SoC.
-    pub processor: Option<&'static str>,
-    /// Manufacturer.
-    pub manufacturer: Option<&'static str>,
-    /// PCB revision.
-    pub board_revision: Option<String>,
-    /// Warranty/overclock flag.
-    pub warranty_bit: bool,
+    /// The decoded code; empty (scheme `none`) unless this is a Pi.
+    #[serde(flatten)]
+    pub code: Revision,
     /// Logical CPUs.
     pub cores: usize,
     /// `Hardware` line, if any.
@@ -292,14 +296,7 @@ pub fn detect(facts: &CpuInfoFacts, device_tree_model: Option<&str>) -> Board {
     let mut board = Board {
         revision: facts.revision.clone(),
         is_raspberry_pi: false,
-        scheme: Scheme::None,
-        type_name: None,
-        model: None,
-        memory_mb: None,
-        processor: None,
-        manufacturer: None,
-        board_revision: None,
-        warranty_bit: false,
+        code: Revision::default(),
         cores: facts.cores.max(1),
         hardware: facts.hardware.clone(),
         reported_model,
@@ -347,14 +344,7 @@ pub fn detect(facts: &CpuInfoFacts, device_tree_model: Option<&str>) -> Board {
             rev.type_code.unwrap_or(0)
         ),
     };
-    board.scheme = rev.scheme;
-    board.type_name = rev.type_name;
-    board.model = rev.model;
-    board.memory_mb = rev.memory_mb;
-    board.processor = rev.processor;
-    board.manufacturer = rev.manufacturer;
-    board.board_revision = rev.board_revision;
-    board.warranty_bit = rev.warranty_bit;
+    board.code = rev;
     board
 }
 
@@ -450,7 +440,7 @@ mod tests {
             None,
         );
         assert!(board.is_raspberry_pi);
-        assert_eq!(board.model, None);
+        assert_eq!(board.code.model, None);
         assert!(board.reason.contains("undocumented type 0x30"));
     }
 
@@ -464,8 +454,7 @@ mod tests {
         };
         let b = detect(&facts, None);
         assert!(!b.is_raspberry_pi);
-        assert_eq!(b.scheme, Scheme::None);
-        assert_eq!(b.memory_mb, None);
+        assert_eq!(b.code, Revision::default());
     }
 
     #[test]

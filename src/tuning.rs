@@ -32,7 +32,7 @@ pub fn speed_class(processor: Option<&str>) -> u32 {
 /// The resources of a detected board, given MemTotal in bytes.
 pub fn resources(board: &Board, mem_total_bytes: u64) -> Resources {
     let from_meminfo = mem_total_bytes / (1024 * 1024);
-    let ram_mb = match (board.is_raspberry_pi, board.memory_mb) {
+    let ram_mb = match (board.is_raspberry_pi, board.code.memory_mb) {
         (true, Some(mb)) => u64::from(mb),
         _ => from_meminfo.max(64),
     };
@@ -40,7 +40,7 @@ pub fn resources(board: &Board, mem_total_bytes: u64) -> Resources {
         ram_mb,
         cores: board.cores.max(1),
         speed: if board.is_raspberry_pi {
-            speed_class(board.processor)
+            speed_class(board.code.processor)
         } else {
             speed_class(None)
         },

@@ -80,12 +80,12 @@ fn every_cpuinfo_fixture_decodes_as_its_source_says() {
             assert_eq!(board.revision.as_deref(), Some(revision.as_str()), "{file}");
         }
         if !expect_pi {
-            assert_eq!(board.scheme, Scheme::None, "{file}");
+            assert_eq!(board.code.scheme, Scheme::None, "{file}");
             assert_eq!(
-                board.memory_mb, None,
+                board.code.memory_mb, None,
                 "{file}: no memory from a non-Pi code"
             );
-            assert_eq!(board.model, None, "{file}");
+            assert_eq!(board.code.model, None, "{file}");
             continue;
         }
         let scheme = if style == "old" {
@@ -93,21 +93,21 @@ fn every_cpuinfo_fixture_decodes_as_its_source_says() {
         } else {
             Scheme::New
         };
-        assert_eq!(board.scheme, scheme, "{file}");
-        assert_eq!(board.type_name.as_deref(), Some(ty.as_str()), "{file}");
+        assert_eq!(board.code.scheme, scheme, "{file}");
+        assert_eq!(board.code.type_name.as_deref(), Some(ty.as_str()), "{file}");
         assert_eq!(
-            board.board_revision.as_deref(),
+            board.code.board_revision.as_deref(),
             Some(rev.as_str()),
             "{file}"
         );
-        assert_eq!(board.memory_mb, mb(ram), "{file}");
-        assert_eq!(board.manufacturer, Some(maker.as_str()), "{file}");
+        assert_eq!(board.code.memory_mb, mb(ram), "{file}");
+        assert_eq!(board.code.manufacturer, Some(maker.as_str()), "{file}");
         assert_eq!(
-            board.processor,
+            board.code.processor,
             Some(soc.trim_matches(|c| c == '(' || c == ')')),
             "{file}"
         );
-        assert_eq!(board.warranty_bit, flag != "-", "{file}");
+        assert_eq!(board.code.warranty_bit, flag != "-", "{file}");
         assert!(board.cores >= 1, "{file}");
     }
 }

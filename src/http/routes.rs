@@ -291,14 +291,23 @@ fn no_store(r: Response) -> Response {
     r.with_header("Cache-Control", "no-store")
 }
 
-fn introspect(req: &Request, service: &Service) -> Result<Response, Response> {
+/// The shared start of introspection and revocation: an authenticated client and what the
+/// `token` parameter names.
+fn presented_token(
+    req: &Request,
+    service: &Service,
+) -> Result<(AuthenticatedClient, Found), Response> {
     let params = params(req)?;
     let client = authenticate(req, &params, service)?;
     let token = params
         .require("token", "token is required")
         .map_err(|e| error_response(&e))?;
-    let now = unix_now();
-    let body = match find_token(token, service, now)? {
+    Ok((client, find_token(token, service, unix_now())?))
+}
+
+fn introspect(req: &Request, service: &Service) -> Result<Response, Response> {
+    let (client, found) = presented_token(req, service)?;
+    let body = match found {
         Found::Access(c) => {
             let mut v = json!({
                 "active": true,
@@ -341,19 +350,14 @@ fn introspect(req: &Request, service: &Service) -> Result<Response, Response> {
 }
 
 fn revoke(req: &Request, service: &Service) -> Result<Response, Response> {
-    let params = params(req)?;
-    let client = authenticate(req, &params, service)?;
-    let token = params
-        .require("token", "token is required")
-        .map_err(|e| error_response(&e))?;
-    let now = unix_now();
+    let (client, found) = presented_token(req, service)?;
     let not_yours = || {
         error_response(&OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "the token was not issued to this client",
         ))
     };
-    match find_token(token, service, now)? {
+    match found {
         Found::Access(c) => {
             if c.client_id != client.id() {
                 return Err(not_yours());
@@ -439,11 +443,11 @@ fn health(service: &Service) -> Response {
             "key": {"kid": key.kid, "alg": key.alg.as_str()},
             "board": {
                 "is_raspberry_pi": service.board.is_raspberry_pi,
-                "model": service.board.model,
-                "type": service.board.type_name,
+                "model": service.board.code.model,
+                "type": service.board.code.type_name,
                 "revision": service.board.revision,
-                "memory_mb": service.board.memory_mb,
-                "processor": service.board.processor,
+                "memory_mb": service.board.code.memory_mb,
+                "processor": service.board.code.processor,
                 "cores": service.board.cores,
             },
             "tuning": service.profile,
