@@ -110,6 +110,9 @@ thread_local! {
     static ARGON2_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Largest Argon2 block kept per worker between checks (see [`ARGON2_MEMORY`]).
+const RETAIN_LIMIT: usize = 16 * 1024 * 1024;
+
 /// Checks a password against a PHC string; the cost comes from the string itself.
 pub fn check_password(password: &str, phc: &str) -> Result<bool, PasswordError> {
     let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::CorruptHash)?;
@@ -136,15 +139,24 @@ pub fn check_password(password: &str, phc: &str) -> Result<bool, PasswordError> 
     let mut out = vec![0u8; expected.len()];
     let blocks = params.block_count();
     let hasher = Argon2::new(Algorithm::Argon2id, version, params);
-    ARGON2_MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        if memory.len() != blocks {
-            *memory = vec![Block::default(); blocks];
-        }
+    let mut run = |memory: &mut [Block]| {
         hasher
-            .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, &mut memory[..])
+            .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory)
             .map_err(|_| PasswordError::CorruptHash)
-    })?;
+    };
+    if blocks * std::mem::size_of::<Block>() > RETAIN_LIMIT {
+        // Past glibc's 32 MiB mmap ceiling a block is mapped and unmapped per call anyway;
+        // keeping it per worker would pin workers x block (4 x 64 MiB on a desktop profile).
+        run(&mut vec![Block::default(); blocks])?;
+    } else {
+        ARGON2_MEMORY.with(|memory| {
+            let mut memory = memory.borrow_mut();
+            if memory.len() != blocks {
+                *memory = vec![Block::default(); blocks];
+            }
+            run(&mut memory[..])
+        })?;
+    }
     Ok(out.ct_eq(expected).into())
 }
 
@@ -218,5 +230,13 @@ mod tests {
         assert_eq!(check_password("pw", &phc2), Ok(true));
         assert_eq!(check_password("pw", &phc), Ok(false));
         burn_password_check("pw", CHEAP);
+        // A cost above the per-worker retain limit takes the allocate-per-call path.
+        let big = PasswordCost {
+            memory_kib: 17 * 1024,
+            iterations: 1,
+        };
+        let phc3 = hash_password("pw", big).unwrap();
+        assert_eq!(check_password("pw", &phc3), Ok(true));
+        assert_eq!(check_password("px", &phc3), Ok(false));
     }
 }
