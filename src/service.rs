@@ -101,8 +101,6 @@ pub struct Service {
     pub policy: Policy,
     /// The configured signing algorithm (for rotation).
     pub algorithm: SigningAlg,
-    /// Largest request body accepted.
-    pub max_body_bytes: usize,
     /// The board it runs on.
     pub board: crate::board::Board,
     /// The tuning it runs with.
@@ -130,7 +128,6 @@ impl Service {
             store,
             policy,
             algorithm,
-            max_body_bytes: profile.max_body_bytes,
             board,
             profile,
             led,

@@ -457,4 +457,6 @@ fn the_refresh_family_cap_drops_the_least_recently_used_family() {
     assert_eq!(refresh(&second).status, 200);
     assert_eq!(refresh(&third).status, 200);
     assert!(s.logs().contains("family cap (2) reached"));
+    // /health reports the families kept, from the store's running count.
+    assert_eq!(s.get("/health").json()["store"]["refresh_families"], 2);
 }

@@ -258,7 +258,8 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             return Ok((json!({ "kid": kid, "alg": ctx.algorithm.as_str() }), true));
         }
         AdminRequest::KeySecret => {
-            let ring = KeyRing::load(&store.keys()?).map_err(|e| AdminError::Internal(e.to_string()))?;
+            let records = store.keys()?;
+            let ring = KeyRing::load(&records).map_err(|e| AdminError::Internal(e.to_string()))?;
             let current = ring.current();
             if !current.alg.is_symmetric() {
                 return Err(AdminError::Invalid(format!(
@@ -266,9 +267,8 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                     current.alg
                 )));
             }
-            let record = store
-                .keys()?
-                .into_iter()
+            let record = records
+                .iter()
                 .find(|k| k.kid == current.kid)
                 .ok_or_else(|| AdminError::Internal("current key vanished".into()))?;
             json!({ "kid": record.kid, "alg": "HS256", "secret": record.private })

@@ -166,7 +166,7 @@ impl Http {
 
 fn serve_one(mut rq: tiny_http::Request, service: &Service) {
     let started = Instant::now();
-    let limit = service.max_body_bytes;
+    let limit = service.profile.max_body_bytes;
     let mut body = Vec::new();
     let declared_too_large = rq.body_length().is_some_and(|n| n > limit);
     let read_ok = !declared_too_large
