@@ -77,9 +77,14 @@ def cpu_seconds(pid):
 
 
 class Server:
-    def __init__(self, algorithm, data):
+    def __init__(self, algorithm, data, config=None):
         self.data = data
         self.base = [BIN, "--data-dir", data]
+        if config:
+            os.makedirs(data, exist_ok=True)
+            with open(os.path.join(data + ".toml"), "w") as f:
+                f.write(config)
+            self.base += ["--config", data + ".toml"]
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
             ["taskset", "-c", "0"] + self.base + ["serve", "--listen", "127.0.0.1:0", "--algorithm", algorithm],
@@ -187,16 +192,29 @@ def main():
                     s.post("/token", "grant_type=password&username=bench&password=bench-password", auth)["refresh_token"]
                     for _ in range(c + 4)])),
                 ("introspect ES256", lambda c: lua_post("/introspect", f"token={token}", auth)),
+                ("introspect ES256, cache off", None),
                 ("GET /jwks.json", lambda c: WRK_DONE.replace("done = ", 'wrk.path = "/jwks.json"\ndone = ')),
             ]
         for name, script in cases:
+            target = s
+            if script is None:
+                # The same request to a server that verifies the signature every time: what
+                # a token costs the first time a resource server presents it.
+                target = Server(alg, os.path.join(tmp.name, alg + "-nocache"), "token_cache_entries = 0\n")
+                nc_secret = json.loads(target.admin("client", "add", "bench", "--grant", "client_credentials",
+                                                    "--scope", "read", "--json"))["client_secret"]
+                nc_auth = "Basic " + base64.b64encode(f"bench:{nc_secret}".encode()).decode()
+                nc_token = target.post("/token", "grant_type=client_credentials", nc_auth)["access_token"]
+                script = lambda c, t=nc_token, a=nc_auth: lua_post("/introspect", f"token={t}", a)
             for c in levels:
-                r = wrk(s.url, script(c), c, seconds, s.proc.pid)
+                r = wrk(target.url, script(c), c, seconds, target.proc.pid)
                 r.update(case=name, connections=c)
                 rows.append(r)
                 print(f"{name:28} c={c:3} {r['rps']:9.0f} req/s  p50 {r['p50_us'] / 1000:7.2f} ms  "
                       f"p99 {r['p99_us'] / 1000:7.2f} ms  errors {r['errors']}  cpu {r['cpu_us_per_req']:.0f} us/req",
                       flush=True)
+            if target is not s:
+                target.stop()
         peak = s.stop()
         servers.append({"alg": alg, "idle_kib": s.idle_kib, "peak_kib": peak, "startup_ms": s.startup_ms})
 

@@ -69,6 +69,8 @@ pub struct TuningOverrides {
     pub max_body_bytes: Option<usize>,
     /// Most refresh-token families kept.
     pub max_refresh_families: Option<usize>,
+    /// Verified access tokens remembered for introspection; 0 turns the cache off.
+    pub token_cache_entries: Option<usize>,
 }
 
 impl TuningOverrides {
@@ -82,6 +84,7 @@ impl TuningOverrides {
             argon2_iterations: self.argon2_iterations.unwrap_or(p.argon2_iterations),
             max_body_bytes: self.max_body_bytes.unwrap_or(p.max_body_bytes),
             max_refresh_families: self.max_refresh_families.unwrap_or(p.max_refresh_families),
+            token_cache_entries: self.token_cache_entries.unwrap_or(p.token_cache_entries),
         }
     }
 
@@ -101,6 +104,9 @@ impl TuningOverrides {
         }
         if self.max_refresh_families == Some(0) {
             return bad("max_refresh_families must be at least 1");
+        }
+        if self.token_cache_entries.is_some_and(|n| n > 1_000_000) {
+            return bad("token_cache_entries must be at most 1000000");
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //!
 //! The core (plain values in and out, no I/O): [`request`] parses untrusted bodies and
 //! headers, [`grant`] decides token requests, [`token`] mints and verifies RFC 9068 JWTs,
-//! [`keys`] holds the key ring and JWKS, [`scope`], [`secret`], [`record`], [`config`] and
+//! [`keys`] holds the key ring and JWKS, [`crypto`] picks the ES256 implementation, [`scope`], [`secret`], [`record`], [`config`] and
 //! [`oauth_error`] are the vocabulary. The adapters around it: [`store`] (sled), [`http`]
 //! (tiny_http), [`admin`] (the Unix socket), wired together by [`app`].
 
@@ -13,6 +13,7 @@ pub mod app;
 pub mod board;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod grant;
 pub mod http;
 pub mod keys;

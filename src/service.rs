@@ -109,6 +109,8 @@ pub struct Service {
     pub led: crate::led::LedEvents,
     /// When the server started.
     pub started: Instant,
+    /// Access tokens already verified (introspection, revocation).
+    pub verified: crate::token::VerifiedCache,
     keys: RwLock<Arc<KeyRing>>,
 }
 
@@ -132,6 +134,7 @@ impl Service {
             profile,
             led,
             started: Instant::now(),
+            verified: crate::token::VerifiedCache::new(profile.token_cache_entries),
             keys: RwLock::new(Arc::new(ring)),
         })
     }

@@ -64,6 +64,9 @@ pub struct Profile {
     pub max_body_bytes: usize,
     /// Most live refresh-token families kept; the oldest are revoked past it.
     pub max_refresh_families: usize,
+    /// Access tokens remembered as verified, so that a resource server introspecting the
+    /// same token again costs a hash, not a signature check (0: verify every time).
+    pub token_cache_entries: usize,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -104,6 +107,12 @@ pub fn profile(r: Resources) -> Profile {
         257..=1024 => 20_000,
         _ => 100_000,
     };
+    // About 400 bytes an entry: 100 KiB on a 256 MB board.
+    let token_cache_entries = match ram {
+        0..=256 => 256,
+        257..=1024 => 1_024,
+        _ => 4_096,
+    };
     Profile {
         sled_cache_bytes,
         http_workers,
@@ -112,6 +121,7 @@ pub fn profile(r: Resources) -> Profile {
         argon2_iterations,
         max_body_bytes: if ram <= 512 { 8 * 1024 } else { 16 * 1024 },
         max_refresh_families,
+        token_cache_entries,
     }
 }
 

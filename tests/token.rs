@@ -240,6 +240,8 @@ fn introspection_answers_active_only_for_live_tokens_of_this_server() {
     let access = t["access_token"].as_str().unwrap();
     let v = s.introspect("rs", &secret, access);
     assert_eq!(v["active"], true);
+    // The second time it comes from the verified-token cache, with the same answer.
+    assert_eq!(s.introspect("rs", &secret, access), v);
     assert_eq!(v["client_id"], "rs");
     assert_eq!(v["scope"], "read");
     assert_eq!(v["token_type"], "Bearer");
@@ -288,6 +290,8 @@ fn revocation_of_access_and_refresh_tokens() {
     let access = t["access_token"].as_str().unwrap();
     let refresh = t["refresh_token"].as_str().unwrap();
     assert_eq!(s.introspect("app", &secret, refresh)["active"], true);
+    // Introspected once, so the server has it as verified: revocation must still win.
+    assert_eq!(s.introspect("app", &secret, access)["active"], true);
 
     let r = s.post_basic(
         "/revoke",

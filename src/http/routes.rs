@@ -244,12 +244,13 @@ enum Found {
 
 fn find_token(token: &str, service: &Service, now: u64) -> Result<Found, Response> {
     if token.split('.').count() == 3 {
-        return match token::verify(
+        return match token::verify_cached(
             token,
             &service.keys(),
             &service.policy.issuer,
             now,
             service.policy.leeway,
+            &service.verified,
         ) {
             Ok(claims) => {
                 let revoked = service
