@@ -9,26 +9,17 @@ the kernel's VmHWM. Prints a Markdown table. Standard library only.
 """
 
 import argparse
-import base64
 import http.client
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def status_kib(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from piauthproc import Piauth, basic, status_kib  # noqa: E402
 
 
 def main():
@@ -44,40 +35,11 @@ def main():
     args = ap.parse_args()
 
     tmp = tempfile.TemporaryDirectory()
-    data = os.path.join(tmp.name, "data")
-    base = [args.bin, "--data-dir", data]
-    proc = subprocess.Popen(
-        base + ["serve", "--listen", "127.0.0.1:0", "--algorithm", args.algorithm,
-                "--cpuinfo", args.cpuinfo, "--meminfo", args.meminfo],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    addr = None
-    found = threading.Event()
-    tuning = {}
-
-    def drain():
-        nonlocal addr
-        for line in proc.stderr:
-            m = re.search(r"listening on http://(\S+)", line)
-            if m:
-                addr = m.group(1)
-                found.set()
-            m = re.search(r"tuning: (\{.*\})", line)
-            if m:
-                tuning.update(json.loads(m.group(1)))
-
-    threading.Thread(target=drain, daemon=True).start()
-    if not found.wait(120):
-        sys.exit("server did not start")
-    host, port = addr.rsplit(":", 1)
-
-    def admin(*a, stdin=""):
-        return subprocess.run(base + list(a), input=stdin, capture_output=True, text=True, check=True).stdout
-
-    secret = json.loads(admin("client", "add", "bench", "--grant", "client_credentials", "--grant", "password",
-                              "--grant", "refresh_token", "--scope", "read", "--json"))["client_secret"]
-    admin("user", "add", "bench", "--scope", "read", "--password-stdin", stdin="bench-password\n")
-    auth = "Basic " + base64.b64encode(f"bench:{secret}".encode()).decode()
+    server = Piauth(os.path.join(tmp.name, "data"), binary=args.bin,
+                    serve_args=["--algorithm", args.algorithm, "--cpuinfo", args.cpuinfo, "--meminfo", args.meminfo])
+    proc, host, port, tuning = server.proc, server.host, server.port, server.tuning
+    auth = basic("bench", server.add_client("bench", ["client_credentials", "password", "refresh_token"]))
+    server.add_user("bench", "bench-password")
     time.sleep(1)
     idle_kib = status_kib(proc.pid, "VmRSS")
 
@@ -97,7 +59,7 @@ def main():
     mix = set(args.mix.split(","))
 
     def worker(i):
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn = http.client.HTTPConnection(host, port, timeout=60)
         refresh = None
         access = None
         n = 0
@@ -123,7 +85,7 @@ def main():
             except Exception:
                 with lock:
                     counts["errors"] += 1
-                conn = http.client.HTTPConnection(host, int(port), timeout=60)
+                conn = http.client.HTTPConnection(host, port, timeout=60)
 
     def sampler():
         while time.monotonic() < stop:
@@ -138,8 +100,7 @@ def main():
         t.join()
     peak_kib = status_kib(proc.pid, "VmHWM")
     after_kib = status_kib(proc.pid, "VmRSS")
-    proc.terminate()
-    proc.wait(10)
+    server.stop()
 
     total = sum(v for k, v in counts.items() if k != "errors")
     print(f"| board profile | connections | seconds | requests | errors | idle RSS | peak RSS (VmHWM) | RSS after |")

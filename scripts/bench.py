@@ -10,22 +10,19 @@ stripped binary size. It writes a Markdown table and an SVG chart.
 """
 
 import argparse
-import base64
 import datetime
 import json
 import os
 import platform
 import re
-import shlex
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "piauth")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from piauthproc import Piauth, basic, RELEASE_BIN as BIN  # noqa: E402
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 WRK_DONE = r'''
@@ -62,69 +59,17 @@ def lua_refresh(auth, tokens):
             'end\n' + WRK_DONE)
 
 
-def status_kib(pid, field):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-class Server:
-    def __init__(self, algorithm, data, config=None):
-        self.data = data
-        self.base = [BIN, "--data-dir", data]
-        if config:
-            os.makedirs(data, exist_ok=True)
-            with open(os.path.join(data + ".toml"), "w") as f:
-                f.write(config)
-            self.base += ["--config", data + ".toml"]
-        t0 = time.monotonic()
-        self.proc = subprocess.Popen(
-            ["taskset", "-c", "0"] + self.base + ["serve", "--listen", "127.0.0.1:0", "--algorithm", algorithm],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        found = threading.Event()
-
-        def drain():
-            for line in self.proc.stderr:
-                m = re.search(r"listening on http://(\S+)", line)
-                if m:
-                    self.addr = m.group(1)
-                    found.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        if not found.wait(120):
-            sys.exit("server did not start")
-        self.url = f"http://{self.addr}"
-        while True:  # start-up = spawn to the first answered request
-            try:
-                urllib.request.urlopen(self.url + "/health", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.001)
-        self.startup_ms = (time.monotonic() - t0) * 1000
-        time.sleep(0.5)
-        self.idle_kib = status_kib(self.proc.pid, "VmRSS")
-
-    def admin(self, *args, stdin=""):
-        return subprocess.run(self.base + list(args), input=stdin, capture_output=True, text=True,
-                              check=True).stdout
-
-    def post(self, path, body, auth):
-        req = urllib.request.Request(self.url + path, data=body.encode(), headers={"Authorization": auth})
-        return json.loads(urllib.request.urlopen(req, timeout=60).read())
-
-    def stop(self):
-        peak = status_kib(self.proc.pid, "VmHWM")
-        self.proc.terminate()
-        self.proc.wait(30)
-        return peak
+def server(algorithm, data, config=None):
+    s = Piauth(data, ["--algorithm", algorithm], config=config, binary=BIN, runner="taskset -c 0")
+    time.sleep(0.5)
+    s.idle_kib = s.kib("VmRSS")
+    return s
 
 
 def wrk(url, script, connections, seconds, pid):
@@ -178,13 +123,11 @@ def main():
     tmp = tempfile.TemporaryDirectory()
 
     for alg in ["ES256", "EdDSA", "RS256", "HS256"]:
-        s = Server(alg, os.path.join(tmp.name, alg))
-        secret = json.loads(s.admin("client", "add", "bench", "--grant", "client_credentials", "--grant",
-                                    "password", "--grant", "refresh_token", "--scope", "read", "--json"))["client_secret"]
-        auth = "Basic " + base64.b64encode(f"bench:{secret}".encode()).decode()
+        s = server(alg, os.path.join(tmp.name, alg))
+        auth = basic("bench", s.add_client("bench", ["client_credentials", "password", "refresh_token"]))
         cases = [(f"client_credentials {alg}", lambda c: lua_post("/token", "grant_type=client_credentials", auth))]
         if alg == "ES256":
-            s.admin("user", "add", "bench", "--scope", "read", "--password-stdin", stdin="bench-password\n")
+            s.add_user("bench", "bench-password")
             token = s.post("/token", "grant_type=client_credentials", auth)["access_token"]
             cases += [
                 ("password ES256", lambda c: lua_post("/token", "grant_type=password&username=bench&password=bench-password", auth)),
@@ -200,10 +143,8 @@ def main():
             if script is None:
                 # The same request to a server that verifies the signature every time: what
                 # a token costs the first time a resource server presents it.
-                target = Server(alg, os.path.join(tmp.name, alg + "-nocache"), "token_cache_entries = 0\n")
-                nc_secret = json.loads(target.admin("client", "add", "bench", "--grant", "client_credentials",
-                                                    "--scope", "read", "--json"))["client_secret"]
-                nc_auth = "Basic " + base64.b64encode(f"bench:{nc_secret}".encode()).decode()
+                target = server(alg, os.path.join(tmp.name, alg + "-nocache"), "token_cache_entries = 0\n")
+                nc_auth = basic("bench", target.add_client("bench"))
                 nc_token = target.post("/token", "grant_type=client_credentials", nc_auth)["access_token"]
                 script = lambda c, t=nc_token, a=nc_auth: lua_post("/introspect", f"token={t}", a)
             for c in levels:
@@ -219,7 +160,7 @@ def main():
         servers.append({"alg": alg, "idle_kib": s.idle_kib, "peak_kib": peak, "startup_ms": s.startup_ms})
 
     # Start-up with an existing store (the ES256 one, which holds a client, a user and tokens).
-    restart = Server("ES256", os.path.join(tmp.name, "ES256"))
+    restart = server("ES256", os.path.join(tmp.name, "ES256"))
     startup_existing = restart.startup_ms
     restart.stop()
     size = os.path.getsize(BIN)

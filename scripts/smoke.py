@@ -10,19 +10,17 @@ Standard library otherwise; exits non-zero on any failure.
 """
 
 import argparse
-import base64
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from piauthproc import Piauth, basic  # noqa: E402
 FIXTURE = os.path.join(ROOT, "..", "shared", "fixtures", "cpuinfo", "pizerow-9000c1.cpuinfo")
 
 
@@ -40,32 +38,15 @@ def main():
     assert board["memory_mb"] == 512, board
 
     tmp = tempfile.TemporaryDirectory()
-    base = cmd + ["--data-dir", os.path.join(tmp.name, "data")]
-    server = subprocess.Popen(base + ["serve", "--listen", "127.0.0.1:0", "--cpuinfo", FIXTURE],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    found = threading.Event()
-    addr = []
-
-    def drain():
-        for line in server.stderr:
-            m = re.search(r"listening on http://(\S+)", line)
-            if m:
-                addr.append(m.group(1))
-                found.set()
-
-    threading.Thread(target=drain, daemon=True).start()
+    # Under emulation everything is slow: generous timeouts.
+    server = Piauth(os.path.join(tmp.name, "data"), ["--cpuinfo", FIXTURE], binary=args.binary,
+                    runner=args.runner, admin_runner=args.runner, timeout=300)
     try:
-        if not found.wait(300):
-            sys.exit("server did not start")
-        url = f"http://{addr[0]}"
-        client = json.loads(subprocess.run(base + ["client", "add", "smoke", "--scope", "read", "--json"],
-                                           capture_output=True, text=True, check=True).stdout)
-        auth = "Basic " + base64.b64encode(f"smoke:{client['client_secret']}".encode()).decode()
+        url = server.url
+        auth = basic("smoke", server.add_client("smoke"))
 
         def post(path, body):
-            req = urllib.request.Request(url + path, data=body.encode(), headers={"Authorization": auth})
-            return json.loads(urllib.request.urlopen(req, timeout=120).read())
+            return server.post(path, body, auth)
 
         token = post("/token", "grant_type=client_credentials")["access_token"]
         intro = post("/introspect", f"token={token}")
@@ -82,8 +63,7 @@ def main():
         print(f"smoke ok: {' '.join(shlex.split(args.runner)) or 'native'}: board {board['model']}, "
               f"token verified by {verified}, {time.monotonic() - t0:.1f} s")
     finally:
-        server.terminate()
-        server.wait(60)
+        server.stop()
 
 
 if __name__ == "__main__":
