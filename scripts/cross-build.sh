@@ -7,6 +7,8 @@
 # TARGETs: arm-unknown-linux-musleabihf (ARMv6: Pi 1, Zero, Zero W, every 32-bit Pi),
 #          armv7-unknown-linux-musleabihf (Pi 2, 3, 4, Zero 2 W on a 32-bit OS),
 #          aarch64-unknown-linux-musl (64-bit Pi OS). Default: the two 32-bit ones.
+#          i686-unknown-linux-musl is no Pi: it runs the 32-bit code paths on this machine,
+#          under valgrind, for scripts/cost-model.py.
 #
 # rustup here may lack the ARM targets, so this uses Debian's Rust and rebuilds std for the
 # target (-Zbuild-std), with zig (from PyPI) as linker and musl provider. --install fetches
@@ -20,7 +22,7 @@ for a in "$@"; do
     case "$a" in
         --install) install=1 ;;
         --smoke) smoke=1 ;;
-        -h|--help) sed -n 2,14p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,16p "$0"; exit 0 ;;
         *) targets+=("$a") ;;
     esac
 done
@@ -39,7 +41,8 @@ fi
 export PATH="$venv/bin:/usr/bin:$PATH"   # Debian's cargo/rustc before rustup's proxies
 export RUSTC=/usr/bin/rustc
 export RUSTC_BOOTSTRAP=1                 # -Zbuild-std on a stable compiler
-for t in arm-unknown-linux-musleabihf armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl; do
+for t in arm-unknown-linux-musleabihf armv7-unknown-linux-musleabihf aarch64-unknown-linux-musl \
+         i686-unknown-linux-musl; do
     v="CARGO_TARGET_$(echo "$t" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
     export "$v=-C link-self-contained=no"  # zig supplies crt1.o, musl and libunwind
 done
@@ -58,6 +61,7 @@ if [ "$smoke" = 1 ]; then
             arm-*) runner="qemu-arm-static -cpu arm1176" ;;
             armv7-*) runner="qemu-arm-static -cpu cortex-a7" ;;
             aarch64-*) runner="qemu-aarch64-static -cpu cortex-a53" ;;
+            i686-*) runner="" ;;
         esac
         "${PYTHON:-python3}" scripts/smoke.py --runner "$runner" "target/$t/release/piauth"
     done
