@@ -239,6 +239,7 @@ fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         .clone()
         .unwrap_or_else(|| default_issuer(http.local_addr));
     let policy = policy(&cfg, issuer.clone(), &profile);
+    crate::secret::set_password_checks_at_once(profile.password_checks_at_once);
     let ring = service::ensure_keys(&store, &policy, cfg.algorithm)?;
     let purged = store.purge(unix_now())?;
     let service = Arc::new(Service::new(
@@ -434,7 +435,7 @@ fn board_text(host: &Host, p: &Profile) -> String {
     let b = &host.board;
     let opt = |o: Option<&str>| o.unwrap_or("-").to_string();
     format!(
-        "board:          {}\nraspberry pi:   {}\nrevision:       {} ({} scheme{})\ntype:           {}\nmemory:         {}\nprocessor:      {}\nmanufacturer:   {}\nboard revision: {}\ncores:          {}\nMemTotal:       {} MiB\nwhy:            {}\n\ntuning:\n  sled cache:           {} KiB\n  HTTP workers:         {}\n  max connections:      {}\n  Argon2id:             {} KiB x {} passes\n  max body:             {} bytes\n  max refresh families: {}\n",
+        "board:          {}\nraspberry pi:   {}\nrevision:       {} ({} scheme{})\ntype:           {}\nmemory:         {}\nprocessor:      {}\nmanufacturer:   {}\nboard revision: {}\ncores:          {}\nMemTotal:       {} MiB\nwhy:            {}\n\ntuning:\n  sled cache:           {} KiB\n  HTTP workers:         {}\n  max connections:      {}\n  Argon2id:             {} KiB x {} passes, {} at once\n  max body:             {} bytes\n  max refresh families: {}\n",
         opt(b.code.model.as_deref().or(b.reported_model.as_deref())),
         if b.is_raspberry_pi { "yes" } else { "no" },
         opt(b.revision.as_deref()),
@@ -453,6 +454,7 @@ fn board_text(host: &Host, p: &Profile) -> String {
         p.max_connections,
         p.argon2_memory_kib,
         p.argon2_iterations,
+        p.password_checks_at_once,
         p.max_body_bytes,
         p.max_refresh_families,
     )

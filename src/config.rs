@@ -65,6 +65,8 @@ pub struct TuningOverrides {
     pub argon2_memory_kib: Option<u32>,
     /// Argon2id iterations.
     pub argon2_iterations: Option<u32>,
+    /// Password checks hashing at once.
+    pub password_checks_at_once: Option<usize>,
     /// Largest accepted request body.
     pub max_body_bytes: Option<usize>,
     /// Most refresh-token families kept.
@@ -82,6 +84,9 @@ impl TuningOverrides {
             max_connections: self.max_connections.unwrap_or(p.max_connections),
             argon2_memory_kib: self.argon2_memory_kib.unwrap_or(p.argon2_memory_kib),
             argon2_iterations: self.argon2_iterations.unwrap_or(p.argon2_iterations),
+            password_checks_at_once: self
+                .password_checks_at_once
+                .unwrap_or(p.password_checks_at_once),
             max_body_bytes: self.max_body_bytes.unwrap_or(p.max_body_bytes),
             max_refresh_families: self.max_refresh_families.unwrap_or(p.max_refresh_families),
             token_cache_entries: self.token_cache_entries.unwrap_or(p.token_cache_entries),
@@ -92,6 +97,12 @@ impl TuningOverrides {
         let bad = |what: &str| Err(ConfigError(what.to_string()));
         if self.http_workers.is_some_and(|w| w == 0 || w > 256) {
             return bad("http_workers must be 1 to 256");
+        }
+        if self
+            .password_checks_at_once
+            .is_some_and(|n| n == 0 || n > 256)
+        {
+            return bad("password_checks_at_once must be 1 to 256");
         }
         if self.max_connections.is_some_and(|c| c == 0) {
             return bad("max_connections must be at least 1");

@@ -12,8 +12,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use std::cell::RefCell;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 use subtle::ConstantTimeEq;
 
 /// Random bytes from the OS RNG, base64url without padding.
@@ -102,15 +101,102 @@ pub fn hash_password(password: &str, cost: PasswordCost) -> Result<String, Passw
         .map_err(|_| PasswordError::BadCost)
 }
 
-thread_local! {
-    /// Argon2's working memory, kept per thread and reused. Allocating it per check lets
-    /// glibc's adaptive mmap threshold move these multi-MiB blocks onto the heap, where
-    /// fragmentation kept ~200 MiB resident on a load test with an 8 MiB cost; reusing one
-    /// buffer per worker bounds it at workers x cost. (musl returns large blocks anyway.)
-    static ARGON2_MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+/// Argon2 working memory for password checks, and how many may hash at once.
+///
+/// A check waits for a slot, takes an idle block (or makes one), and puts it back. Blocks
+/// are reused because allocating one per check let glibc's adaptive mmap threshold move
+/// these multi-MiB blocks onto the heap, where fragmentation kept ~200 MiB resident on a
+/// load test with an 8 MiB cost. Slots bound memory at `limit` x cost whatever the number of
+/// workers: Argon2 is CPU-bound, so checks beyond the core count only queue on the CPU
+/// while each holds its block.
+struct CheckSlots {
+    state: Mutex<SlotState>,
+    freed: Condvar,
 }
 
-/// Largest Argon2 block kept per worker between checks (see [`ARGON2_MEMORY`]).
+struct SlotState {
+    limit: usize,
+    busy: usize,
+    /// Most checks seen hashing at once (for the tests).
+    peak: usize,
+    idle: Vec<Vec<Block>>,
+}
+
+static SLOTS: CheckSlots = CheckSlots {
+    state: Mutex::new(SlotState {
+        limit: 0,
+        busy: 0,
+        peak: 0,
+        idle: Vec::new(),
+    }),
+    freed: Condvar::new(),
+};
+
+/// Sets how many password checks may hash at once (the tuning profile's
+/// `password_checks_at_once`); until set, the number of CPUs.
+pub fn set_password_checks_at_once(n: usize) {
+    let mut state = lock(&SLOTS.state);
+    state.limit = n.max(1);
+    let limit = state.limit;
+    state.idle.truncate(limit);
+    SLOTS.freed.notify_all();
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The state is a counter and a list of buffers, valid at every step: a panic elsewhere
+    // cannot leave it inconsistent.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs `f` over `blocks` Argon2 blocks once a slot is free.
+fn with_argon2_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    let mut slot = Slot::take();
+    if slot.memory.len() != blocks {
+        slot.memory = vec![Block::default(); blocks];
+    }
+    f(&mut slot.memory[..])
+}
+
+/// A held slot; dropping it (even while unwinding) frees the slot.
+struct Slot {
+    memory: Vec<Block>,
+}
+
+impl Slot {
+    fn take() -> Slot {
+        let mut state = lock(&SLOTS.state);
+        if state.limit == 0 {
+            state.limit = std::thread::available_parallelism().map_or(1, |n| n.get());
+        }
+        while state.busy >= state.limit {
+            state = SLOTS
+                .freed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        state.busy += 1;
+        state.peak = state.peak.max(state.busy);
+        Slot {
+            memory: state.idle.pop().unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut state = lock(&SLOTS.state);
+        state.busy -= 1;
+        // Past glibc's 32 MiB mmap ceiling a block is mapped and unmapped per call anyway,
+        // so keeping it would only pin memory (64 MiB per slot on a desktop profile).
+        let size = self.memory.len() * std::mem::size_of::<Block>();
+        if size <= RETAIN_LIMIT && state.idle.len() < state.limit {
+            state.idle.push(std::mem::take(&mut self.memory));
+        }
+        SLOTS.freed.notify_one();
+    }
+}
+
+/// Largest Argon2 block kept between checks.
 const RETAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Checks a password against a PHC string; the cost comes from the string itself.
@@ -139,24 +225,11 @@ pub fn check_password(password: &str, phc: &str) -> Result<bool, PasswordError> 
     let mut out = vec![0u8; expected.len()];
     let blocks = params.block_count();
     let hasher = Argon2::new(Algorithm::Argon2id, version, params);
-    let mut run = |memory: &mut [Block]| {
+    with_argon2_memory(blocks, |memory| {
         hasher
             .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory)
             .map_err(|_| PasswordError::CorruptHash)
-    };
-    if blocks * std::mem::size_of::<Block>() > RETAIN_LIMIT {
-        // Past glibc's 32 MiB mmap ceiling a block is mapped and unmapped per call anyway;
-        // keeping it per worker would pin workers x block (4 x 64 MiB on a desktop profile).
-        run(&mut vec![Block::default(); blocks])?;
-    } else {
-        ARGON2_MEMORY.with(|memory| {
-            let mut memory = memory.borrow_mut();
-            if memory.len() != blocks {
-                *memory = vec![Block::default(); blocks];
-            }
-            run(&mut memory[..])
-        })?;
-    }
+    })?;
     Ok(out.ct_eq(expected).into())
 }
 
@@ -230,7 +303,7 @@ mod tests {
         assert_eq!(check_password("pw", &phc2), Ok(true));
         assert_eq!(check_password("pw", &phc), Ok(false));
         burn_password_check("pw", CHEAP);
-        // A cost above the per-worker retain limit takes the allocate-per-call path.
+        // A cost above the retain limit is allocated per call and not kept.
         let big = PasswordCost {
             memory_kib: 17 * 1024,
             iterations: 1,
@@ -238,5 +311,29 @@ mod tests {
         let phc3 = hash_password("pw", big).unwrap();
         assert_eq!(check_password("pw", &phc3), Ok(true));
         assert_eq!(check_password("px", &phc3), Ok(false));
+    }
+
+    #[test]
+    fn password_checks_beyond_the_limit_wait_and_blocks_are_reused() {
+        let phc = hash_password("pw", CHEAP).unwrap();
+        set_password_checks_at_once(1);
+        lock(&SLOTS.state).peak = 0;
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let phc = phc.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..5 {
+                        assert_eq!(check_password("pw", &phc), Ok(true));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let state = lock(&SLOTS.state);
+        assert_eq!(state.peak, 1, "checks overlapped past the limit");
+        assert_eq!(state.busy, 0);
+        assert!(state.idle.len() <= 1, "more blocks kept than slots");
     }
 }

@@ -60,6 +60,9 @@ pub struct Profile {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
     pub argon2_iterations: u32,
+    /// Password checks hashing at once; the others wait. Argon2 is CPU-bound, so more at
+    /// once than cores adds memory (a block each) and no throughput.
+    pub password_checks_at_once: usize,
     /// Largest request body, bytes.
     pub max_body_bytes: usize,
     /// Most live refresh-token families kept; the oldest are revoked past it.
@@ -88,11 +91,12 @@ pub fn profile(r: Resources) -> Profile {
     } else {
         (r.cores * 2).clamp(2, 16)
     };
+    let password_checks_at_once = r.cores.clamp(1, http_workers);
     // Argon2 memory: 1/64 of RAM per check, 4–64 MiB, never more than the work budget, and
-    // all workers hashing at once hold at most 1/16 of RAM (each keeps its block, secret.rs).
+    // all checks running at once hold at most 1/16 of RAM (each keeps its block, secret.rs).
     let budget = ARGON2_PI1_MIB_PASSES * u64::from(r.speed);
     let argon2_mib = (ram / 64)
-        .min(ram / (16 * http_workers as u64))
+        .min(ram / (16 * password_checks_at_once as u64))
         .clamp(4, 64)
         .min(budget.max(4));
     let argon2_iterations = (budget / argon2_mib).clamp(1, 8) as u32;
@@ -119,6 +123,7 @@ pub fn profile(r: Resources) -> Profile {
         max_connections,
         argon2_memory_kib: (argon2_mib * 1024) as u32,
         argon2_iterations,
+        password_checks_at_once,
         max_body_bytes: if ram <= 512 { 8 * 1024 } else { 16 * 1024 },
         max_refresh_families,
         token_cache_entries,
@@ -145,8 +150,8 @@ mod tests {
         assert_eq!(p.max_connections, 32);
         assert_eq!(p.argon2_memory_kib, 4 * 1024);
         assert_eq!(p.argon2_iterations, 2);
-        // The workers' Argon2 blocks together stay near 3% of RAM.
-        assert!(u64::from(p.argon2_memory_kib) * p.http_workers as u64 / 1024 <= 8);
+        // One core: one password check at a time, so one Argon2 block (1.6% of RAM).
+        assert_eq!(p.password_checks_at_once, 1);
     }
 
     #[test]
@@ -170,11 +175,9 @@ mod tests {
                 "{ram} {soc:?}: {work} much below {budget}"
             );
             assert!(u64::from(p.argon2_memory_kib) / 1024 <= (ram / 64).max(4));
-            let all_workers = u64::from(p.argon2_memory_kib) / 1024 * p.http_workers as u64;
-            assert!(
-                all_workers <= (ram / 16).max(8),
-                "{ram} {soc:?}: {all_workers} MiB"
-            );
+            let at_once = u64::from(p.argon2_memory_kib) / 1024 * p.password_checks_at_once as u64;
+            assert!(at_once <= (ram / 16).max(8), "{ram} {soc:?}: {at_once} MiB");
+            assert!(p.password_checks_at_once <= 4 && p.password_checks_at_once <= p.http_workers);
         }
     }
 
