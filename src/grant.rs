@@ -6,7 +6,8 @@
 //! the token and applies the writes, so the same rules hold whatever the store is.
 
 use crate::oauth_error::{ErrorCode, OAuthError};
-use crate::record::{ClientRecord, FamilyRecord, GrantType, RefreshRecord, UserRecord};
+use crate::record::{ClientRecord, FamilyRecord, GrantType, UserRecord};
+use crate::refresh::{self, FamilyId, TokenDigest};
 use crate::request::{ClientCredentials, Params};
 use crate::scope::Scope;
 use crate::secret::{self, PasswordCost};
@@ -31,10 +32,10 @@ pub trait Directory {
     fn client(&self, id: &str) -> Result<Option<ClientRecord>, LookupError>;
     /// A user by name.
     fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError>;
-    /// A refresh token by the SHA-256 of its value.
-    fn refresh(&self, digest: &[u8; 32]) -> Result<Option<RefreshRecord>, LookupError>;
     /// A refresh-token family.
-    fn family(&self, id: &str) -> Result<Option<FamilyRecord>, LookupError>;
+    fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError>;
+    /// The family of a token issued before token values named their family, by digest.
+    fn legacy_family(&self, digest: &TokenDigest) -> Result<Option<FamilyId>, LookupError>;
 }
 
 /// Server-wide token policy.
@@ -108,13 +109,13 @@ pub enum RefreshPlan {
     None,
     /// Start a new family.
     NewFamily,
-    /// Exchange the presented token (its digest) for a new one of the same family: the
-    /// store marks it used and refuses if it was used meanwhile.
+    /// Replace the family's newest token, the one presented, with a new one: the store
+    /// refuses if another exchange replaced it meanwhile.
     Rotate {
+        /// The family.
+        family: FamilyId,
         /// SHA-256 of the presented token.
-        old: [u8; 32],
-        /// The presented token's record.
-        record: RefreshRecord,
+        presented: TokenDigest,
     },
 }
 
@@ -149,7 +150,7 @@ pub enum Decision {
     /// Answer with an error; nothing is written.
     Refuse(OAuthError),
     /// A used refresh token came back: revoke its family (RFC 9700 §4.14), then refuse.
-    RevokeFamily(String),
+    RevokeFamily(FamilyId),
 }
 
 impl From<OAuthError> for Decision {
@@ -269,23 +270,27 @@ fn decide_inner(
         }
         GrantType::RefreshToken => {
             let token = params.require("refresh_token", "refresh_token is required")?;
-            let digest = secret::token_digest(token);
-            let record = dir.refresh(&digest)?.ok_or(BAD_REFRESH)?;
-            if record.client_id != c.id {
+            let presented = refresh::parse(token);
+            let id = match presented.family {
+                Some(id) => id,
+                None => dir.legacy_family(&presented.digest)?.ok_or(BAD_REFRESH)?,
+            };
+            let family = dir.family(&id)?.ok_or(BAD_REFRESH)?;
+            if family.client_id != c.id {
                 // RFC 6749 §6: bound to the client it was issued to. Not consumed.
                 return Err(BAD_REFRESH.into());
             }
-            if record.used {
-                return Err(Decision::RevokeFamily(record.family.clone()));
-            }
-            let family = dir.family(&record.family)?;
-            if family.is_none_or(|f| f.revoked) || now >= record.expires_at {
+            if family.revoked || now >= family.expires_at {
                 return Err(BAD_REFRESH.into());
+            }
+            if !presented.digest.matches(&family.current) {
+                // It names this family but is not its newest token: an older one, again.
+                return Err(Decision::RevokeFamily(id));
             }
             // What may be granted now: the original grant, less what the client (or
             // user) has since lost.
-            let mut allowed = record.scope.intersect(&c.scope);
-            if let Some(name) = &record.username {
+            let mut allowed = family.scope.intersect(&c.scope);
+            if let Some(name) = &family.username {
                 let user = dir.user(name)?.ok_or(OAuthError::invalid_grant(
                     "the user of this grant no longer exists",
                 ))?;
@@ -293,13 +298,13 @@ fn decide_inner(
             }
             let scope = narrow(requested.as_ref(), &allowed)?;
             Issue {
-                subject: record.username.clone().unwrap_or_else(|| c.id.clone()),
-                username: record.username.clone(),
+                subject: family.username.clone().unwrap_or_else(|| c.id.clone()),
+                username: family.username,
                 scope,
                 refresh_scope: allowed,
                 refresh: RefreshPlan::Rotate {
-                    old: digest,
-                    record,
+                    family: id,
+                    presented: presented.digest,
                 },
                 ..base
             }
@@ -342,8 +347,8 @@ mod tests {
     #[derive(Default)]
     struct MapDirectory {
         users: HashMap<String, UserRecord>,
-        refresh: HashMap<[u8; 32], RefreshRecord>,
-        families: HashMap<String, FamilyRecord>,
+        legacy: Vec<(TokenDigest, FamilyId)>,
+        families: HashMap<FamilyId, FamilyRecord>,
     }
 
     impl Directory for MapDirectory {
@@ -353,11 +358,11 @@ mod tests {
         fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError> {
             Ok(self.users.get(name).cloned())
         }
-        fn refresh(&self, d: &[u8; 32]) -> Result<Option<RefreshRecord>, LookupError> {
-            Ok(self.refresh.get(d).cloned())
-        }
-        fn family(&self, id: &str) -> Result<Option<FamilyRecord>, LookupError> {
+        fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
             Ok(self.families.get(id).cloned())
+        }
+        fn legacy_family(&self, d: &TokenDigest) -> Result<Option<FamilyId>, LookupError> {
+            Ok(self.legacy.iter().find(|(l, _)| l == d).map(|(_, id)| *id))
         }
     }
 
@@ -552,27 +557,24 @@ mod tests {
         }
     }
 
+    /// A family whose newest token is the returned one; with `used`, the returned token
+    /// is an older one of the family (the family has rotated since).
     fn with_refresh(used: bool, revoked: bool, client_id: &str) -> (MapDirectory, String) {
         let mut d = with_user("read write");
-        let token = "opaque-refresh-token".to_string();
-        d.refresh.insert(
-            secret::token_digest(&token),
-            RefreshRecord {
-                family: "fam".into(),
+        let id = FamilyId::random();
+        let (token, digest) = refresh::mint(&id);
+        let (_, newer) = refresh::mint(&id);
+        d.families.insert(
+            id,
+            FamilyRecord {
                 client_id: client_id.into(),
                 username: Some("alice".into()),
                 scope: Scope::parse("read write").unwrap(),
+                current: if used { newer } else { digest }.encode(),
                 issued_at: 0,
                 expires_at: 1000,
-                used,
-            },
-        );
-        d.families.insert(
-            "fam".into(),
-            FamilyRecord {
-                client_id: client_id.into(),
+                rotations: 0,
                 revoked,
-                expires_at: 1000,
             },
         );
         (d, token)
@@ -617,7 +619,32 @@ mod tests {
                 &policy(),
                 10
             ),
-            Decision::RevokeFamily("fam".into())
+            Decision::RevokeFamily(refresh::parse(&t).family.unwrap())
+        );
+    }
+
+    #[test]
+    fn a_token_of_the_earlier_form_is_found_through_the_legacy_map() {
+        let c = authed(client(&[GrantType::RefreshToken], "read write"));
+        let (mut d, t) = with_refresh(false, false, "dev");
+        let id = refresh::parse(&t).family.unwrap();
+        let old = "q7x9bYk0Zr2mJm5hRkQ2c3VwZXJzZWNyZXQtdmFsdWUx";
+        let old_digest = refresh::parse(old).digest;
+        d.families.get_mut(&id).unwrap().current = old_digest.encode();
+        d.legacy.push((old_digest, id));
+        let body = |t: &str| form(&format!("grant_type=refresh_token&refresh_token={t}"));
+        let i = issued(decide(&body(old), &c, &d, &policy(), 10));
+        assert_eq!(
+            i.refresh,
+            RefreshPlan::Rotate {
+                family: id,
+                presented: old_digest
+            }
+        );
+        // The current-form token of the family is now an older one: reuse.
+        assert_eq!(
+            decide(&body(&t), &c, &d, &policy(), 10),
+            Decision::RevokeFamily(id)
         );
     }
 

@@ -2,7 +2,7 @@
 //!
 //! The core (plain values in and out, no I/O): [`request`] parses untrusted bodies and
 //! headers, [`grant`] decides token requests, [`token`] mints and verifies RFC 9068 JWTs,
-//! [`keys`] holds the key ring and JWKS, [`crypto`] picks the ES256 implementation, [`scope`], [`secret`], [`record`], [`config`] and
+//! [`keys`] holds the key ring and JWKS, [`refresh`] makes and reads refresh-token values, [`crypto`] picks the ES256 implementation, [`scope`], [`secret`], [`record`], [`config`] and
 //! [`oauth_error`] are the vocabulary. The adapters around it: [`store`] (sled), [`http`]
 //! (tiny_http), [`admin`] (the Unix socket), wired together by [`app`].
 
@@ -20,6 +20,7 @@ pub mod keys;
 pub mod led;
 pub mod oauth_error;
 pub mod record;
+pub mod refresh;
 pub mod request;
 pub mod scope;
 pub mod secret;

@@ -108,34 +108,41 @@ impl fmt::Debug for UserRecord {
     }
 }
 
-/// One refresh token, stored under the SHA-256 of its value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefreshRecord {
-    /// The family: every token rotated from the same first grant.
-    pub family: String,
+/// A refresh-token family: every token rotated from one grant, stored under its id
+/// (`refresh::FamilyId`). Only its newest token is kept, as a digest (see `refresh.rs`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyRecord {
     /// The client it was issued to.
     pub client_id: String,
     /// The user, for the password grant.
     pub username: Option<String>,
-    /// The scope originally granted; a refresh can narrow it, never widen it.
+    /// What a refresh may grant: the original grant, narrowed as the client or user lost
+    /// scope; a refresh can narrow it, never widen it.
     pub scope: Scope,
-    /// Unix time it was issued.
+    /// SHA-256 of the newest token, base64url. Any other token of the family is used.
+    pub current: String,
+    /// Unix time the newest token was issued.
     pub issued_at: u64,
-    /// Absolute expiry, Unix time.
+    /// Unix time the newest token expires; the record may go after it.
     pub expires_at: u64,
-    /// Set once the token has been exchanged; a second use is theft (RFC 9700 §4.14).
-    pub used: bool,
+    /// How many times the family has rotated.
+    pub rotations: u64,
+    /// Revoked by reuse detection, by RFC 7009 revocation or by removing the client.
+    pub revoked: bool,
 }
 
-/// A refresh-token family's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FamilyRecord {
-    /// The client of the family.
-    pub client_id: String,
-    /// Revoked by reuse detection or by RFC 7009 revocation.
-    pub revoked: bool,
-    /// When the newest token of the family expires; the record may go after it.
-    pub expires_at: u64,
+impl fmt::Debug for FamilyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FamilyRecord")
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("scope", &self.scope)
+            .field("current", &"<digest>")
+            .field("expires_at", &self.expires_at)
+            .field("rotations", &self.rotations)
+            .field("revoked", &self.revoked)
+            .finish()
+    }
 }
 
 /// A signing key.

@@ -155,12 +155,22 @@ fn refresh_rotates_and_reuse_revokes_the_whole_family() {
         &secret,
         &format!("grant_type=refresh_token&refresh_token={r1}"),
     );
-    let r2 = second["refresh_token"].as_str().unwrap().to_string();
+    let mut r2 = second["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(r1, r2);
     assert_eq!(second["scope"], "read");
     let (_, claims) = jwt_parts(second["access_token"].as_str().unwrap());
     assert_eq!(claims["sub"], "bob");
-    // Presenting r1 again is theft: refused, and r2 dies with it.
+    // The family rotates on; each exchange replaces the newest token.
+    for _ in 0..5 {
+        let next = s.token(
+            "app",
+            &secret,
+            &format!("grant_type=refresh_token&refresh_token={r2}"),
+        );
+        r2 = next["refresh_token"].as_str().unwrap().to_string();
+    }
+    assert_eq!(s.get("/health").json()["store"]["refresh_families"], 1);
+    // Presenting r1 again, six rotations later, is theft: refused, and r2 dies with it.
     let replay = s.post_basic(
         "/token",
         "app",

@@ -6,7 +6,8 @@
 use super::{Outcome, Request, Response};
 use crate::grant::{self, AuthenticatedClient, Decision, Issue, RefreshPlan, REFRESH_REUSED};
 use crate::oauth_error::{ErrorCode, OAuthError};
-use crate::record::{GrantType, RefreshRecord};
+use crate::record::{FamilyRecord, GrantType};
+use crate::refresh::{self, FamilyId};
 use crate::request::{self, BodyKind, Params};
 use crate::scope::Scope;
 use crate::secret;
@@ -166,10 +167,11 @@ fn issue_tokens(issue: &Issue, service: &Service, now: u64) -> Result<Response, 
     let refresh = match &issue.refresh {
         RefreshPlan::None => None,
         RefreshPlan::NewFamily => {
-            let (value, record) = new_refresh(issue, secret::random_token(16), now);
+            let id = FamilyId::random();
+            let (value, family) = next_refresh(issue, &id, now);
             service
                 .store
-                .insert_refresh(&secret::token_digest(&value), &record)
+                .insert_family(&id, &family)
                 .map_err(|e| store_failed("storing a refresh token", &e))?;
             let evicted = service
                 .store
@@ -183,11 +185,11 @@ fn issue_tokens(issue: &Issue, service: &Service, now: u64) -> Result<Response, 
             }
             Some(value)
         }
-        RefreshPlan::Rotate { old, record: prev } => {
-            let (value, record) = new_refresh(issue, prev.family.clone(), now);
+        RefreshPlan::Rotate { family, presented } => {
+            let (value, next) = next_refresh(issue, family, now);
             let outcome = service
                 .store
-                .rotate_refresh(old, &secret::token_digest(&value), &record)
+                .rotate_refresh(family, presented, &next)
                 .map_err(|e| store_failed("rotating a refresh token", &e))?;
             match outcome {
                 Rotation::Rotated => Some(value),
@@ -221,24 +223,27 @@ fn issue_tokens(issue: &Issue, service: &Service, now: u64) -> Result<Response, 
         .with_outcome(Outcome::Issued))
 }
 
-fn new_refresh(issue: &Issue, family: String, now: u64) -> (String, RefreshRecord) {
-    let value = secret::random_token(32);
-    let record = RefreshRecord {
-        family,
+/// A new newest token for family `id`, and the family as it is once that token is issued.
+fn next_refresh(issue: &Issue, id: &FamilyId, now: u64) -> (String, FamilyRecord) {
+    let (value, digest) = refresh::mint(id);
+    let family = FamilyRecord {
         client_id: issue.client_id.clone(),
         username: issue.username.clone(),
         scope: issue.refresh_scope.clone(),
+        current: digest.encode(),
         issued_at: now,
         expires_at: now.saturating_add(issue.refresh_ttl),
-        used: false,
+        rotations: 0,
+        revoked: false,
     };
-    (value, record)
+    (value, family)
 }
 
 /// What a presented token turned out to be.
 enum Found {
     Access(AccessClaims),
-    Refresh(RefreshRecord),
+    /// A family's newest token, live.
+    Refresh(FamilyId, FamilyRecord),
     Nothing,
 }
 
@@ -271,20 +276,25 @@ fn find_token(token: &str, service: &Service, now: u64) -> Result<Found, Respons
     }
     use crate::grant::Directory;
     let store = &service.store;
-    let record = store
-        .refresh(&secret::token_digest(token))
-        .map_err(|e| store_failed("refresh lookup", &e))?;
-    let Some(record) = record else {
+    let presented = refresh::parse(token);
+    let id = match presented.family {
+        Some(id) => Some(id),
+        None => store
+            .legacy_family(&presented.digest)
+            .map_err(|e| store_failed("refresh lookup", &e))?,
+    };
+    let Some(id) = id else {
         return Ok(Found::Nothing);
     };
     let family = store
-        .family(&record.family)
+        .family(&id)
         .map_err(|e| store_failed("family lookup", &e))?;
-    let live = !record.used && now < record.expires_at && family.is_some_and(|f| !f.revoked);
-    Ok(if live {
-        Found::Refresh(record)
-    } else {
-        Found::Nothing
+    Ok(match family {
+        Some(f) if !f.revoked && now < f.expires_at && presented.digest.matches(&f.current) => {
+            Found::Refresh(id, f)
+        }
+        // An older token of the family, or one of a revoked or expired family.
+        _ => Found::Nothing,
     })
 }
 
@@ -329,7 +339,7 @@ fn introspect(req: &Request, service: &Service) -> Result<Response, Response> {
             v
         }
         // A refresh token is described only to the client that holds it.
-        Found::Refresh(r) if r.client_id == client.id() => {
+        Found::Refresh(_, r) if r.client_id == client.id() => {
             let mut v = json!({
                 "active": true,
                 "token_type": "refresh_token",
@@ -368,13 +378,13 @@ fn revoke(req: &Request, service: &Service) -> Result<Response, Response> {
                 .revoke_jti(&c.jti, c.exp.saturating_add(service.policy.leeway))
                 .map_err(|e| store_failed("revoking an access token", &e))?;
         }
-        Found::Refresh(r) => {
+        Found::Refresh(id, r) => {
             if r.client_id != client.id() {
                 return Err(not_yours());
             }
             service
                 .store
-                .revoke_family(&r.family)
+                .revoke_family(&id)
                 .map_err(|e| store_failed("revoking a refresh token", &e))?;
         }
         // RFC 7009 §2.2: an invalid or unknown token is answered 200 too.

@@ -1,18 +1,21 @@
 //! The sled adapter: the only module that imports sled.
 //!
-//! Trees: `meta` (pepper), `clients`, `users`, `keys`, `refresh` (by SHA-256 of the token),
-//! `families`, `revoked_jti`. Records are JSON. Every admin write and every refresh-token
-//! write is flushed before it is reported; issuing a client_credentials token writes nothing.
+//! Trees: `meta` (pepper, layout), `clients`, `users`, `keys`, `families` (refresh-token
+//! families by id, each holding the digest of its newest token), `revoked_jti`. Records are
+//! JSON. Every admin write and every refresh-token write is flushed before it is reported;
+//! issuing a client_credentials token writes nothing.
 //!
-//! Three index trees, written in the same transactions as the records, keep purging and the
-//! family cap from walking the record trees: `refresh_expiry` (expiry ‖ digest),
-//! `family_expiry` (expiry ‖ family id) and `family_tokens` (family id ‖ 0 ‖ digest). sled
-//! 0.34 keeps memory for every page a walk touches, whatever its cache size: walking
-//! 100,000 refresh records took the process from 6 to 35 MiB
-//! (`scripts/sled-memory.sh`), and used refresh tokens stay 30 days for reuse detection.
+//! `family_expiry` (expiry ‖ family id), written in the same transactions as the families,
+//! keeps purging and the family cap from walking the families: sled 0.34 keeps memory for
+//! every page a walk touches, whatever its cache size (walking 100,000 records took the
+//! process from 6 to 35 MiB, `scripts/sled-memory.sh`). `legacy_refresh` maps the digests of
+//! tokens issued before token values named their family to that family (see [`migrate`]).
+
+mod migrate;
 
 use crate::grant::{Directory, LookupError};
-use crate::record::{ClientRecord, FamilyRecord, KeyRecord, RefreshRecord, UserRecord};
+use crate::record::{ClientRecord, FamilyRecord, KeyRecord, UserRecord};
+use crate::refresh::{FamilyId, TokenDigest};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
@@ -30,6 +33,8 @@ pub enum StoreError {
     Io(String),
     /// A record that does not decode.
     Corrupt(String),
+    /// The store was written by a newer piauth, in a layout this one does not know.
+    NewerLayout(String),
 }
 
 impl fmt::Display for StoreError {
@@ -40,6 +45,10 @@ impl fmt::Display for StoreError {
             ),
             StoreError::Io(e) => write!(f, "store I/O failed: {e}"),
             StoreError::Corrupt(what) => write!(f, "store record is corrupt: {what}"),
+            StoreError::NewerLayout(v) => write!(
+                f,
+                "the store has layout {v}, written by a newer piauth; this one reads layout 2"
+            ),
         }
     }
 }
@@ -67,12 +76,12 @@ impl From<StoreError> for LookupError {
 /// What happened to a refresh-token exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
-    /// The old token is now used and the new one stored.
+    /// The presented token was the newest; the new one has replaced it.
     Rotated,
-    /// The old token had already been used (a concurrent or replayed exchange): its family
-    /// is now revoked.
+    /// The presented token was no longer the newest (a concurrent or replayed exchange):
+    /// its family is now revoked.
     Reused,
-    /// The old token or its family is gone or revoked.
+    /// The family is gone or revoked.
     Gone,
 }
 
@@ -95,12 +104,10 @@ pub struct Store {
     clients: sled::Tree,
     users: sled::Tree,
     keys: sled::Tree,
-    refresh: sled::Tree,
     families: sled::Tree,
     revoked_jti: sled::Tree,
-    refresh_expiry: sled::Tree,
     family_expiry: sled::Tree,
-    family_tokens: sled::Tree,
+    legacy_refresh: sled::Tree,
     /// Families stored, kept in memory because sled's `len` walks the whole tree.
     family_count: Arc<AtomicUsize>,
 }
@@ -115,19 +122,6 @@ fn expiry_key(expiry: u64, id: &[u8]) -> Vec<u8> {
 /// Index keys strictly below this one expire at or before `now`.
 fn expired_before(now: u64) -> [u8; 8] {
     now.saturating_add(1).to_be_bytes()
-}
-
-/// `family` ‖ 0 ‖ `digest`: a family's tokens are one prefix scan.
-fn family_token_key(family: &str, digest: &[u8]) -> Vec<u8> {
-    let mut k = family_prefix(family.as_bytes());
-    k.extend_from_slice(digest);
-    k
-}
-
-fn family_prefix(family: &[u8]) -> Vec<u8> {
-    let mut k = family.to_vec();
-    k.push(0);
-    k
 }
 
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
@@ -163,43 +157,19 @@ impl Store {
             clients: tree("clients")?,
             users: tree("users")?,
             keys: tree("keys")?,
-            refresh: tree("refresh")?,
             families: tree("families")?,
             revoked_jti: tree("revoked_jti")?,
-            refresh_expiry: tree("refresh_expiry")?,
             family_expiry: tree("family_expiry")?,
-            family_tokens: tree("family_tokens")?,
+            legacy_refresh: tree("legacy_refresh")?,
             family_count: Arc::new(AtomicUsize::new(0)),
             db,
         };
-        if store.family_expiry.is_empty() && !store.families.is_empty() {
-            store.build_indexes()?;
-        }
+        migrate::to_current(&store)?;
         // The index holds one small key per family: cheaper to walk than the records.
         store
             .family_count
             .store(store.family_expiry.len(), Ordering::Relaxed);
         Ok(store)
-    }
-
-    /// Builds the index trees of a store written before they existed (one walk, once).
-    fn build_indexes(&self) -> Result<(), StoreError> {
-        for entry in self.families.iter() {
-            let (id, v) = entry?;
-            let f: FamilyRecord = dec("family", &v)?;
-            self.family_expiry
-                .insert(expiry_key(f.expires_at, &id), &[])?;
-        }
-        for entry in self.refresh.iter() {
-            let (digest, v) = entry?;
-            let r: RefreshRecord = dec("refresh", &v)?;
-            self.refresh_expiry
-                .insert(expiry_key(r.expires_at, &digest), &[])?;
-            self.family_tokens
-                .insert(family_token_key(&r.family, &digest), &[])?;
-        }
-        log::info!("store: built the expiry and family indexes");
-        self.flush()
     }
 
     /// Waits until everything written is on disk.
@@ -345,31 +315,13 @@ impl Store {
         Ok(n)
     }
 
-    /// Stores the first token of a new family, durably.
-    pub fn insert_refresh(
-        &self,
-        digest: &[u8; 32],
-        record: &RefreshRecord,
-    ) -> Result<(), StoreError> {
-        let family = FamilyRecord {
-            client_id: record.client_id.clone(),
-            revoked: false,
-            expires_at: record.expires_at,
-        };
-        let fam = record.family.as_bytes();
-        (
-            &self.refresh,
-            &self.families,
-            &self.refresh_expiry,
-            &self.family_expiry,
-            &self.family_tokens,
-        )
-            .transaction(|(refresh, families, refresh_exp, family_exp, tokens)| {
-                families.insert(fam, enc(&family))?;
-                family_exp.insert(expiry_key(family.expires_at, fam), &[])?;
-                refresh.insert(&digest[..], enc(record))?;
-                refresh_exp.insert(expiry_key(record.expires_at, &digest[..]), &[])?;
-                tokens.insert(family_token_key(&record.family, &digest[..]), &[])?;
+    /// Stores a new family with its first token, durably.
+    pub fn insert_family(&self, id: &FamilyId, family: &FamilyRecord) -> Result<(), StoreError> {
+        let key = id.to_string();
+        (&self.families, &self.family_expiry)
+            .transaction(|(families, family_exp)| {
+                families.insert(key.as_bytes(), enc(family))?;
+                family_exp.insert(expiry_key(family.expires_at, key.as_bytes()), &[])?;
                 Ok(())
             })
             .map_err(tx_error)?;
@@ -395,79 +347,54 @@ impl Store {
         Ok(dropped)
     }
 
-    /// Deletes a family and its tokens, given its `family_expiry` key. The index entry goes
-    /// last, so that an interrupted drop is finished by the next purge.
+    /// Deletes a family, given its `family_expiry` key. The index entry goes last, so that
+    /// an interrupted drop is finished by the next purge.
     fn drop_family(&self, index_key: &[u8]) -> Result<(), StoreError> {
-        let id = index_key.get(8..).unwrap_or_default();
-        let prefix = family_prefix(id);
-        for entry in self.family_tokens.scan_prefix(&prefix) {
-            let (key, _) = entry?;
-            let digest = &key[prefix.len()..];
-            if let Some(v) = self.refresh.remove(digest)? {
-                let r: RefreshRecord = dec("refresh", &v)?;
-                self.refresh_expiry
-                    .remove(expiry_key(r.expires_at, digest))?;
-            }
-            self.family_tokens.remove(key)?;
-        }
-        self.families.remove(id)?;
+        self.families
+            .remove(index_key.get(8..).unwrap_or_default())?;
         if self.family_expiry.remove(index_key)?.is_some() {
             self.family_count.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(())
     }
 
-    /// Exchanges `old` for `new` atomically and durably: the old token must still be unused
-    /// and its family live; a token found already used revokes its family.
+    /// Replaces family `id`'s newest token, atomically and durably, if it is still the
+    /// `presented` one; if another token has replaced it, the family is revoked instead.
+    /// `next` is the family as it should be after the exchange (its count of rotations is
+    /// taken from the stored record).
     pub fn rotate_refresh(
         &self,
-        old: &[u8; 32],
-        new: &[u8; 32],
-        record: &RefreshRecord,
+        id: &FamilyId,
+        presented: &TokenDigest,
+        next: &FamilyRecord,
     ) -> Result<Rotation, StoreError> {
-        let outcome = (
-            &self.refresh,
-            &self.families,
-            &self.refresh_expiry,
-            &self.family_expiry,
-            &self.family_tokens,
-        )
-            .transaction(|(refresh, families, refresh_exp, family_exp, tokens)| {
-                let Some(bytes) = refresh.get(&old[..])? else {
+        let key = id.to_string();
+        let key = key.as_bytes();
+        let outcome = (&self.families, &self.family_expiry)
+            .transaction(|(families, family_exp)| {
+                let Some(bytes) = families.get(key)? else {
                     return Ok(Rotation::Gone);
                 };
-                let mut prev: RefreshRecord = match dec("refresh", &bytes) {
-                    Ok(r) => r,
-                    Err(e) => return abort(e),
-                };
-                let Some(fbytes) = families.get(prev.family.as_bytes())? else {
-                    return Ok(Rotation::Gone);
-                };
-                let mut family: FamilyRecord = match dec("family", &fbytes) {
+                let mut family: FamilyRecord = match dec("family", &bytes) {
                     Ok(f) => f,
                     Err(e) => return abort(e),
                 };
                 if family.revoked {
                     return Ok(Rotation::Gone);
                 }
-                if prev.used {
+                if !presented.matches(&family.current) {
                     family.revoked = true;
-                    families.insert(prev.family.as_bytes(), enc(&family))?;
+                    families.insert(key, enc(&family))?;
                     return Ok(Rotation::Reused);
                 }
-                prev.used = true;
-                refresh.insert(&old[..], enc(&prev))?;
-                let fam = prev.family.as_bytes();
-                let expires_at = family.expires_at.max(record.expires_at);
-                if expires_at != family.expires_at {
-                    family_exp.remove(expiry_key(family.expires_at, fam))?;
-                    family_exp.insert(expiry_key(expires_at, fam), &[])?;
-                    family.expires_at = expires_at;
+                let mut next = next.clone();
+                next.rotations = family.rotations.saturating_add(1);
+                next.revoked = false;
+                if next.expires_at != family.expires_at {
+                    family_exp.remove(expiry_key(family.expires_at, key))?;
+                    family_exp.insert(expiry_key(next.expires_at, key), &[])?;
                 }
-                families.insert(fam, enc(&family))?;
-                refresh.insert(&new[..], enc(record))?;
-                refresh_exp.insert(expiry_key(record.expires_at, &new[..]), &[])?;
-                tokens.insert(family_token_key(&prev.family, &new[..]), &[])?;
+                families.insert(key, enc(&next))?;
                 Ok(Rotation::Rotated)
             })
             .map_err(tx_error)?;
@@ -476,14 +403,15 @@ impl Store {
     }
 
     /// Revokes a family, durably; `false` if it did not exist.
-    pub fn revoke_family(&self, id: &str) -> Result<bool, StoreError> {
+    pub fn revoke_family(&self, id: &FamilyId) -> Result<bool, StoreError> {
+        let key = id.to_string();
         let Some(mut family): Option<FamilyRecord> =
-            Self::get(&self.families, "family", id.as_bytes())?
+            Self::get(&self.families, "family", key.as_bytes())?
         else {
             return Ok(false);
         };
         family.revoked = true;
-        self.put_flushed(&self.families, id.as_bytes(), &family)?;
+        self.put_flushed(&self.families, key.as_bytes(), &family)?;
         Ok(true)
     }
 
@@ -499,26 +427,23 @@ impl Store {
         Ok(self.revoked_jti.contains_key(jti.as_bytes())?)
     }
 
-    /// Deletes what can no longer matter at `now`: expired refresh tokens and families,
-    /// revocations of expired access tokens, keys no longer published. Returns how many.
+    /// Deletes what can no longer matter at `now`: expired families, revocations of
+    /// expired access tokens, keys no longer published. Returns how many.
     pub fn purge(&self, now: u64) -> Result<usize, StoreError> {
         let mut n = 0;
-        // Only what the indexes say has expired is read: the rest of the store stays on disk.
-        for entry in self.refresh_expiry.range(..expired_before(now)) {
-            let (key, _) = entry?;
-            let digest = key.get(8..).unwrap_or_default();
-            if let Some(v) = self.refresh.remove(digest)? {
-                let r: RefreshRecord = dec("refresh", &v)?;
-                self.family_tokens
-                    .remove(family_token_key(&r.family, digest))?;
-                n += 1;
-            }
-            self.refresh_expiry.remove(key)?;
-        }
+        // Only what the index says has expired is read: the rest of the store stays on disk.
         for entry in self.family_expiry.range(..expired_before(now)) {
             let (key, _) = entry?;
             self.drop_family(&key)?;
             n += 1;
+        }
+        // Empty once every family from before the current layout has gone.
+        for entry in self.legacy_refresh.iter() {
+            let (digest, id) = entry?;
+            if !self.families.contains_key(&id)? {
+                self.legacy_refresh.remove(digest)?;
+                n += 1;
+            }
         }
         for entry in self.revoked_jti.iter() {
             let (k, v) = entry?;
@@ -555,113 +480,203 @@ impl Directory for Store {
     fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError> {
         Ok(Store::user(self, name)?)
     }
-    fn refresh(&self, digest: &[u8; 32]) -> Result<Option<RefreshRecord>, LookupError> {
-        Ok(Self::get(&self.refresh, "refresh", &digest[..])?)
+    fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
+        Ok(Self::get(
+            &self.families,
+            "family",
+            id.to_string().as_bytes(),
+        )?)
     }
-    fn family(&self, id: &str) -> Result<Option<FamilyRecord>, LookupError> {
-        Ok(Self::get(&self.families, "family", id.as_bytes())?)
+    fn legacy_family(&self, digest: &TokenDigest) -> Result<Option<FamilyId>, LookupError> {
+        let Some(id) = self
+            .legacy_refresh
+            .get(digest.0)
+            .map_err(StoreError::from)?
+        else {
+            return Ok(None);
+        };
+        let id = std::str::from_utf8(&id).ok().and_then(|s| s.parse().ok());
+        Ok(Some(
+            id.ok_or(StoreError::Corrupt("legacy refresh map".into()))?,
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scope::Scope;
 
-    fn record(family: &str, expires_at: u64) -> RefreshRecord {
-        RefreshRecord {
-            family: family.into(),
+    fn family(expires_at: u64, current: &TokenDigest) -> FamilyRecord {
+        FamilyRecord {
             client_id: "c".into(),
             username: None,
-            scope: crate::scope::Scope::parse("read").unwrap(),
+            scope: Scope::parse("read").unwrap(),
+            current: current.encode(),
             issued_at: 0,
             expires_at,
-            used: false,
+            rotations: 0,
+            revoked: false,
         }
     }
 
-    fn digest(i: u8) -> [u8; 32] {
-        [i; 32]
+    fn digest(i: u8) -> TokenDigest {
+        TokenDigest([i; 32])
     }
 
-    fn index_sizes(s: &Store) -> (usize, usize, usize) {
-        (
-            s.refresh_expiry.len(),
-            s.family_expiry.len(),
-            s.family_tokens.len(),
-        )
+    fn open(dir: &tempfile::TempDir) -> Store {
+        Store::open(dir.path(), 1 << 20).unwrap()
     }
 
-    fn live(s: &Store, i: u8) -> bool {
-        Directory::refresh(s, &digest(i)).unwrap().is_some()
+    fn get(s: &Store, id: &FamilyId) -> Option<FamilyRecord> {
+        Directory::family(s, id).unwrap()
     }
 
     #[test]
-    fn purge_reads_only_what_expired_and_keeps_indexes_in_step() {
+    fn a_rotation_replaces_the_newest_token_and_a_second_use_revokes() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), 1 << 20).unwrap();
-        s.insert_refresh(&digest(1), &record("fa", 100)).unwrap();
-        s.insert_refresh(&digest(2), &record("fb", 300)).unwrap();
-        // fa rotates: token 1 used (expires 100), token 3 new (expires 200); fa now ends at 200.
-        let r = s
-            .rotate_refresh(&digest(1), &digest(3), &record("fa", 200))
+        let s = open(&dir);
+        let id = FamilyId::random();
+        s.insert_family(&id, &family(100, &digest(1))).unwrap();
+        let r = s.rotate_refresh(&id, &digest(1), &family(200, &digest(2)));
+        assert_eq!(r, Ok(Rotation::Rotated));
+        let f = get(&s, &id).unwrap();
+        assert!(digest(2).matches(&f.current) && !digest(1).matches(&f.current));
+        assert_eq!((f.rotations, f.expires_at, f.revoked), (1, 200, false));
+        // The first token again: reuse, the family is revoked and stays so.
+        let r = s.rotate_refresh(&id, &digest(1), &family(300, &digest(3)));
+        assert_eq!(r, Ok(Rotation::Reused));
+        assert!(get(&s, &id).unwrap().revoked);
+        let r = s.rotate_refresh(&id, &digest(2), &family(300, &digest(3)));
+        assert_eq!(r, Ok(Rotation::Gone));
+        let r = s.rotate_refresh(&FamilyId::random(), &digest(2), &family(300, &digest(3)));
+        assert_eq!(r, Ok(Rotation::Gone));
+        // One record per family, however often it rotates.
+        assert_eq!((s.families.len(), s.family_expiry.len()), (1, 1));
+    }
+
+    #[test]
+    fn purge_reads_only_what_expired_and_keeps_the_index_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(&dir);
+        let (fa, fb) = (FamilyId::random(), FamilyId::random());
+        s.insert_family(&fa, &family(100, &digest(1))).unwrap();
+        s.insert_family(&fb, &family(300, &digest(2))).unwrap();
+        s.rotate_refresh(&fa, &digest(1), &family(200, &digest(3)))
             .unwrap();
-        assert_eq!(r, Rotation::Rotated);
-        assert_eq!(index_sizes(&s), (3, 2, 3));
-        assert_eq!(s.purge(100).unwrap(), 1); // the used token 1
-        assert!(!live(&s, 1) && live(&s, 3) && live(&s, 2));
-        assert_eq!(index_sizes(&s), (2, 2, 2));
-        assert_eq!(s.purge(200).unwrap(), 2); // token 3, then family fa
-        assert!(Directory::family(&s, "fa").unwrap().is_none());
-        assert_eq!(
-            (s.counts().refresh_families, index_sizes(&s)),
-            (1, (1, 1, 1))
-        );
-        assert_eq!(s.purge(300).unwrap(), 2);
-        assert_eq!(
-            (s.counts().refresh_families, index_sizes(&s)),
-            (0, (0, 0, 0))
-        );
-        assert!(s.refresh.is_empty() && s.families.is_empty());
+        assert_eq!(s.purge(100).unwrap(), 0);
+        assert_eq!(s.purge(200).unwrap(), 1);
+        assert!(get(&s, &fa).is_none() && get(&s, &fb).is_some());
+        assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (1, 1));
+        assert_eq!(s.purge(300).unwrap(), 1);
+        assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (0, 0));
+        assert!(s.families.is_empty());
     }
 
     #[test]
-    fn the_cap_drops_least_recently_used_families_with_their_tokens() {
+    fn the_cap_drops_the_least_recently_used_families() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(dir.path(), 1 << 20).unwrap();
-        for (i, fam, exp) in [(1, "f1", 100), (2, "f2", 200), (3, "f3", 300)] {
-            s.insert_refresh(&digest(i), &record(fam, exp)).unwrap();
+        let s = open(&dir);
+        let ids = [FamilyId::random(), FamilyId::random(), FamilyId::random()];
+        for (i, id) in ids.iter().enumerate() {
+            s.insert_family(id, &family(100 * (i as u64 + 1), &digest(i as u8)))
+                .unwrap();
         }
-        // f1 is used again: it becomes the most recent.
-        s.rotate_refresh(&digest(1), &digest(4), &record("f1", 400))
+        // The first is used again: it becomes the most recent.
+        s.rotate_refresh(&ids[0], &digest(0), &family(400, &digest(9)))
             .unwrap();
         assert_eq!(s.cap_families(2).unwrap(), 1);
-        assert!(Directory::family(&s, "f2").unwrap().is_none());
-        assert!(!live(&s, 2) && live(&s, 3) && live(&s, 4));
-        assert_eq!(
-            (s.counts().refresh_families, index_sizes(&s)),
-            (2, (3, 2, 3))
-        );
+        assert!(get(&s, &ids[1]).is_none());
+        assert!(get(&s, &ids[0]).is_some() && get(&s, &ids[2]).is_some());
+        assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (2, 2));
         assert_eq!(s.cap_families(2).unwrap(), 0);
+        // The count survives a reopen.
+        drop(s);
+        assert_eq!(open(&dir).counts().refresh_families, 2);
+    }
+
+    /// Writes a layout-1 store: family `fa` rotated once (token 1 used, token 2 newest),
+    /// `fb` revoked (token 3), `fc` whose only token (4) is used.
+    fn layout_1_store(dir: &tempfile::TempDir) -> [FamilyId; 3] {
+        let ids = [FamilyId::random(), FamilyId::random(), FamilyId::random()];
+        let db = sled::Config::new()
+            .path(dir.path().join("db"))
+            .open()
+            .unwrap();
+        let (refresh, families) = (
+            db.open_tree("refresh").unwrap(),
+            db.open_tree("families").unwrap(),
+        );
+        let (fexp, toks) = (
+            db.open_tree("family_expiry").unwrap(),
+            db.open_tree("family_tokens").unwrap(),
+        );
+        for (n, used, fam) in [(1u8, true, 0), (2, false, 0), (3, false, 1), (4, true, 2)] {
+            let r = serde_json::json!({"family": ids[fam].to_string(), "client_id": "c",
+                "username": "ann", "scope": ["read", "write"], "issued_at": n, "expires_at": 1000, "used": used});
+            refresh.insert([n; 32], r.to_string().as_bytes()).unwrap();
+            toks.insert(
+                [ids[fam].to_string().as_bytes(), &[0], &[n; 32]].concat(),
+                &[],
+            )
+            .unwrap();
+        }
+        for (fam, revoked) in [(0, false), (1, true), (2, false)] {
+            let id = ids[fam].to_string();
+            let f = serde_json::json!({"client_id": "c", "revoked": revoked, "expires_at": 1000});
+            families
+                .insert(id.as_bytes(), f.to_string().as_bytes())
+                .unwrap();
+            fexp.insert(expiry_key(1000, id.as_bytes()), &[]).unwrap();
+        }
+        db.open_tree("refresh_expiry")
+            .unwrap()
+            .insert(b"x", &[])
+            .unwrap();
+        db.flush().unwrap();
+        ids
     }
 
     #[test]
-    fn a_store_from_before_the_indexes_gets_them_on_open() {
+    fn a_layout_1_store_keeps_its_live_grants_and_loses_the_rest() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let s = Store::open(dir.path(), 1 << 20).unwrap();
-            s.insert_refresh(&digest(1), &record("fa", 100)).unwrap();
-            s.insert_refresh(&digest(2), &record("fb", 200)).unwrap();
-            for t in [&s.refresh_expiry, &s.family_expiry, &s.family_tokens] {
-                t.clear().unwrap();
-            }
-            s.flush().unwrap();
+        let [fa, fb, fc] = layout_1_store(&dir);
+        let s = open(&dir);
+        let f = get(&s, &fa).unwrap();
+        assert!(digest(2).matches(&f.current));
+        assert_eq!(f.username.as_deref(), Some("ann"));
+        assert_eq!(f.scope.to_string(), "read write");
+        assert!(get(&s, &fb).is_none() && get(&s, &fc).is_none());
+        assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (1, 1));
+        // The newest token's old-form value still finds its family; used ones do not.
+        assert_eq!(Directory::legacy_family(&s, &digest(2)).unwrap(), Some(fa));
+        assert_eq!(Directory::legacy_family(&s, &digest(1)).unwrap(), None);
+        let names = s.db.tree_names();
+        for gone in ["refresh", "refresh_expiry", "family_tokens"] {
+            assert!(
+                !names.iter().any(|n| n.as_ref() == gone.as_bytes()),
+                "{gone}"
+            );
         }
-        let s = Store::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(
-            (s.counts().refresh_families, index_sizes(&s)),
-            (2, (2, 2, 2))
+            s.rotate_refresh(&fa, &digest(2), &family(2000, &digest(5))),
+            Ok(Rotation::Rotated)
         );
-        assert_eq!(s.purge(100).unwrap(), 2);
-        assert!(!live(&s, 1) && live(&s, 2));
+        drop(s);
+        // Opening again changes nothing; purge drops the map entry once its family is gone.
+        let s = open(&dir);
+        assert!(digest(5).matches(&get(&s, &fa).unwrap().current));
+        assert_eq!(s.legacy_refresh.len(), 1);
+        assert_eq!(s.purge(2000).unwrap(), 2);
+        assert!(s.legacy_refresh.is_empty() && s.families.is_empty());
+    }
+
+    #[test]
+    fn a_store_from_a_newer_piauth_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        open(&dir).meta.insert("layout", "3").unwrap();
+        let e = Store::open(dir.path(), 1 << 20).err().unwrap();
+        assert_eq!(e, StoreError::NewerLayout("3".into()));
+        assert!(e.to_string().contains("newer piauth"));
     }
 }

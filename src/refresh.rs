@@ -1,0 +1,164 @@
+//! Refresh-token values and the family they continue.
+//!
+//! A value is base64url(family id ‖ secret): 16 random bytes that name the grant the token
+//! continues and 32 more that prove the holder has that family's newest token. Only the
+//! SHA-256 of the newest value is stored, in the family's record. Any other value that
+//! names a live family is one of its older tokens presented again (RFC 9700 §4.14.2: reuse,
+//! so the family is revoked). The store therefore holds one record per grant however
+//! often it rotates, and a rotation rewrites that record instead of adding one. On a Pi
+//! that bounds the store's disk, its SD-card writes and sled's memory, which grows with
+//! every page written.
+
+use crate::secret::token_digest;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use std::fmt;
+use std::str::FromStr;
+use subtle::ConstantTimeEq;
+
+const ID_BYTES: usize = 16;
+const SECRET_BYTES: usize = 32;
+
+/// A refresh-token family's id: random, and shown only inside its tokens.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FamilyId([u8; ID_BYTES]);
+
+impl FamilyId {
+    /// A new random id.
+    pub fn random() -> FamilyId {
+        let mut id = [0u8; ID_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        FamilyId(id)
+    }
+}
+
+impl fmt::Display for FamilyId {
+    /// base64url, 22 characters: the form used as the store key and in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl fmt::Debug for FamilyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FamilyId({self})")
+    }
+}
+
+impl FromStr for FamilyId {
+    type Err = ();
+    fn from_str(s: &str) -> Result<FamilyId, ()> {
+        let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| ())?;
+        Ok(FamilyId(bytes.try_into().map_err(|_| ())?))
+    }
+}
+
+/// A new token of `family`: its value, for the client, and its digest, for the store.
+pub fn mint(family: &FamilyId) -> (String, TokenDigest) {
+    let mut raw = [0u8; ID_BYTES + SECRET_BYTES];
+    raw[..ID_BYTES].copy_from_slice(&family.0);
+    rand::rngs::OsRng.fill_bytes(&mut raw[ID_BYTES..]);
+    let value = URL_SAFE_NO_PAD.encode(raw);
+    let digest = TokenDigest(token_digest(&value));
+    (value, digest)
+}
+
+/// The SHA-256 of a token value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenDigest(pub [u8; 32]);
+
+impl TokenDigest {
+    /// base64url, as kept in a family record.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+
+    /// Whether `stored` (a family record's `current`) is this digest; constant time.
+    pub fn matches(&self, stored: &str) -> bool {
+        let mut buf = [0u8; 32];
+        match URL_SAFE_NO_PAD.decode_slice(stored, &mut buf) {
+            Ok(32) => buf.ct_eq(&self.0).into(),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenDigest(..)")
+    }
+}
+
+/// A presented refresh-token value, taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    /// The family it names; `None` for a value in the form before families were named
+    /// (found through the store's legacy map) or for garbage.
+    pub family: Option<FamilyId>,
+    /// Its SHA-256.
+    pub digest: TokenDigest,
+}
+
+/// Takes a presented value apart. Never fails: what is not a current-form token is looked
+/// up by digest alone, and unknown digests are refused there.
+pub fn parse(value: &str) -> Presented {
+    let mut raw = [0u8; ID_BYTES + SECRET_BYTES + 3];
+    let family = match URL_SAFE_NO_PAD.decode_slice(value, &mut raw) {
+        Ok(n) if n == ID_BYTES + SECRET_BYTES => {
+            let mut id = [0u8; ID_BYTES];
+            id.copy_from_slice(&raw[..ID_BYTES]);
+            Some(FamilyId(id))
+        }
+        _ => None,
+    };
+    Presented {
+        family,
+        digest: TokenDigest(token_digest(value)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minted_value_names_its_family_and_matches_its_digest() {
+        let id = FamilyId::random();
+        let (value, digest) = mint(&id);
+        assert_eq!(value.len(), 64);
+        assert!(value
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        let p = parse(&value);
+        assert_eq!(p.family, Some(id));
+        assert_eq!(p.digest, digest);
+        assert!(digest.matches(&digest.encode()));
+        // A second token of the same family differs and does not match the first.
+        let (value2, digest2) = mint(&id);
+        assert_ne!(value, value2);
+        assert_eq!(parse(&value2).family, Some(id));
+        assert!(!digest2.matches(&digest.encode()));
+    }
+
+    #[test]
+    fn other_values_name_no_family() {
+        for v in [
+            "",
+            "nope",
+            "opaque-refresh-token",
+            // The earlier form: 32 random bytes.
+            "q7x9bYk0Zr2mJm5hRkQ2c3VwZXJzZWNyZXQtdmFsdWUx",
+            "a.b.c",
+            &"A".repeat(65),
+            &"A".repeat(200),
+        ] {
+            assert_eq!(parse(v).family, None, "{v}");
+        }
+        let id = FamilyId::random();
+        assert_eq!(id.to_string().parse::<FamilyId>(), Ok(id));
+        assert!("short".parse::<FamilyId>().is_err());
+        assert!(!parse("x").digest.matches("not base64!"));
+        assert!(!parse("x").digest.matches("AAAA"));
+    }
+}
