@@ -121,6 +121,35 @@ fn bad_config_exits_78_with_a_message_naming_the_problem() {
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(78));
+    // Tuning values out of range are refused before anything is opened.
+    let data = dir.path().join("data");
+    for (line, key) in [
+        ("token_cache_entries = 2000000", "token_cache_entries"),
+        ("password_checks_at_once = 0", "password_checks_at_once"),
+        ("max_connections = 0", "max_connections"),
+    ] {
+        std::fs::write(&cfg, format!("{line}\n")).unwrap();
+        let mut child = Command::new(bin())
+            .args(["--config", cfg.to_str().unwrap(), "--data-dir"])
+            .arg(&data)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // If the value were accepted the server would run: give it a moment, then fail.
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                child.kill().unwrap();
+                panic!("{line}: accepted, the server started");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(78), "{line}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(key), "{line}");
+        assert!(!data.exists(), "{line}: the data directory was created");
+    }
 }
 
 #[test]
