@@ -287,8 +287,18 @@ fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     let watchdog = notifier.watchdog_interval();
     let mut last_purge = Instant::now();
     let mut last_ping = Instant::now();
+    let mut deaf = None;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
+        if let Some(e) = http.accept_failed() {
+            // Crash-only: a fresh process gets a fresh accept loop (systemd restarts on
+            // failure); staying up would only look healthy.
+            log::error!("the HTTP listener stopped accepting connections: {e}; exiting");
+            led.events().send(LedEvent::Fault);
+            deaf = Some(e);
+            stop.store(true, Ordering::Relaxed);
+            break;
+        }
         if let Some(every) = watchdog {
             // Ping only while the workers are coming round their loop: a wedged server
             // stops pinging and systemd restarts it.
@@ -315,6 +325,11 @@ fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     let flushed = service.store.flush();
     led.stop();
     flushed?;
+    if let Some(e) = deaf {
+        return Err(AppError::Io(format!(
+            "stopped because the HTTP listener could not accept connections: {e}"
+        )));
+    }
     log::info!("stopped");
     Ok(())
 }

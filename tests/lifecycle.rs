@@ -320,3 +320,25 @@ fn install_stages_upgrades_in_place_and_uninstall_keeps_the_data() {
     script(&["scripts/uninstall.sh", "--root", r, "--purge"]);
     assert!(!root.path().join("var/lib/piauth").exists());
 }
+
+#[test]
+fn a_listener_that_can_no_longer_accept_stops_the_server_with_a_failure() {
+    // With few file descriptors, connections past them make accept fail (EMFILE), which
+    // ends tiny_http's accept loop for good. The server must exit non-zero, so that systemd
+    // restarts it, not stay up answering nothing.
+    let mut s = Server::start_wrapped(&["sh", "-c", "ulimit -n 48 && exec \"$0\" \"$@\""]);
+    assert_eq!(s.get("/health").status, 200);
+    let mut open = Vec::new();
+    for _ in 0..64 {
+        if let Ok(c) = std::net::TcpStream::connect(&s.addr) {
+            open.push(c);
+        }
+    }
+    let status = s
+        .wait_exit(std::time::Duration::from_secs(30))
+        .expect("the server kept running after accept failed");
+    assert_eq!(status.code(), Some(1), "{}", s.logs());
+    let log = s.logs();
+    assert!(log.contains("stopped accepting connections"), "{log}");
+    assert!(log.contains("could not accept connections"), "{log}");
+}

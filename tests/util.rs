@@ -29,6 +29,8 @@ pub struct Server {
     logs: Arc<Mutex<String>>,
     extra: Vec<String>,
     env: Vec<(String, String)>,
+    /// A command the server runs under (the binary and its arguments follow it).
+    wrapper: Vec<String>,
 }
 
 /// An HTTP response.
@@ -100,9 +102,33 @@ impl Server {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            wrapper: Vec::new(),
         };
         s.launch("127.0.0.1:0");
         s
+    }
+
+    /// Starts a server under `wrapper`, e.g. `["sh", "-c", "ulimit -n 64 && exec \"$0\" \"$@\""]`.
+    pub fn start_wrapped(wrapper: &[&str]) -> Server {
+        let mut s = Server::start();
+        s.stop();
+        s.wrapper = wrapper.iter().map(|w| w.to_string()).collect();
+        s.restart();
+        s
+    }
+
+    /// Waits up to `timeout` for the server to exit on its own; its status, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < timeout {
+            let child = self.child.as_mut().expect("server running");
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// The data directory.
@@ -120,7 +146,14 @@ impl Server {
     }
 
     fn launch(&mut self, listen: &str) {
-        let mut cmd = Command::new(bin());
+        let mut cmd = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
         cmd.args(self.base_args())
             .args(["serve", "--listen", listen])
             .args(&self.extra)

@@ -3,6 +3,11 @@
 //! It copies each request into a plain [`Request`] (reading at most the body limit plus
 //! one byte), hands it to [`routes::route`], and copies the plain [`Response`] back. Worker
 //! threads poll with a timeout so that a shutdown request is seen within a second.
+//!
+//! tiny_http accepts on a thread of its own. When `accept` fails (out of file descriptors,
+//! say) it hands the error to a worker and stops accepting for good, so the error is kept
+//! for [`Http::accept_failed`]: the server must then stop, to be restarted, rather than
+//! live on deaf.
 
 pub mod routes;
 
@@ -10,7 +15,7 @@ use crate::led::LedEvent;
 use crate::service::Service;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// An HTTP request as plain values.
@@ -101,6 +106,8 @@ pub struct Http {
     /// evidence that requests are still being taken.
     beat: Arc<AtomicU64>,
     epoch: Instant,
+    /// Why tiny_http stopped accepting, once it has.
+    accept_error: Arc<Mutex<Option<String>>>,
     /// The address actually bound (the port is known even for `:0`).
     pub local_addr: std::net::SocketAddr,
 }
@@ -118,6 +125,7 @@ impl Http {
             server: Arc::new(server),
             beat: Arc::new(AtomicU64::new(0)),
             epoch: Instant::now(),
+            accept_error: Arc::new(Mutex::new(None)),
             local_addr,
         })
     }
@@ -136,6 +144,7 @@ impl Http {
                 let stop = stop.clone();
                 let beat = self.beat.clone();
                 let epoch = self.epoch;
+                let accept_error = self.accept_error.clone();
                 std::thread::Builder::new()
                     .name(format!("http-{i}"))
                     .spawn(move || {
@@ -144,7 +153,12 @@ impl Http {
                             match server.recv_timeout(Duration::from_millis(500)) {
                                 Ok(Some(rq)) => serve_one(rq, &service),
                                 Ok(None) => {}
-                                Err(e) => log::warn!("accepting a request failed: {e}"),
+                                Err(e) => {
+                                    // tiny_http's accept loop has ended: nothing more comes.
+                                    let mut slot =
+                                        accept_error.lock().unwrap_or_else(|p| p.into_inner());
+                                    slot.get_or_insert_with(|| e.to_string());
+                                }
                             }
                         }
                     })
@@ -156,6 +170,14 @@ impl Http {
     pub fn since_last_beat(&self) -> Duration {
         let last = Duration::from_millis(self.beat.load(Ordering::Relaxed));
         self.epoch.elapsed().saturating_sub(last)
+    }
+
+    /// Why the server stopped accepting connections, if it has.
+    pub fn accept_failed(&self) -> Option<String> {
+        self.accept_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Stops accepting: wakes every blocked worker.
