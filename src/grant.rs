@@ -667,6 +667,12 @@ mod tests {
             refused(decide(&body("nope"), &c, &d, &p, 10)),
             ErrorCode::InvalidGrant
         );
+        // Well formed, but naming a family that does not exist (or no longer does).
+        let (stranger, _) = refresh::mint(&FamilyId::random());
+        assert_eq!(
+            refused(decide(&body(&stranger), &c, &d, &p, 10)),
+            ErrorCode::InvalidGrant
+        );
         let (d, t) = with_refresh(false, false, "someone-else");
         assert_eq!(
             refused(decide(&body(&t), &c, &d, &p, 10)),
