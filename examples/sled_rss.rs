@@ -10,6 +10,9 @@
 
 use std::fs;
 
+// Linked for its global allocator: on musl, the binary's (src/lib.rs).
+extern crate piauth;
+
 #[derive(Default)]
 struct Rss {
     exe: u64,
