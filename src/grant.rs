@@ -271,11 +271,7 @@ fn decide_inner(
         GrantType::RefreshToken => {
             let token = params.require("refresh_token", "refresh_token is required")?;
             let presented = refresh::parse(token);
-            let id = match presented.family {
-                Some(id) => id,
-                None => dir.legacy_family(&presented.digest)?.ok_or(BAD_REFRESH)?,
-            };
-            let family = dir.family(&id)?.ok_or(BAD_REFRESH)?;
+            let (id, family) = find_family(dir, &presented)?.ok_or(BAD_REFRESH)?;
             if family.client_id != c.id {
                 // RFC 6749 §6: bound to the client it was issued to. Not consumed.
                 return Err(BAD_REFRESH.into());
@@ -311,6 +307,23 @@ fn decide_inner(
         }
     };
     Ok(Decision::Issue(Box::new(issue)))
+}
+
+/// The family a presented refresh-token value names (or, for a value of the earlier form,
+/// the one the legacy map gives), with its record, if both exist. Whether the value is the
+/// family's newest token is the caller's question.
+pub fn find_family(
+    dir: &dyn Directory,
+    presented: &refresh::Presented,
+) -> Result<Option<(FamilyId, FamilyRecord)>, LookupError> {
+    let id = match presented.family {
+        Some(id) => id,
+        None => match dir.legacy_family(&presented.digest)? {
+            Some(id) => id,
+            None => return Ok(None),
+        },
+    };
+    Ok(dir.family(&id)?.map(|f| (id, f)))
 }
 
 /// The error a wrong password or unknown user is answered with (the same for both).

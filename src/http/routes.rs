@@ -274,23 +274,13 @@ fn find_token(token: &str, service: &Service, now: u64) -> Result<Found, Respons
             }
         };
     }
-    use crate::grant::Directory;
-    let store = &service.store;
     let presented = refresh::parse(token);
-    let id = match presented.family {
-        Some(id) => Some(id),
-        None => store
-            .legacy_family(&presented.digest)
-            .map_err(|e| store_failed("refresh lookup", &e))?,
-    };
-    let Some(id) = id else {
-        return Ok(Found::Nothing);
-    };
-    let family = store
-        .family(&id)
-        .map_err(|e| store_failed("family lookup", &e))?;
-    Ok(match family {
-        Some(f) if !f.revoked && now < f.expires_at && presented.digest.matches(&f.current) => {
+    let found = grant::find_family(&service.store, &presented)
+        .map_err(|e| store_failed("refresh lookup", &e))?;
+    Ok(match found {
+        Some((id, f))
+            if !f.revoked && now < f.expires_at && presented.digest.matches(&f.current) =>
+        {
             Found::Refresh(id, f)
         }
         // An older token of the family, or one of a revoked or expired family.
