@@ -298,7 +298,17 @@ fn revocation_of_access_and_refresh_tokens() {
     s.add_user("u", "pw", &["read"]);
     let t = s.token("app", &secret, "grant_type=password&username=u&password=pw");
     let access = t["access_token"].as_str().unwrap();
-    let refresh = t["refresh_token"].as_str().unwrap();
+    let first = t["refresh_token"].as_str().unwrap();
+    // A replaced token is dead already: revoking it answers 200 and leaves its family alone.
+    let t2 = s.token(
+        "app",
+        &secret,
+        &format!("grant_type=refresh_token&refresh_token={first}"),
+    );
+    let refresh = t2["refresh_token"].as_str().unwrap();
+    assert_eq!(s.introspect("app", &secret, first)["active"], false);
+    let r = s.post_basic("/revoke", "app", &secret, &format!("token={first}"));
+    assert_eq!(r.status, 200);
     assert_eq!(s.introspect("app", &secret, refresh)["active"], true);
     // Introspected once, so the server has it as verified: revocation must still win.
     assert_eq!(s.introspect("app", &secret, access)["active"], true);
