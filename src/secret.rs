@@ -143,8 +143,8 @@ pub fn set_password_checks_at_once(n: usize) {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The state is a counter and a list of buffers, valid at every step: a panic elsewhere
-    // cannot leave it inconsistent.
+    // What this module locks (the slot counters and buffers, the decoy hash) is valid at
+    // every step: a panic elsewhere cannot leave it inconsistent.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -238,10 +238,7 @@ pub fn check_password(password: &str, phc: &str) -> Result<bool, PasswordError> 
 pub fn burn_password_check(password: &str, cost: PasswordCost) {
     static DECOY: OnceLock<Mutex<Option<(PasswordCost, String)>>> = OnceLock::new();
     let decoy = {
-        let mut slot = match DECOY.get_or_init(|| Mutex::new(None)).lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut slot = lock(DECOY.get_or_init(|| Mutex::new(None)));
         match &*slot {
             Some((c, phc)) if *c == cost => phc.clone(),
             _ => {

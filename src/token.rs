@@ -257,8 +257,7 @@ pub fn verify_cached(
     leeway: u64,
     cache: &VerifiedCache,
 ) -> Result<AccessClaims, TokenError> {
-    use sha2::{Digest, Sha256};
-    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let digest = crate::secret::token_digest(token);
     let (claims, kid) = match cache.get(&digest) {
         Some(v) => (v.claims, v.kid),
         None => {
@@ -457,8 +456,7 @@ mod tests {
             assert!(cache.len() <= 4, "{} entries", cache.len());
         }
         let g = cache.lock();
-        use sha2::{Digest, Sha256};
-        let d: [u8; 32] = Sha256::digest(hot.as_bytes()).into();
+        let d = crate::secret::token_digest(&hot);
         assert!(g.young.contains_key(&d) || g.old.contains_key(&d));
         drop(g);
         let off = VerifiedCache::new(0);
