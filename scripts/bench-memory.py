@@ -32,6 +32,11 @@ def main():
     ap.add_argument("--algorithm", default="ES256")
     ap.add_argument("--mix", default="client_credentials,password,refresh_token,introspect",
                     help="request kinds to drive, comma-separated")
+    ap.add_argument("--password-every", type=int, default=50, metavar="N",
+                    help="with password in the mix, every Nth request of a connection is a login, "
+                         "which starts a new refresh family (2 fills the family cap fast)")
+    ap.add_argument("--report-every", type=float, default=0, metavar="SECONDS",
+                    help="also print RSS, peak and the families kept every SECONDS during the run")
     args = ap.parse_args()
 
     tmp = tempfile.TemporaryDirectory()
@@ -67,7 +72,7 @@ def main():
             n += 1
             try:
                 need_login = ("refresh_token" in mix or "introspect" in mix) and (refresh is None or access is None)
-                if need_login or ("password" in mix and n % 50 == 0):
+                if need_login or ("password" in mix and n % args.password_every == 0):
                     kind, form = "password", {"grant_type": "password", "username": "bench", "password": "bench-password"}
                 elif "refresh_token" in mix and n % 3 == 0:
                     kind, form = "refresh_token", {"grant_type": "refresh_token", "refresh_token": refresh}
@@ -88,8 +93,20 @@ def main():
                 conn = http.client.HTTPConnection(host, port, timeout=60)
 
     def sampler():
+        started = time.monotonic()
+        next_report = started + args.report_every
         while time.monotonic() < stop:
             samples.append(status_kib(proc.pid, "VmRSS"))
+            if args.report_every and time.monotonic() >= next_report:
+                next_report += args.report_every
+                conn = http.client.HTTPConnection(host, port, timeout=60)
+                conn.request("GET", "/health")
+                families = json.loads(conn.getresponse().read())["store"]["refresh_families"]
+                with lock:
+                    done = sum(v for k, v in counts.items() if k != "errors")
+                print(f"{time.monotonic() - started:5.0f} s: {done} requests, {families} families, "
+                      f"RSS {samples[-1] / 1024:.1f} MiB, peak {status_kib(proc.pid, 'VmHWM') / 1024:.1f} MiB",
+                      flush=True)
             time.sleep(0.05)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.connections)]
