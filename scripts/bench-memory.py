@@ -115,6 +115,9 @@ def main():
         t.start()
     for t in threads:
         t.join()
+    if proc.poll() is not None:
+        sys.exit(f"piauth exited during the run (status {proc.returncode}); its last log lines:\n"
+                 + "".join(server.log[-20:]))
     peak_kib = status_kib(proc.pid, "VmHWM")
     after_kib = status_kib(proc.pid, "VmRSS")
     server.stop()

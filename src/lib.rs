@@ -28,6 +28,7 @@ pub mod grant;
 pub mod http;
 pub mod keys;
 pub mod led;
+pub mod notice;
 pub mod oauth_error;
 pub mod record;
 pub mod refresh;

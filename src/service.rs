@@ -112,6 +112,7 @@ pub struct Service {
     /// Access tokens already verified (introspection, revocation).
     pub verified: crate::token::VerifiedCache,
     keys: RwLock<Arc<KeyRing>>,
+    families_evicted: std::sync::Mutex<crate::notice::Notice>,
 }
 
 impl Service {
@@ -136,7 +137,19 @@ impl Service {
             started: Instant::now(),
             verified: crate::token::VerifiedCache::new(profile.token_cache_entries),
             keys: RwLock::new(Arc::new(ring)),
+            families_evicted: std::sync::Mutex::new(crate::notice::Notice::new(
+                std::time::Duration::from_secs(60),
+            )),
         })
+    }
+
+    /// Counts families dropped by the cap; returns how many to log when a line is due
+    /// (the first time, then at most once a minute).
+    pub fn families_evicted(&self, n: usize) -> Option<u64> {
+        self.families_evicted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(Instant::now(), n as u64)
     }
 
     /// The key ring as of now; cheap (an `Arc` clone).

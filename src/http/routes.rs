@@ -177,9 +177,10 @@ fn issue_tokens(issue: &Issue, service: &Service, now: u64) -> Result<Response, 
                 .store
                 .cap_families(service.profile.max_refresh_families)
                 .map_err(|e| store_failed("capping refresh families", &e))?;
-            if evicted > 0 {
+            if let Some(dropped) = service.families_evicted(evicted) {
                 log::warn!(
-                    "refresh-token family cap ({}) reached: {evicted} least recently used families dropped",
+                    "refresh-token family cap ({}) reached: {dropped} least recently used \
+                     families dropped (this is said at most once a minute)",
                     service.profile.max_refresh_families
                 );
             }
