@@ -52,6 +52,7 @@ def main():
     lock = threading.Lock()
     stop = time.monotonic() + args.seconds
     samples = []
+    error_kinds = []  # the first few failures, described
 
     def post(conn, path, form):
         body = "&".join(f"{k}={v}" for k, v in form.items())
@@ -87,9 +88,13 @@ def main():
                     refresh = body.get("refresh_token", refresh)
                 with lock:
                     counts[kind if ok else "errors"] += 1
-            except Exception:
+                    if not ok and len(error_kinds) < 10:
+                        error_kinds.append(f"{kind}: {status} {body.get('error', '')} {body.get('error_description', '')}")
+            except Exception as e:
                 with lock:
                     counts["errors"] += 1
+                    if len(error_kinds) < 10:
+                        error_kinds.append(f"{kind}: {e!r}")
                 conn = http.client.HTTPConnection(host, port, timeout=60)
 
     def sampler():
@@ -130,6 +135,8 @@ def main():
     print()
     print("requests by kind:", json.dumps(counts))
     print("tuning applied:", json.dumps(tuning, sort_keys=True))
+    for e in error_kinds:
+        print("error:", e)
     if counts["errors"]:
         sys.exit(1)
 
