@@ -6,7 +6,7 @@
 //! one piauth uses (`Store::open`: 1 MiB cache on a 256 MB board), writes RECORDS
 //! refresh-token-sized records if the database is empty, and prints RSS after each step,
 //! split into the executable, the main heap, other anonymous memory (thread arenas, large
-//! allocations, thread stacks) and other files. `scripts/sled-memory.sh` runs the cases.
+//! allocations, thread stacks) and other files. `scripts/bench/sled-memory.sh` runs the cases.
 
 use std::fs;
 

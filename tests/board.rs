@@ -1,16 +1,16 @@
 //! Board detection over every real cpuinfo sample and every row of the official tables
-//! (`../shared/fixtures/`), and the tuning a 256 MB board gets, through the real binary.
+//! (`tests/fixtures/`), and the tuning a 256 MB board gets, through the real binary.
 
 use crate::util::{bin, Server};
 use piauth::board::{decode_revision, detect, parse_cpuinfo, Scheme};
 use std::path::PathBuf;
 use std::process::Command;
 
-fn shared() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+fn fixtures() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     assert!(
         p.is_dir(),
-        "the shared fixtures must sit beside the checkout: {}",
+        "the fixtures must be in the checkout: {}",
         p.display()
     );
     p
@@ -47,7 +47,7 @@ fn mb(text: &str) -> Option<u32> {
 
 #[test]
 fn every_cpuinfo_fixture_decodes_as_its_source_says() {
-    let dir = shared().join("cpuinfo");
+    let dir = fixtures().join("cpuinfo");
     let sources = std::fs::read_to_string(dir.join("SOURCES.md")).unwrap();
     let rows = table_after(&sources, "## Expected decode per file");
     assert!(
@@ -114,7 +114,7 @@ fn every_cpuinfo_fixture_decodes_as_its_source_says() {
 
 #[test]
 fn every_row_of_the_official_tables_decodes() {
-    let text = std::fs::read_to_string(shared().join("revision-codes.md")).unwrap();
+    let text = std::fs::read_to_string(fixtures().join("revision-codes.md")).unwrap();
     let old = table_after(&text, "## Old-style revision codes");
     assert_eq!(old.len(), 17);
     let new = table_after(&text, "## New-style revision codes in use");
@@ -167,7 +167,7 @@ fn board_json_has_every_documented_field() {
         .args(["board", "--json", "--meminfo"])
         .arg(meminfo_256())
         .arg("--cpuinfo")
-        .arg(shared().join("cpuinfo/pi2b-a01041.cpuinfo"))
+        .arg(fixtures().join("cpuinfo/pi2b-a01041.cpuinfo"))
         .output()
         .unwrap();
     assert!(
@@ -201,7 +201,7 @@ fn board_json_has_every_documented_field() {
     // Human output too.
     let text = Command::new(bin())
         .args(["board", "--cpuinfo"])
-        .arg(shared().join("cpuinfo/x86_64-host.cpuinfo"))
+        .arg(fixtures().join("cpuinfo/x86_64-host.cpuinfo"))
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).contains("raspberry pi:   no"));
@@ -215,7 +215,7 @@ fn board_json_has_every_documented_field() {
 
 #[test]
 fn a_256mb_board_is_served_with_the_small_profile() {
-    let cpuinfo = shared().join("cpuinfo/pi1b-0002.cpuinfo");
+    let cpuinfo = fixtures().join("cpuinfo/pi1b-0002.cpuinfo");
     let s = Server::start_with(&[
         "--cpuinfo",
         cpuinfo.to_str().unwrap(),

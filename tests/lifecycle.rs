@@ -274,7 +274,7 @@ fn install_stages_upgrades_in_place_and_uninstall_keeps_the_data() {
         String::from_utf8(out.stdout).unwrap()
     };
     let first = script(&[
-        "scripts/install.sh",
+        "scripts/install/install.sh",
         "--root",
         r,
         "--binary",
@@ -303,7 +303,7 @@ fn install_stages_upgrades_in_place_and_uninstall_keeps_the_data() {
     std::fs::write(root.path().join("var/lib/piauth/marker"), "keep").unwrap();
     std::fs::write(&cfg, "listen = \"127.0.0.1:9\"\n").unwrap();
     let again = script(&[
-        "scripts/install.sh",
+        "scripts/install/install.sh",
         "--root",
         r,
         "--binary",
@@ -314,10 +314,10 @@ fn install_stages_upgrades_in_place_and_uninstall_keeps_the_data() {
         std::fs::read_to_string(&cfg).unwrap(),
         "listen = \"127.0.0.1:9\"\n"
     );
-    script(&["scripts/uninstall.sh", "--root", r]);
+    script(&["scripts/install/uninstall.sh", "--root", r]);
     assert!(!installed.exists());
     assert!(root.path().join("var/lib/piauth/marker").exists());
-    script(&["scripts/uninstall.sh", "--root", r, "--purge"]);
+    script(&["scripts/install/uninstall.sh", "--root", r, "--purge"]);
     assert!(!root.path().join("var/lib/piauth").exists());
 }
 

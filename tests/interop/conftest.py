@@ -6,7 +6,7 @@ import tempfile
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "lib"))
 from piauthproc import Piauth  # noqa: E402
 
 BIN = os.environ.get("PIAUTH_BIN", os.path.join(os.path.dirname(__file__), "..", "..", "target", "debug", "piauth"))

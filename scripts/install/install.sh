@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Installs or upgrades piauth on a Raspberry Pi (or any systemd Linux), keeping its data.
 #
-#   scripts/install.sh [--binary FILE] [--root DIR] [--no-start]
-#   scripts/install.sh --host USER@PI [--binary FILE]     # the same, over ssh
+#   scripts/install/install.sh [--binary FILE] [--root DIR] [--no-start]
+#   scripts/install/install.sh --host USER@PI [--binary FILE]     # the same, over ssh
 #
 # Picks the binary for this machine's architecture (target/<triple>/release/piauth from
-# scripts/cross-build.sh, or ./piauth beside this script) unless --binary names one.
+# scripts/build/cross-build.sh, or ./piauth beside this script) unless --binary names one.
 # Creates the system user `piauth`, installs /usr/bin/piauth, the systemd unit and a config
 # file (an existing one is kept), then enables and (re)starts the service. Running it again
 # upgrades in place. --root DIR stages everything under DIR without touching users or
 # systemd (for packaging and tests).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-top="$(cd "$here/.." && pwd)"
+top="$(cd "$here/../.." && pwd)"
 
 binary="" root="" host="" start=1 unit=""
 while [ $# -gt 0 ]; do
@@ -43,7 +43,7 @@ if [ -n "$host" ]; then
         t=$(triple_for "$arch") || { echo "install.sh: no build for $arch" >&2; exit 1; }
         binary="$top/target/$t/release/piauth"
     fi
-    [ -x "$binary" ] || { echo "install.sh: $binary missing: run scripts/cross-build.sh first" >&2; exit 1; }
+    [ -x "$binary" ] || { echo "install.sh: $binary missing: run scripts/build/cross-build.sh first" >&2; exit 1; }
     stage=$(ssh "$host" mktemp -d)
     scp -q "$binary" "$here/install.sh" "$top/systemd/piauth.service" "$top/systemd/piauth.toml" "$host:$stage/"
     ssh -t "$host" "sudo bash $stage/install.sh --binary $stage/piauth --unit $stage/piauth.service; rm -rf $stage"
@@ -62,7 +62,7 @@ if [ -z "$binary" ]; then
     elif [ -x "$top/target/release/piauth" ]; then
         binary="$top/target/release/piauth"
     else
-        echo "install.sh: no piauth binary for $arch: build one (scripts/cross-build.sh) or pass --binary" >&2
+        echo "install.sh: no piauth binary for $arch: build one (scripts/build/cross-build.sh) or pass --binary" >&2
         exit 1
     fi
 fi

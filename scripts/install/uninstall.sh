@@ -2,14 +2,14 @@
 # Removes piauth: the service, the unit and the binary. The data (/var/lib/piauth: keys,
 # clients, users, refresh tokens) and the config are kept unless --purge is given.
 #
-#   scripts/uninstall.sh [--purge] [--root DIR]
+#   scripts/install/uninstall.sh [--purge] [--root DIR]
 set -euo pipefail
 purge=0 root=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --purge) purge=1; shift ;;
         --root) root="$2"; shift 2 ;;
-        -h|--help) sed -n 2,6p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,5p "$0"; exit 0 ;;
         *) echo "uninstall.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done

@@ -17,15 +17,15 @@ import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from piauthproc import Piauth, basic, status_kib  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/piauth"))
-    ap.add_argument("--cpuinfo", default=os.path.join(ROOT, "../shared/fixtures/cpuinfo/pi1b-0002.cpuinfo"))
+    ap.add_argument("--cpuinfo", default=os.path.join(ROOT, "tests/fixtures/cpuinfo/pi1b-0002.cpuinfo"))
     ap.add_argument("--meminfo", default=os.path.join(ROOT, "tests/fixtures/meminfo-pi1b-256mb.txt"))
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--connections", type=int, default=16)

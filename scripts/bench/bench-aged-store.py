@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Start-up time, idle RSS and disk use with an aged store: many grants, many rotations.
 
-    scripts/bench-aged-store.py [--bin BINARY]... [--families F] [--rotations N]
+    scripts/bench/bench-aged-store.py [--bin BINARY]... [--families F] [--rotations N]
 
 A home server's store ages two ways: grants (refresh-token families, up to the profile's cap)
 and rotations (a device refreshing every 15 minutes rotates 2,880 times a month). For each
@@ -23,10 +23,10 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from piauthproc import ROOT, RELEASE_BIN, Piauth, basic  # noqa: E402
 
-PI1 = ["--cpuinfo", os.path.join(ROOT, "..", "shared", "fixtures", "cpuinfo", "pi1b-0002.cpuinfo"),
+PI1 = ["--cpuinfo", os.path.join(ROOT, "tests", "fixtures", "cpuinfo", "pi1b-0002.cpuinfo"),
        "--meminfo", os.path.join(ROOT, "tests", "fixtures", "meminfo-pi1b-256mb.txt")]
 
 

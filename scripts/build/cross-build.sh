@@ -2,20 +2,20 @@
 # Cross-builds static release binaries for the Raspberry Pi without docker, and optionally
 # smoke-tests them under qemu user emulation of the real CPUs.
 #
-#   scripts/cross-build.sh [--install] [--smoke] [TARGET...]
+#   scripts/build/cross-build.sh [--install] [--smoke] [TARGET...]
 #
 # TARGETs: arm-unknown-linux-musleabihf (ARMv6: Pi 1, Zero, Zero W, every 32-bit Pi),
 #          armv7-unknown-linux-musleabihf (Pi 2, 3, 4, Zero 2 W on a 32-bit OS),
 #          aarch64-unknown-linux-musl (64-bit Pi OS). Default: the two 32-bit ones.
 #          i686-unknown-linux-musl is no Pi: it runs the 32-bit code paths on this machine,
-#          under valgrind, for scripts/cost-model.py.
+#          under valgrind, for scripts/bench/cost-model.py.
 #
 # rustup here may lack the ARM targets, so this uses Debian's Rust and rebuilds std for the
 # target (-Zbuild-std), with zig (from PyPI) as linker and musl provider. --install fetches
 # what that needs (apt + pip; run as root on Debian 12). Binaries land in
 # target/<triple>/release/piauth.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 install=0 smoke=0 targets=()
 for a in "$@"; do
@@ -63,6 +63,6 @@ if [ "$smoke" = 1 ]; then
             aarch64-*) runner="qemu-aarch64-static -cpu cortex-a53" ;;
             i686-*) runner="" ;;
         esac
-        "${PYTHON:-python3}" scripts/smoke.py --runner "$runner" "target/$t/release/piauth"
+        "${PYTHON:-python3}" scripts/build/smoke.py --runner "$runner" "target/$t/release/piauth"
     done
 fi

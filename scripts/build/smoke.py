@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Smoke test of a piauth binary, possibly under an emulator:
 
-    scripts/smoke.py [--runner "qemu-arm-static -cpu arm1176"] BINARY
+    scripts/build/smoke.py [--runner "qemu-arm-static -cpu arm1176"] BINARY
 
 Runs `piauth board` on a cpuinfo fixture, starts the server on loopback with a fresh data
 directory, adds a client through the admin socket, gets a token and checks it: by
@@ -18,10 +18,10 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from piauthproc import Piauth, basic  # noqa: E402
-FIXTURE = os.path.join(ROOT, "..", "shared", "fixtures", "cpuinfo", "pizerow-9000c1.cpuinfo")
+FIXTURE = os.path.join(ROOT, "tests", "fixtures", "cpuinfo", "pizerow-9000c1.cpuinfo")
 
 
 def main():

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Cost model: instructions per request, counted by valgrind's callgrind.
 
-    scripts/cost-model.py [--bin BINARY]... [--requests N] [--out FILE]
+    scripts/bench/cost-model.py [--bin BINARY]... [--requests N] [--out FILE]
 
 Timings on a shared machine wander by 30% from run to run; instruction counts do not. For
 each binary (default: target/release/piauth; add the i686 build from
-`scripts/cross-build.sh i686-unknown-linux-musl` for the 32-bit code paths a 32-bit Pi
+`scripts/build/cross-build.sh i686-unknown-linux-musl` for the 32-bit code paths a 32-bit Pi
 runs), this prepares a store natively (Pi Zero W profile from the cpuinfo fixture, one key
 per algorithm, a client, a user), restarts the server on it under callgrind, and for each
 case sends a few warm-up requests, zeroes the counters (callgrind_control -z), sends N
@@ -29,10 +29,10 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from piauthproc import ROOT, RELEASE_BIN, Piauth, basic  # noqa: E402
 
-ZERO = os.path.join(ROOT, "..", "shared", "fixtures", "cpuinfo", "pizerow-9000c1.cpuinfo")
+ZERO = os.path.join(ROOT, "tests", "fixtures", "cpuinfo", "pizerow-9000c1.cpuinfo")
 
 # (board, clock GHz, assumed instructions per cycle, which build it runs)
 PIS = [
@@ -141,7 +141,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", action="append", help="binary to measure (repeatable)")
     ap.add_argument("--requests", type=int, default=20)
-    ap.add_argument("--out", default=os.path.join(ROOT, "scripts", "bench-results", "cost-model.md"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "cost-model.md"))
     args = ap.parse_args()
     bins = [os.path.abspath(b) for b in (args.bin or [RELEASE_BIN])]
     tmp = tempfile.TemporaryDirectory()
@@ -157,7 +157,7 @@ def main():
     label = {64: "x86_64", 32: "i686 (32-bit)"}
     lines = ["# piauth cost model", "",
              f"- date: {datetime.date.today()}; valgrind {subprocess.run(['valgrind', '--version'], capture_output=True, text=True).stdout.strip()}",
-             f"- command: `scripts/cost-model.py {' '.join('--bin ' + os.path.relpath(b, ROOT) for b in bins)} --requests {args.requests}`",
+             f"- command: `scripts/bench/cost-model.py {' '.join('--bin ' + os.path.relpath(b, ROOT) for b in bins)} --requests {args.requests}`",
              "- instructions per request, every server thread, counted by callgrind over "
              f"{args.requests} requests on one keep-alive connection (password: 2)",
              "- prediction = instructions / (IPC x clock); IPC is an assumption per core (in the "

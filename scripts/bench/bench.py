@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""piauth benchmark (run through scripts/bench.sh).
+"""piauth benchmark (run through scripts/bench/bench.sh).
 
 The server runs pinned to CPU 0 (taskset), with a fresh data directory per signing
 algorithm. wrk runs pinned to CPU 1 over keep-alive connections. For each case and
@@ -20,8 +20,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from piauthproc import Piauth, basic, RELEASE_BIN as BIN  # noqa: E402
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -114,7 +114,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="1 s per case, 16 connections (CI)")
     ap.add_argument("--seconds", type=float, default=5)
-    ap.add_argument("--out", default=os.path.join(ROOT, "scripts", "bench-results"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results"))
     args = ap.parse_args()
     seconds = 1 if args.quick else args.seconds
     levels = [16] if args.quick else [1, 16, 64]
@@ -167,7 +167,7 @@ def main():
 
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
     model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    command = "scripts/bench.sh" + (" --quick" if args.quick else "")
+    command = "scripts/bench/bench.sh" + (" --quick" if args.quick else "")
     lines = [f"# piauth benchmark", "",
              f"- date: {datetime.date.today()}", f"- machine: {model}; {machine}",
              f"- command: `{command}` (server `taskset -c 0`, wrk `taskset -c 1 wrk -t1 -cN -d{seconds:g}s --timeout 30s`)",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Upgrade check: a store written by an older piauth keeps working under this one.
 
-    scripts/upgrade-check.py --old OLD_BINARY [--new NEW_BINARY]
+    scripts/check/upgrade-check.py --old OLD_BINARY [--new NEW_BINARY]
 
 Runs the old binary on a fresh data directory: a client, a user, two password grants
 (families A and B), one rotation of A (so A has a used token and a newest one), and a
@@ -24,7 +24,7 @@ import tempfile
 import urllib.error
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from piauthproc import RELEASE_BIN, Piauth, basic  # noqa: E402
 
 
