@@ -181,6 +181,10 @@ pub enum UserCommand {
         /// Read the password from standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Keep the user's sessions (refresh tokens): by default a new password ends them,
+        /// as after a lost phone.
+        #[arg(long)]
+        keep_sessions: bool,
     },
 }
 

@@ -46,6 +46,8 @@ pub struct FileConfig {
     pub led: Option<String>,
     /// The GPIO LED is lit when the pin is low.
     pub led_active_low: Option<bool>,
+    /// Scopes advertised in the metadata.
+    pub scopes_supported: Option<Vec<String>>,
     /// Overrides of the board's tuning profile, each optional.
     #[serde(flatten)]
     pub tuning: TuningOverrides,
@@ -163,6 +165,40 @@ pub struct Config {
     pub led: crate::led::LedSpec,
     /// Overrides of the board's tuning profile.
     pub tuning: TuningOverrides,
+    /// Scopes advertised in the metadata, when the operator names them.
+    pub scopes_supported: Option<Vec<String>>,
+}
+
+impl Config {
+    /// The token policy, for `issuer` and the board's profile.
+    pub fn policy(&self, issuer: String, profile: &Profile) -> crate::protocol::Policy {
+        crate::protocol::Policy {
+            issuer,
+            access_ttl: self.access_ttl,
+            refresh_ttl: self.refresh_ttl,
+            leeway: self.leeway,
+            password_cost: crate::secret::PasswordCost {
+                memory_kib: profile.argon2_memory_kib,
+                iterations: profile.argon2_iterations,
+            },
+            max_refresh_families: profile.max_refresh_families,
+            scopes_supported: self.scopes_supported.clone(),
+        }
+    }
+}
+
+/// Reads the config file (if any), then merges defaults < file < flags.
+pub fn load(path: Option<&std::path::Path>, flags: &Overrides) -> Result<Config, ConfigError> {
+    let file = match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError(format!("cannot read config file {}: {e}", path.display()))
+            })?;
+            parse_file(&text, &path.display().to_string())?
+        }
+        None => FileConfig::default(),
+    };
+    resolve(file, flags.clone())
 }
 
 /// Command-line overrides.
@@ -182,6 +218,25 @@ pub struct Overrides {
     pub refresh_ttl: Option<u64>,
     /// `--log-level`.
     pub log_level: Option<String>,
+}
+
+impl Overrides {
+    /// The flags of a command line (`serve` has the most).
+    pub fn from_cli(cli: &crate::cli::Cli, serve: Option<&crate::cli::ServeArgs>) -> Overrides {
+        let mut o = Overrides {
+            data_dir: cli.data_dir.clone(),
+            ..Overrides::default()
+        };
+        if let Some(s) = serve {
+            o.listen = s.listen.clone();
+            o.issuer = s.issuer.clone();
+            o.algorithm = s.algorithm.clone();
+            o.access_ttl = s.access_ttl;
+            o.refresh_ttl = s.refresh_ttl;
+            o.log_level = s.log_level.clone();
+        }
+        o
+    }
 }
 
 /// Merges defaults < file < flags and checks the result.
@@ -239,9 +294,22 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError
         )
         .map_err(ConfigError)?,
         tuning: file.tuning,
+        scopes_supported: match file.scopes_supported {
+            Some(scopes) => Some(check_scopes(scopes)?),
+            None => None,
+        },
     };
     check(&cfg)?;
     Ok(cfg)
+}
+
+fn check_scopes(scopes: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    if let Some(bad) = scopes.iter().find(|s| !crate::scope::is_scope_token(s)) {
+        return Err(ConfigError(format!(
+            "scopes_supported: {bad:?} is not a scope token (RFC 6749 §3.3)"
+        )));
+    }
+    Ok(scopes)
 }
 
 fn check(cfg: &Config) -> Result<(), ConfigError> {

@@ -96,6 +96,12 @@ pub struct UserRecord {
     pub scope: Scope,
     /// Unix time of creation.
     pub created_at: u64,
+    /// Random, new when the user is created and whenever their sessions are ended. A
+    /// refresh family carries the generation it was granted under and dies with it, so a
+    /// name removed and added again never inherits the old holder's grants, even one
+    /// issued while the removal was under way. Empty in records from before it existed.
+    #[serde(default)]
+    pub generation: String,
 }
 
 impl fmt::Debug for UserRecord {
@@ -116,6 +122,9 @@ pub struct FamilyRecord {
     pub client_id: String,
     /// The user, for the password grant.
     pub username: Option<String>,
+    /// The user's [`UserRecord::generation`] when this grant was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_generation: Option<String>,
     /// What a refresh may grant: the original grant, narrowed as the client or user lost
     /// scope; a refresh can narrow it, never widen it.
     pub scope: Scope,
@@ -127,8 +136,13 @@ pub struct FamilyRecord {
     pub expires_at: u64,
     /// How many times the family has rotated.
     pub rotations: u64,
-    /// Revoked by reuse detection, by RFC 7009 revocation or by removing the client.
+    /// Revoked by reuse detection, by RFC 7009 revocation, or by removing the client or
+    /// the user or ending the user's sessions.
     pub revoked: bool,
+    /// The store's use counter when the family was created or last rotated: the family cap
+    /// evicts the smallest. Set by the store, whatever the core put here.
+    #[serde(default)]
+    pub last_use: u64,
 }
 
 impl fmt::Debug for FamilyRecord {

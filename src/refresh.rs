@@ -9,10 +9,10 @@
 //! that bounds the store's disk, its SD-card writes and sled's memory, which grows with
 //! every page written.
 
+use crate::entropy::Entropy;
 use crate::secret::token_digest;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::RngCore;
 use std::fmt;
 use std::str::FromStr;
 use subtle::ConstantTimeEq;
@@ -26,9 +26,9 @@ pub struct FamilyId([u8; ID_BYTES]);
 
 impl FamilyId {
     /// A new random id.
-    pub fn random() -> FamilyId {
+    pub fn random(rng: &mut dyn Entropy) -> FamilyId {
         let mut id = [0u8; ID_BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut id);
+        rng.fill(&mut id);
         FamilyId(id)
     }
 }
@@ -55,10 +55,10 @@ impl FromStr for FamilyId {
 }
 
 /// A new token of `family`: its value, for the client, and its digest, for the store.
-pub fn mint(family: &FamilyId) -> (String, TokenDigest) {
+pub fn mint(family: &FamilyId, rng: &mut dyn Entropy) -> (String, TokenDigest) {
     let mut raw = [0u8; ID_BYTES + SECRET_BYTES];
     raw[..ID_BYTES].copy_from_slice(&family.0);
-    rand::rngs::OsRng.fill_bytes(&mut raw[ID_BYTES..]);
+    rng.fill(&mut raw[ID_BYTES..]);
     let value = URL_SAFE_NO_PAD.encode(raw);
     let digest = TokenDigest(token_digest(&value));
     (value, digest)
@@ -121,11 +121,12 @@ pub fn parse(value: &str) -> Presented {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entropy::OsEntropy;
 
     #[test]
     fn a_minted_value_names_its_family_and_matches_its_digest() {
-        let id = FamilyId::random();
-        let (value, digest) = mint(&id);
+        let id = FamilyId::random(&mut OsEntropy);
+        let (value, digest) = mint(&id, &mut OsEntropy);
         assert_eq!(value.len(), 64);
         assert!(value
             .bytes()
@@ -135,7 +136,7 @@ mod tests {
         assert_eq!(p.digest, digest);
         assert!(digest.matches(&digest.encode()));
         // A second token of the same family differs and does not match the first.
-        let (value2, digest2) = mint(&id);
+        let (value2, digest2) = mint(&id, &mut OsEntropy);
         assert_ne!(value, value2);
         assert_eq!(parse(&value2).family, Some(id));
         assert!(!digest2.matches(&digest.encode()));
@@ -155,7 +156,7 @@ mod tests {
         ] {
             assert_eq!(parse(v).family, None, "{v}");
         }
-        let id = FamilyId::random();
+        let id = FamilyId::random(&mut OsEntropy);
         assert_eq!(id.to_string().parse::<FamilyId>(), Ok(id));
         assert!("short".parse::<FamilyId>().is_err());
         assert!(!parse("x").digest.matches("not base64!"));

@@ -3,8 +3,8 @@
 //! The HTTP handlers and the admin socket both work through one [`Service`], so an admin
 //! change (a new client, a rotated key) is seen by the very next request.
 
-use crate::grant::Policy;
 use crate::keys::{self, KeyError, KeyRing, SigningAlg};
+use crate::protocol::{Change, Context, HostFacts, Policy};
 use crate::store::{Store, StoreError};
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -67,7 +67,8 @@ pub fn rotate_key(store: &Store, policy: &Policy, alg: SigningAlg) -> Result<Str
     let fresh = keys::generate(alg, now)?;
     let kid = fresh.kid.clone();
     let changed = keys::rotate(&store.keys()?, fresh, now, max_token_life(store, policy)?);
-    store.put_keys(&changed)?;
+    // Key records have no precondition: this cannot conflict.
+    let _ = store.apply(&[Change::PutKeys(changed)])?;
     Ok(kid)
 }
 
@@ -157,6 +158,23 @@ impl Service {
         match self.keys.read() {
             Ok(k) => k.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// What the core reads for one request, as of `now`.
+    pub fn context<'a>(&'a self, keys: &'a KeyRing, now: u64) -> Context<'a> {
+        Context {
+            dir: &self.store,
+            policy: &self.policy,
+            keys,
+            pepper: &self.pepper,
+            verified: &self.verified,
+            now,
+            host: HostFacts {
+                board: &self.board,
+                profile: &self.profile,
+                uptime_seconds: self.started.elapsed().as_secs(),
+            },
         }
     }
 

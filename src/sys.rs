@@ -23,15 +23,43 @@ pub struct Host {
     pub mem_total_bytes: u64,
 }
 
-fn read_text(path: &Path) -> Result<String, String> {
+/// A file about the machine could not be read.
+#[derive(Debug)]
+pub struct HostError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for HostError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read {}: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for HostError {}
+
+fn read_text(path: &Path) -> Result<String, HostError> {
     std::fs::read(path)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .map_err(|e| HostError {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
+}
+
+/// The kernel's host name, if it has one.
+pub fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
 }
 
 /// Reads the host. The device tree is consulted only when the real `/proc/cpuinfo` is used,
 /// so that a fixture is never mixed with the facts of the machine running the command.
-pub fn read_host(src: &Sources) -> Result<Host, String> {
+pub fn read_host(src: &Sources) -> Result<Host, HostError> {
     let cpuinfo_path = src
         .cpuinfo
         .clone()
@@ -56,8 +84,10 @@ pub fn read_host(src: &Sources) -> Result<Host, String> {
         .meminfo
         .clone()
         .unwrap_or_else(|| "/proc/meminfo".into());
-    let meminfo = procfs::Meminfo::from_file(&meminfo_path)
-        .map_err(|e| format!("cannot read {}: {e}", meminfo_path.display()))?;
+    let meminfo = procfs::Meminfo::from_file(&meminfo_path).map_err(|e| HostError {
+        path: meminfo_path.clone(),
+        source: Box::new(e),
+    })?;
     Ok(Host {
         board: board::detect(&facts, dt_model.as_deref()),
         mem_total_bytes: meminfo.mem_total,

@@ -17,7 +17,7 @@ pub struct Resources {
 }
 
 /// Rough single-core Argon2 throughput relative to a Pi 1 / Zero (ARM1176, 700 MHz–1 GHz).
-/// Estimates from clock, core and memory generation; `scripts/bench.sh` measures the truth.
+/// Estimates from clock, core and memory generation; `scripts/bench/bench.sh` measures the truth.
 pub fn speed_class(processor: Option<&str>) -> u32 {
     match processor {
         Some("BCM2835") => 1,  // ARM1176JZF-S, 0.7–1 GHz, LPDDR2

@@ -96,6 +96,96 @@ fn removing_a_client_kills_its_refresh_tokens_and_user_changes_apply() {
     assert_eq!(users, serde_json::json!([]));
 }
 
+/// Logs `name` in through `app`; returns the refresh token.
+fn login(s: &Server, secret: &str, name: &str, pw: &str) -> String {
+    let t = s.token(
+        "app",
+        secret,
+        &format!("grant_type=password&username={name}&password={pw}"),
+    );
+    t["refresh_token"].as_str().unwrap().to_string()
+}
+
+fn refresh_status(s: &Server, secret: &str, token: &str) -> u16 {
+    s.post_basic(
+        "/token",
+        "app",
+        secret,
+        &format!("grant_type=refresh_token&refresh_token={token}"),
+    )
+    .status
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn removing_a_user_ends_their_sessions_and_a_returning_name_inherits_nothing() {
+    let s = Server::start();
+    let secret = s.add_client("app", &["password", "refresh_token"], &["read"]);
+    s.add_user("alice", "first-pw", &["read"]);
+    s.add_user("bob", "bob-pw", &["read"]);
+    let phone = login(&s, &secret, "alice", "first-pw");
+    let laptop = login(&s, &secret, "alice", "first-pw");
+    let bobs = login(&s, &secret, "bob", "bob-pw");
+    let out = stdout(&s.cmd(&["user", "remove", "alice"]));
+    assert!(out.contains("sessions_ended: 2"), "{out}");
+    s.add_user("alice", "second-pw", &["read"]);
+    assert_eq!(refresh_status(&s, &secret, &phone), 400);
+    assert_eq!(refresh_status(&s, &secret, &laptop), 400);
+    assert_eq!(
+        refresh_status(&s, &secret, &bobs),
+        200,
+        "other users keep theirs"
+    );
+    // The same holds when the server is stopped and the store is changed offline.
+    let mut s = s;
+    let tablet = login(&s, &secret, "alice", "second-pw");
+    s.stop();
+    let out = stdout(&s.cmd(&["user", "remove", "alice"]));
+    assert!(out.contains("sessions_ended: 1"), "{out}");
+    s.add_user("alice", "third-pw", &["read"]);
+    s.restart();
+    assert_eq!(refresh_status(&s, &secret, &tablet), 400);
+}
+
+#[test]
+fn a_password_change_ends_the_users_sessions_unless_asked_to_keep_them() {
+    let s = Server::start();
+    let secret = s.add_client("app", &["password", "refresh_token"], &["read"]);
+    s.add_user("alice", "pw-1", &["read"]);
+    s.add_user("bob", "bob-pw", &["read"]);
+    let lost_phone = login(&s, &secret, "alice", "pw-1");
+    let bobs = login(&s, &secret, "bob", "bob-pw");
+    let out = stdout(&s.cmd_stdin(&["user", "passwd", "alice", "--password-stdin"], "pw-2\n"));
+    assert!(out.contains("sessions_ended: 1"), "{out}");
+    assert_eq!(refresh_status(&s, &secret, &lost_phone), 400);
+    assert_eq!(refresh_status(&s, &secret, &bobs), 200);
+    // A routine change keeps the sessions.
+    let kept = login(&s, &secret, "alice", "pw-2");
+    let out = stdout(&s.cmd_stdin(
+        &[
+            "user",
+            "passwd",
+            "alice",
+            "--password-stdin",
+            "--keep-sessions",
+        ],
+        "pw-3\n",
+    ));
+    assert!(out.contains("sessions_ended: 0"), "{out}");
+    assert_eq!(refresh_status(&s, &secret, &kept), 200);
+    let old_pw = s.post_basic(
+        "/token",
+        "app",
+        &secret,
+        "grant_type=password&username=alice&password=pw-2",
+    );
+    assert_eq!(old_pw.error(), "invalid_grant");
+}
+
 #[test]
 fn admin_rejects_bad_input_with_clear_errors_and_changes_nothing() {
     let s = Server::start();

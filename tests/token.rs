@@ -386,7 +386,9 @@ fn metadata_jwks_and_health_describe_the_server() {
         m["token_endpoint_auth_methods_supported"],
         json!(["client_secret_basic", "client_secret_post"])
     );
-    assert_eq!(m["scopes_supported"], json!(["lights", "read"]));
+    // No scope list unless the operator names one: an empty list would say "none", and the
+    // union of the clients' scopes would tell the LAN what each device may do.
+    assert!(m.get("scopes_supported").is_none(), "{m}");
     assert_eq!(
         m["access_token_signing_alg_values_supported"],
         json!(["ES256"])
@@ -453,39 +455,70 @@ fn hs256_publishes_no_secret_and_verifies_with_the_exported_secret() {
 }
 
 #[test]
-fn the_refresh_family_cap_drops_the_least_recently_used_family() {
+fn metadata_lists_the_scopes_the_operator_names() {
+    let s = Server::start_configured("scopes_supported = [\"read\", \"lights\"]", &[]);
+    s.add_client("c", &["client_credentials"], &["read", "door-unlock"]);
+    let m = s.get("/.well-known/oauth-authorization-server").json();
+    assert_eq!(m["scopes_supported"], json!(["read", "lights"]));
+}
+
+#[test]
+fn the_refresh_family_cap_drops_the_least_recently_used_family_never_the_new_one() {
     let s = Server::start_configured("max_refresh_families = 2", &[]);
-    let secret = s.add_client("app", &["password", "refresh_token"], &["read"]);
     s.add_user("u", "pw", &["read"]);
-    let login = || s.token("app", &secret, "grant_type=password&username=u&password=pw");
-    let refresh = |t: &serde_json::Value| {
+    // Lifetimes chosen so that expiry order differs from use order: evicting by earliest
+    // expiry would drop the family just created.
+    let mut secrets = std::collections::HashMap::new();
+    for (id, ttl) in [("long", "100000"), ("mid", "10000"), ("brief", "1000")] {
+        let v = s.admin_json(&[
+            "client",
+            "add",
+            id,
+            "--grant",
+            "password",
+            "--grant",
+            "refresh_token",
+            "--scope",
+            "read",
+            "--refresh-ttl",
+            ttl,
+            "--json",
+        ]);
+        secrets.insert(id, v["client_secret"].as_str().unwrap().to_string());
+    }
+    let login = |c: &str| s.token(c, &secrets[c], "grant_type=password&username=u&password=pw");
+    let refresh = |c: &str, t: &serde_json::Value| {
         s.post_basic(
             "/token",
-            "app",
-            &secret,
+            c,
+            &secrets[c],
             &format!(
                 "grant_type=refresh_token&refresh_token={}",
                 t["refresh_token"].as_str().unwrap()
             ),
         )
     };
-    let first = login();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let second = login();
-    let third = login();
+    let a = login("long");
+    let b = login("mid");
+    // A rotation is a use: `mid` is now the least recently used.
+    let a2 = refresh("long", &a);
+    assert_eq!(a2.status, 200);
+    let a2 = a2.json();
+    let c = login("brief");
     assert_eq!(
-        refresh(&first).error(),
+        refresh("mid", &b).error(),
         "invalid_grant",
-        "the oldest family was dropped"
+        "the LRU family went"
     );
-    assert_eq!(refresh(&second).status, 200);
-    assert_eq!(refresh(&third).status, 200);
+    let c2 = refresh("brief", &c);
+    assert_eq!(c2.status, 200, "the new family must survive the cap");
+    assert_eq!(refresh("long", &a2).status, 200);
     // /health reports the families kept, from the store's running count.
     assert_eq!(s.get("/health").json()["store"]["refresh_families"], 2);
     // Two more logins evict two more families; the journal hears of the cap once, not
     // once per login.
-    login();
-    login();
+    login("long");
+    login("long");
     assert_eq!(s.get("/health").json()["store"]["refresh_families"], 2);
     assert_eq!(
         s.logs().matches("family cap (2) reached").count(),

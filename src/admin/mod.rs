@@ -6,10 +6,13 @@
 //! it is stopped the command opens the store itself. Either way [`execute`] does the work,
 //! so both paths behave the same.
 
+pub mod command;
+pub mod format;
 pub mod protocol;
 
-use crate::grant::Policy;
+use crate::entropy::{self, OsEntropy};
 use crate::keys::{KeyRing, SigningAlg};
+use crate::protocol::{Change, Conflict, Directory, Owner, Policy};
 use crate::record::{is_valid_name, ClientRecord, GrantType, UserRecord};
 use crate::scope::Scope;
 use crate::secret;
@@ -112,6 +115,47 @@ fn read_password(p: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// Applies admin changes; a failed precondition becomes the error the operator sees.
+fn apply(store: &Store, changes: &[Change]) -> Result<(), AdminError> {
+    store.apply(changes)?.map_err(|c| match c {
+        Conflict::ClientExists(id) => AdminError::Exists(format!("client {id:?} already exists")),
+        Conflict::UserExists(name) => AdminError::Exists(format!("user {name:?} already exists")),
+        Conflict::UserChanged(name) => AdminError::Internal(format!(
+            "user {name:?} was changed by another command meanwhile: nothing was done, try again"
+        )),
+        Conflict::FamilyReplaced(_) | Conflict::FamilyGone(_) => {
+            AdminError::Internal("a refresh-token family changed meanwhile: try again".into())
+        }
+    })
+}
+
+/// The changes that end every refresh-token family of `owner`, and how many of them
+/// were still live (the sessions that end).
+fn end_sessions(
+    store: &Store,
+    owner: Owner<'_>,
+    now: u64,
+) -> Result<(Vec<Change>, usize), AdminError> {
+    let families = store
+        .families_of(owner)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    let live = families
+        .iter()
+        .filter(|(_, f)| !f.revoked && now < f.expires_at)
+        .count();
+    let changes = families
+        .into_iter()
+        .filter(|(_, f)| !f.revoked)
+        .map(|(id, _)| Change::RevokeFamily(id))
+        .collect();
+    Ok((changes, live))
+}
+
+/// A new user generation: grants made under an earlier one are dead.
+fn new_generation() -> String {
+    entropy::token(&mut OsEntropy, 16)
+}
+
 /// What an admin command may act on.
 pub struct AdminContext<'a> {
     /// The store.
@@ -171,9 +215,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 disabled: false,
                 created_at: now,
             };
-            if !store.insert_client(&record)? {
-                return Err(AdminError::Exists(format!("client {id:?} already exists")));
-            }
+            apply(store, &[Change::InsertClient(record.clone())])?;
             let mut v = client_json(&record);
             v["client_secret"] = json!(secret);
             v
@@ -181,22 +223,23 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         AdminRequest::ClientList => json!(store.clients()?.iter().map(client_json).collect::<Vec<_>>()),
         AdminRequest::ClientShow { id } => client_json(&store.client(&id)?.ok_or_else(|| no_client(&id))?),
         AdminRequest::ClientRemove { id } => {
-            if !store.remove_client(&id)? {
-                return Err(no_client(&id));
-            }
-            json!({ "removed": id })
+            store.client(&id)?.ok_or_else(|| no_client(&id))?;
+            let (mut changes, ended) = end_sessions(store, Owner::Client(&id), now)?;
+            changes.push(Change::RemoveClient(id.clone()));
+            apply(store, &changes)?;
+            json!({ "removed": id, "sessions_ended": ended })
         }
         AdminRequest::ClientRotateSecret { id } => {
             let mut c = store.client(&id)?.ok_or_else(|| no_client(&id))?;
             let secret = secret::new_client_secret();
             c.secret_hash = secret::hash_client_secret(ctx.pepper, &secret);
-            store.put_client(&c)?;
+            apply(store, &[Change::PutClient(c)])?;
             json!({ "client_id": id, "client_secret": secret })
         }
         AdminRequest::ClientSetDisabled { id, disabled } => {
             let mut c = store.client(&id)?.ok_or_else(|| no_client(&id))?;
             c.disabled = disabled;
-            store.put_client(&c)?;
+            apply(store, &[Change::PutClient(c.clone())])?;
             client_json(&c)
         }
         AdminRequest::UserAdd {
@@ -213,10 +256,9 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 password_hash: hash,
                 scope: scope_of(&scopes)?,
                 created_at: now,
+                generation: new_generation(),
             };
-            if !store.insert_user(&user)? {
-                return Err(AdminError::Exists(format!("user {name:?} already exists")));
-            }
+            apply(store, &[Change::InsertUser(user.clone())])?;
             json!({ "username": name, "scope": user.scope.to_string() })
         }
         AdminRequest::UserList => json!(store
@@ -225,18 +267,35 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             .map(|u| json!({ "username": u.name, "scope": u.scope.to_string(), "created_at": u.created_at }))
             .collect::<Vec<_>>()),
         AdminRequest::UserRemove { name } => {
-            if !store.remove_user(&name)? {
-                return Err(no_user(&name));
-            }
-            json!({ "removed": name })
+            store.user(&name)?.ok_or_else(|| no_user(&name))?;
+            // In one transaction with the removal. A grant made while this runs carries
+            // the old generation, which no later user of the name will have.
+            let (mut changes, ended) = end_sessions(store, Owner::User(&name), now)?;
+            changes.push(Change::RemoveUser(name.clone()));
+            apply(store, &changes)?;
+            json!({ "removed": name, "sessions_ended": ended })
         }
-        AdminRequest::UserPasswd { name, password } => {
+        AdminRequest::UserPasswd {
+            name,
+            password,
+            keep_sessions,
+        } => {
             read_password(&password)?;
             let mut u = store.user(&name)?.ok_or_else(|| no_user(&name))?;
+            let expected = u.generation.clone();
             u.password_hash = secret::hash_password(&password, ctx.policy.password_cost)
                 .map_err(|e| AdminError::Internal(e.to_string()))?;
-            store.put_user(&u)?;
-            json!({ "username": name })
+            // A changed password is what an owner does after a phone is lost: unless told
+            // otherwise, every session of the old password ends with it.
+            let (mut changes, ended) = if keep_sessions {
+                (Vec::new(), 0)
+            } else {
+                u.generation = new_generation();
+                end_sessions(store, Owner::User(&name), now)?
+            };
+            changes.push(Change::ReplaceUser { user: u, expected });
+            apply(store, &changes)?;
+            json!({ "username": name, "sessions_ended": ended })
         }
         AdminRequest::KeyList => {
             let mut keys = store.keys()?;

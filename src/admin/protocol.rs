@@ -68,6 +68,9 @@ pub enum AdminRequest {
         name: String,
         /// The new password.
         password: String,
+        /// Keep the user's refresh-token families (by default they end).
+        #[serde(default)]
+        keep_sessions: bool,
     },
     /// List keys.
     KeyList,
@@ -148,6 +151,7 @@ mod tests {
         let r = AdminRequest::UserPasswd {
             name: "a".into(),
             password: "hunter2".into(),
+            keep_sessions: false,
         };
         assert_eq!(format!("{r:?}"), "AdminRequest(user_passwd)");
     }

@@ -1,7 +1,8 @@
 //! The tiny_http adapter: the only module that imports tiny_http.
 //!
 //! It copies each request into a plain [`Request`] (reading at most the body limit plus
-//! one byte), hands it to [`routes::route`], and copies the plain [`Response`] back. Worker
+//! one byte), hands it to the core through [`handler::answer`], and copies the plain
+//! reply back. Worker
 //! threads poll with a timeout so that a shutdown request is seen within a second.
 //!
 //! tiny_http accepts on a thread of its own. When `accept` fails (out of file descriptors,
@@ -9,95 +10,45 @@
 //! for [`Http::accept_failed`]: the server must then stop, to be restarted, rather than
 //! live on deaf.
 
-pub mod routes;
+mod handler;
 
-use crate::led::LedEvent;
+use crate::protocol::Request;
 use crate::service::Service;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// An HTTP request as plain values.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    /// Upper-case method.
-    pub method: String,
-    /// Path without the query.
-    pub path: String,
-    /// Headers as sent (names compared case-insensitively).
-    pub headers: Vec<(String, String)>,
-    /// The body, at most the limit.
-    pub body: Vec<u8>,
-    /// Whether the body was longer than the limit (and so was cut).
-    pub body_too_large: bool,
+/// The listener could not be set up, or stopped.
+#[derive(Debug)]
+pub enum HttpError {
+    /// Binding the address failed.
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The address is not an IP address and port.
+    NotIp(String),
+    /// The accept loop ended (out of file descriptors, say).
+    StoppedAccepting(String),
 }
 
-impl Request {
-    /// The first header of that name, if any.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// How many headers of that name were sent.
-    pub fn header_count(&self, name: &str) -> usize {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .count()
-    }
-}
-
-/// What a response meant, for the status LED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Tokens were issued.
-    Issued,
-    /// A client or user failed to authenticate.
-    AuthFailed,
-    /// The server failed (store, keys).
-    Failed,
-}
-
-/// An HTTP response as plain values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// Status code.
-    pub status: u16,
-    /// Headers.
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Vec<u8>,
-    /// What it meant, if anything worth showing.
-    pub outcome: Option<Outcome>,
-}
-
-impl Response {
-    /// A JSON response.
-    pub fn json(status: u16, value: &serde_json::Value) -> Response {
-        Response {
-            status,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body: value.to_string().into_bytes(),
-            outcome: None,
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            HttpError::NotIp(addr) => write!(f, "{addr} is not an IP address and port"),
+            HttpError::StoppedAccepting(e) => write!(
+                f,
+                "stopped because the HTTP listener could not accept connections: {e}"
+            ),
         }
     }
-
-    /// Marks what the response meant.
-    pub fn with_outcome(mut self, outcome: Outcome) -> Response {
-        self.outcome = Some(outcome);
-        self
-    }
-
-    /// Adds a header.
-    pub fn with_header(mut self, name: &str, value: &str) -> Response {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
 }
+
+impl std::error::Error for HttpError {}
 
 /// A bound HTTP server, not yet serving.
 pub struct Http {
@@ -114,13 +65,15 @@ pub struct Http {
 
 impl Http {
     /// Binds the listen address.
-    pub fn bind(addr: &str) -> Result<Http, String> {
-        let server =
-            tiny_http::Server::http(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    pub fn bind(addr: &str) -> Result<Http, HttpError> {
+        let server = tiny_http::Server::http(addr).map_err(|source| HttpError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
         let local_addr = server
             .server_addr()
             .to_ip()
-            .ok_or_else(|| format!("{addr} is not an IP address"))?;
+            .ok_or_else(|| HttpError::NotIp(addr.to_string()))?;
         Ok(Http {
             server: Arc::new(server),
             beat: Arc::new(AtomicU64::new(0)),
@@ -216,18 +169,12 @@ fn serve_one(mut rq: tiny_http::Request, service: &Service) {
         body,
     };
     let response = if read_ok || declared_too_large {
-        routes::route(&request, service)
+        handler::answer(&request, service)
     } else {
-        routes::error_response(&crate::oauth_error::OAuthError::invalid_request(
+        crate::protocol::Reply::oauth_error(&crate::oauth_error::OAuthError::invalid_request(
             "the request body could not be read",
         ))
     };
-    match response.outcome {
-        Some(Outcome::Issued) => service.led.send(LedEvent::TokenIssued),
-        Some(Outcome::AuthFailed) => service.led.send(LedEvent::AuthFailed),
-        Some(Outcome::Failed) => service.led.send(LedEvent::Fault),
-        None => {}
-    }
     // Never log query strings or bodies: they can hold credentials.
     log::info!(
         "{} {} {} {}us",

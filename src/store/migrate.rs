@@ -11,33 +11,66 @@
 //! the old value does not name it. Used tokens are not carried over: presenting one is
 //! refused as unknown rather than revoking its family. The move is idempotent: one
 //! interrupted half way is finished on the next open.
+//!
+//! Layout 3 adds `family_use` (use counter ‖ family id), so that the family cap evicts the
+//! least recently used family instead of the one that expires first. Moving to it orders
+//! the existing families by expiry, the best guess of their last use that layout 2 kept.
 
-use super::{dec, enc, expiry_key, Store, StoreError};
+use super::{dec, enc, index_key, Store, StoreError};
 use crate::record::FamilyRecord;
 use crate::refresh::{FamilyId, TokenDigest};
 use crate::scope::Scope;
 use serde::Deserialize;
 
 /// The layout this build writes.
-const LAYOUT: &[u8] = b"2";
+const LAYOUT: &[u8] = b"3";
+/// The same, for messages.
+pub(super) const LAYOUT_NAME: &str = "3";
 
 /// Brings `store` to the current layout; refuses a layout from a newer piauth.
 pub(super) fn to_current(store: &Store) -> Result<(), StoreError> {
     match store.meta.get("layout")? {
         Some(v) if v == LAYOUT => return Ok(()),
+        Some(v) if v.as_ref() == b"2" => {}
         Some(v) => return Err(StoreError::NewerLayout(String::from_utf8_lossy(&v).into())),
-        None => {}
+        None => {
+            if store
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n.as_ref() == b"refresh")
+            {
+                from_layout_1(store)?;
+            }
+        }
     }
-    if store
-        .db
-        .tree_names()
-        .iter()
-        .any(|n| n.as_ref() == b"refresh")
-    {
-        from_layout_1(store)?;
-    }
+    from_layout_2(store)?;
     store.meta.insert("layout", LAYOUT)?;
     store.flush()
+}
+
+/// Builds the use index from the expiry index (earliest expiry: least recently used).
+fn from_layout_2(store: &Store) -> Result<(), StoreError> {
+    store.family_use.clear()?;
+    let mut n = 0usize;
+    for key in store.family_expiry.iter().keys() {
+        let key = key?;
+        let id = key.get(8..).unwrap_or_default();
+        let Some(bytes) = store.families.get(id)? else {
+            continue;
+        };
+        let mut family: FamilyRecord = dec("family", &bytes)?;
+        family.last_use = store.db.generate_id()?;
+        store.families.insert(id, enc(&family))?;
+        store
+            .family_use
+            .insert(index_key(family.last_use, id), &[])?;
+        n += 1;
+    }
+    if n > 0 {
+        log::info!("store: moved to layout 3: {n} refresh-token families ordered by last use");
+    }
+    Ok(())
 }
 
 /// A layout-1 refresh-token record (the fields the move needs).
@@ -81,17 +114,19 @@ fn from_layout_1(store: &Store) -> Result<(), StoreError> {
         let family = FamilyRecord {
             client_id: r.client_id,
             username: r.username,
+            user_generation: None,
             scope: r.scope,
             current: TokenDigest(digest).encode(),
             issued_at: r.issued_at,
             expires_at: r.expires_at,
             rotations: 0,
             revoked: false,
+            last_use: 0,
         };
         store.families.insert(key.as_bytes(), enc(&family))?;
         store
             .family_expiry
-            .insert(expiry_key(family.expires_at, key.as_bytes()), &[])?;
+            .insert(index_key(family.expires_at, key.as_bytes()), &[])?;
         store.legacy_refresh.insert(digest, key.as_bytes())?;
         moved += 1;
     }

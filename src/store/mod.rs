@@ -2,37 +2,44 @@
 //!
 //! Trees: `meta` (pepper, layout), `clients`, `users`, `keys`, `families` (refresh-token
 //! families by id, each holding the digest of its newest token), `revoked_jti`. Records are
-//! JSON. Every admin write and every refresh-token write is flushed before it is reported;
-//! issuing a client_credentials token writes nothing.
+//! JSON. Writes arrive as [`Change`]s from the core and are applied in one transaction,
+//! flushed before the caller is told they happened; issuing a client_credentials token
+//! writes nothing.
 //!
-//! `family_expiry` (expiry ‖ family id), written in the same transactions as the families,
-//! keeps purging and the family cap from walking the families: sled 0.34 keeps memory for
-//! every page a walk touches, whatever its cache size (walking 100,000 records took the
-//! process from 6 to 35 MiB, `scripts/sled-memory.sh`). `legacy_refresh` maps the digests of
-//! tokens issued before token values named their family to that family (see [`migrate`]).
+//! Two indexes are written in the same transactions as the families, so that purging and
+//! the family cap never walk the families: `family_expiry` (expiry ‖ family id) and
+//! `family_use` (use counter ‖ family id, least recently used first). sled 0.34 keeps
+//! memory for every page a walk touches, whatever its cache size (walking 100,000 records
+//! took the process from 6 to 35 MiB, `scripts/bench/sled-memory.sh`). `legacy_refresh`
+//! maps the digests of tokens issued before token values named their family to that family
+//! (see [`migrate`]).
 
 mod migrate;
 
-use crate::grant::{Directory, LookupError};
+use crate::protocol::{Change, Conflict, Counts, Directory, LookupError, Owner};
 use crate::record::{ClientRecord, FamilyRecord, KeyRecord, UserRecord};
 use crate::refresh::{FamilyId, TokenDigest};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use sled::Transactional;
 use std::fmt;
-use std::path::Path;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A store failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum StoreError {
     /// Another process holds the store (a running server).
-    Locked,
+    Locked(PathBuf),
     /// Disk or sled failure.
-    Io(String),
+    Io(sled::Error),
     /// A record that does not decode.
-    Corrupt(String),
+    Corrupt(&'static str),
     /// The store was written by a newer piauth, in a layout this one does not know.
     NewerLayout(String),
 }
@@ -40,60 +47,44 @@ pub enum StoreError {
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::Locked => f.write_str(
-                "the data directory is in use by another piauth process, and its admin socket does not answer",
+            StoreError::Locked(dir) => write!(
+                f,
+                "{} is in use by another piauth process (a running server whose admin socket does not answer); stop it or choose another --data-dir",
+                dir.display()
             ),
             StoreError::Io(e) => write!(f, "store I/O failed: {e}"),
             StoreError::Corrupt(what) => write!(f, "store record is corrupt: {what}"),
             StoreError::NewerLayout(v) => write!(
                 f,
-                "the store has layout {v}, written by a newer piauth; this one reads layout 2"
+                "the store has layout {v}, written by a newer piauth; this one reads layout {}",
+                migrate::LAYOUT_NAME
             ),
         }
     }
 }
 
-impl std::error::Error for StoreError {}
-
-impl From<sled::Error> for StoreError {
-    fn from(e: sled::Error) -> Self {
-        match &e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                StoreError::Locked
-            }
-            sled::Error::Io(io) if io.to_string().contains("lock") => StoreError::Locked,
-            _ => StoreError::Io(e.to_string()),
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Io(e) => Some(e),
+            _ => None,
         }
     }
 }
 
-impl From<StoreError> for LookupError {
-    fn from(e: StoreError) -> Self {
-        LookupError(e.to_string())
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Io(e)
     }
 }
 
-/// What happened to a refresh-token exchange.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rotation {
-    /// The presented token was the newest; the new one has replaced it.
-    Rotated,
-    /// The presented token was no longer the newest (a concurrent or replayed exchange):
-    /// its family is now revoked.
-    Reused,
-    /// The family is gone or revoked.
-    Gone,
-}
-
-/// Counts of stored records, for `/health` and the admin `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    /// Clients.
-    pub clients: usize,
-    /// Users.
-    pub users: usize,
-    /// Refresh-token families.
-    pub refresh_families: usize,
+impl StoreError {
+    fn lookup(self, what: &'static str) -> LookupError {
+        LookupError {
+            what,
+            source: Box::new(self),
+        }
+    }
 }
 
 /// The opened store.
@@ -107,14 +98,17 @@ pub struct Store {
     families: sled::Tree,
     revoked_jti: sled::Tree,
     family_expiry: sled::Tree,
+    family_use: sled::Tree,
     legacy_refresh: sled::Tree,
     /// Families stored, kept in memory because sled's `len` walks the whole tree.
     family_count: Arc<AtomicUsize>,
+    /// Held while any clone of the store is open; released with the last.
+    _lock: Arc<std::fs::File>,
 }
 
-/// `expiry` (big-endian, so keys sort by time) ‖ `id`.
-fn expiry_key(expiry: u64, id: &[u8]) -> Vec<u8> {
-    let mut k = expiry.to_be_bytes().to_vec();
+/// `n` (big-endian, so keys sort by it) ‖ `id`: the keys of both family indexes.
+fn index_key(n: u64, id: &[u8]) -> Vec<u8> {
+    let mut k = n.to_be_bytes().to_vec();
     k.extend_from_slice(id);
     k
 }
@@ -129,24 +123,181 @@ fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("records serialise")
 }
 
-fn dec<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt(what.to_string()))
+fn dec<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt(what))
 }
 
-fn abort<T>(e: StoreError) -> Result<T, ConflictableTransactionError<StoreError>> {
-    Err(ConflictableTransactionError::Abort(e))
+/// Why a transaction stopped: a failed precondition, or a record that does not decode.
+enum Abort {
+    Conflict(Conflict),
+    Store(StoreError),
 }
 
-fn tx_error(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => e.into(),
+type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
+
+fn abort<T>(a: Abort) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(a))
+}
+
+/// The trees a transaction writes, by role.
+struct Tx<'a> {
+    clients: &'a TransactionalTree,
+    users: &'a TransactionalTree,
+    keys: &'a TransactionalTree,
+    families: &'a TransactionalTree,
+    family_expiry: &'a TransactionalTree,
+    family_use: &'a TransactionalTree,
+    revoked_jti: &'a TransactionalTree,
+}
+
+/// What a transaction did to the family count.
+#[derive(Default)]
+struct Applied {
+    families_added: usize,
+    families_removed: usize,
+}
+
+impl Tx<'_> {
+    fn family(&self, key: &[u8]) -> TxResult<Option<FamilyRecord>> {
+        match self.families.get(key)? {
+            Some(bytes) => match dec("family", &bytes) {
+                Ok(f) => Ok(Some(f)),
+                Err(e) => abort(Abort::Store(e)),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Writes `family` as the most recently used, moving its index entries.
+    fn put_family(
+        &self,
+        key: &[u8],
+        old: Option<&FamilyRecord>,
+        mut family: FamilyRecord,
+    ) -> Result<(), UnabortableTransactionError> {
+        family.last_use = self.families.generate_id()?;
+        if let Some(old) = old {
+            self.family_expiry.remove(index_key(old.expires_at, key))?;
+            self.family_use.remove(index_key(old.last_use, key))?;
+        }
+        self.family_expiry
+            .insert(index_key(family.expires_at, key), &[])?;
+        self.family_use
+            .insert(index_key(family.last_use, key), &[])?;
+        self.families.insert(key, enc(&family))?;
+        Ok(())
+    }
+
+    fn apply(&self, change: &Change, applied: &mut Applied) -> TxResult<()> {
+        match change {
+            Change::InsertFamily { id, record } => {
+                let key = id.to_string();
+                self.put_family(key.as_bytes(), None, record.clone())?;
+                applied.families_added += 1;
+            }
+            Change::RotateFamily {
+                id,
+                presented,
+                next,
+            } => {
+                let key = id.to_string();
+                let key = key.as_bytes();
+                let family = match self.family(key)? {
+                    Some(f) if !f.revoked => f,
+                    _ => return abort(Abort::Conflict(Conflict::FamilyGone(*id))),
+                };
+                if !presented.matches(&family.current) {
+                    return abort(Abort::Conflict(Conflict::FamilyReplaced(*id)));
+                }
+                let mut next = next.clone();
+                next.rotations = family.rotations.saturating_add(1);
+                next.revoked = false;
+                self.put_family(key, Some(&family), next)?;
+            }
+            Change::RevokeFamily(id) => {
+                let key = id.to_string();
+                if let Some(mut family) = self.family(key.as_bytes())? {
+                    family.revoked = true;
+                    self.families.insert(key.as_bytes(), enc(&family))?;
+                }
+            }
+            Change::EvictFamily(id) => {
+                let key = id.to_string();
+                let key = key.as_bytes();
+                if let Some(family) = self.family(key)? {
+                    self.families.remove(key)?;
+                    self.family_expiry
+                        .remove(index_key(family.expires_at, key))?;
+                    self.family_use.remove(index_key(family.last_use, key))?;
+                    applied.families_removed += 1;
+                }
+            }
+            Change::RevokeAccessToken { jti, until } => {
+                self.revoked_jti
+                    .insert(jti.as_bytes(), &until.to_be_bytes())?;
+            }
+            Change::InsertClient(c) => {
+                if self.clients.get(c.id.as_bytes())?.is_some() {
+                    return abort(Abort::Conflict(Conflict::ClientExists(c.id.clone())));
+                }
+                self.clients.insert(c.id.as_bytes(), enc(c))?;
+            }
+            Change::PutClient(c) => {
+                self.clients.insert(c.id.as_bytes(), enc(c))?;
+            }
+            Change::RemoveClient(id) => {
+                self.clients.remove(id.as_bytes())?;
+            }
+            Change::InsertUser(u) => {
+                if self.users.get(u.name.as_bytes())?.is_some() {
+                    return abort(Abort::Conflict(Conflict::UserExists(u.name.clone())));
+                }
+                self.users.insert(u.name.as_bytes(), enc(u))?;
+            }
+            Change::ReplaceUser { user, expected } => {
+                let current: Option<UserRecord> = match self.users.get(user.name.as_bytes())? {
+                    Some(b) => Some(
+                        dec("user", &b)
+                            .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?,
+                    ),
+                    None => None,
+                };
+                if current.map(|u| u.generation).as_ref() != Some(expected) {
+                    return abort(Abort::Conflict(Conflict::UserChanged(user.name.clone())));
+                }
+                self.users.insert(user.name.as_bytes(), enc(user))?;
+            }
+            Change::RemoveUser(name) => {
+                self.users.remove(name.as_bytes())?;
+            }
+            Change::PutKeys(records) => {
+                for r in records {
+                    self.keys.insert(r.kid.as_bytes(), enc(r))?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        // Our own lock, taken first: sled locks too, but reports a held lock only as text.
+        let lock = std::fs::OpenOptions::new()
+            .mode(0o600)
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .map_err(|e| StoreError::Io(e.into()))?;
+        if let Err(e) = fs2::FileExt::try_lock_exclusive(&lock) {
+            return Err(if e.kind() == fs2::lock_contended_error().kind() {
+                StoreError::Locked(dir.to_path_buf())
+            } else {
+                StoreError::Io(e.into())
+            });
+        }
         let db = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(cache_bytes)
@@ -160,9 +311,11 @@ impl Store {
             families: tree("families")?,
             revoked_jti: tree("revoked_jti")?,
             family_expiry: tree("family_expiry")?,
+            family_use: tree("family_use")?,
             legacy_refresh: tree("legacy_refresh")?,
             family_count: Arc::new(AtomicUsize::new(0)),
             db,
+            _lock: Arc::new(lock),
         };
         migrate::to_current(&store)?;
         // The index holds one small key per family: cheaper to walk than the records.
@@ -176,6 +329,52 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Applies `changes` in one transaction and flushes, or applies none of them and says
+    /// which precondition failed.
+    pub fn apply(&self, changes: &[Change]) -> Result<Result<(), Conflict>, StoreError> {
+        if changes.is_empty() {
+            return Ok(Ok(()));
+        }
+        let trees = [
+            &self.clients,
+            &self.users,
+            &self.keys,
+            &self.families,
+            &self.family_expiry,
+            &self.family_use,
+            &self.revoked_jti,
+        ];
+        let result = trees.as_slice().transaction(|t| {
+            let tx = Tx {
+                clients: &t[0],
+                users: &t[1],
+                keys: &t[2],
+                families: &t[3],
+                family_expiry: &t[4],
+                family_use: &t[5],
+                revoked_jti: &t[6],
+            };
+            let mut applied = Applied::default();
+            for change in changes {
+                tx.apply(change, &mut applied)?;
+            }
+            Ok(applied)
+        });
+        match result {
+            Ok(applied) => {
+                self.family_count
+                    .fetch_add(applied.families_added, Ordering::Relaxed);
+                self.family_count
+                    .fetch_sub(applied.families_removed, Ordering::Relaxed);
+                self.flush()?;
+                Ok(Ok(()))
+            }
+            Err(TransactionError::Abort(Abort::Conflict(c))) => Ok(Err(c)),
+            Err(TransactionError::Abort(Abort::Store(e))) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+        }
     }
 
     /// The pepper client secrets are hashed under, made on first use.
@@ -192,13 +391,13 @@ impl Store {
         let p = self
             .meta
             .get("pepper")?
-            .ok_or_else(|| StoreError::Corrupt("pepper".into()))?;
+            .ok_or(StoreError::Corrupt("pepper"))?;
         Ok(p.to_vec())
     }
 
     fn get<T: DeserializeOwned>(
         tree: &sled::Tree,
-        what: &str,
+        what: &'static str,
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
         match tree.get(key)? {
@@ -207,24 +406,11 @@ impl Store {
         }
     }
 
-    fn list<T: DeserializeOwned>(tree: &sled::Tree, what: &str) -> Result<Vec<T>, StoreError> {
-        tree.iter().values().map(|v| dec(what, &v?)).collect()
-    }
-
-    fn put_flushed<T: Serialize>(
-        &self,
+    fn list<T: DeserializeOwned>(
         tree: &sled::Tree,
-        key: &[u8],
-        v: &T,
-    ) -> Result<(), StoreError> {
-        tree.insert(key, enc(v))?;
-        self.flush()
-    }
-
-    fn remove_flushed(&self, tree: &sled::Tree, key: &[u8]) -> Result<bool, StoreError> {
-        let existed = tree.remove(key)?.is_some();
-        self.flush()?;
-        Ok(existed)
+        what: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        tree.iter().values().map(|v| dec(what, &v?)).collect()
     }
 
     /// A client.
@@ -235,34 +421,6 @@ impl Store {
     pub fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
         Self::list(&self.clients, "client")
     }
-    /// Creates or replaces a client, durably.
-    pub fn put_client(&self, c: &ClientRecord) -> Result<(), StoreError> {
-        self.put_flushed(&self.clients, c.id.as_bytes(), c)
-    }
-    /// Creates a client unless the id is taken; `false` if it was.
-    pub fn insert_client(&self, c: &ClientRecord) -> Result<bool, StoreError> {
-        let done = self
-            .clients
-            .compare_and_swap(c.id.as_bytes(), None as Option<&[u8]>, Some(enc(c)))?
-            .is_ok();
-        self.flush()?;
-        Ok(done)
-    }
-    /// Removes a client and revokes its refresh tokens, durably; `false` if there was none.
-    pub fn remove_client(&self, id: &str) -> Result<bool, StoreError> {
-        let existed = self.clients.remove(id.as_bytes())?.is_some();
-        for entry in self.families.iter() {
-            let (k, v) = entry?;
-            let mut fam: FamilyRecord = dec("family", &v)?;
-            if fam.client_id == id && !fam.revoked {
-                fam.revoked = true;
-                self.families.insert(k, enc(&fam))?;
-            }
-        }
-        self.flush()?;
-        Ok(existed)
-    }
-
     /// A user.
     pub fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         Self::get(&self.users, "user", name.as_bytes())
@@ -271,38 +429,11 @@ impl Store {
     pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
         Self::list(&self.users, "user")
     }
-    /// Creates or replaces a user, durably.
-    pub fn put_user(&self, u: &UserRecord) -> Result<(), StoreError> {
-        self.put_flushed(&self.users, u.name.as_bytes(), u)
-    }
-    /// Creates a user unless the name is taken; `false` if it was.
-    pub fn insert_user(&self, u: &UserRecord) -> Result<bool, StoreError> {
-        let done = self
-            .users
-            .compare_and_swap(u.name.as_bytes(), None as Option<&[u8]>, Some(enc(u)))?
-            .is_ok();
-        self.flush()?;
-        Ok(done)
-    }
-    /// Removes a user, durably; their refresh tokens stop working because the refresh
-    /// grant looks the user up.
-    pub fn remove_user(&self, name: &str) -> Result<bool, StoreError> {
-        self.remove_flushed(&self.users, name.as_bytes())
-    }
-
     /// All signing keys.
     pub fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         Self::list(&self.keys, "key")
     }
-    /// Writes key records (a rotation) in one batch, durably.
-    pub fn put_keys(&self, records: &[KeyRecord]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for r in records {
-            batch.insert(r.kid.as_bytes(), enc(r));
-        }
-        self.keys.apply_batch(batch)?;
-        self.flush()
-    }
+
     /// Deletes keys no longer published at `now`.
     fn purge_keys(&self, now: u64) -> Result<usize, StoreError> {
         let mut n = 0;
@@ -315,127 +446,25 @@ impl Store {
         Ok(n)
     }
 
-    /// Stores a new family with its first token, durably.
-    pub fn insert_family(&self, id: &FamilyId, family: &FamilyRecord) -> Result<(), StoreError> {
-        let key = id.to_string();
-        (&self.families, &self.family_expiry)
-            .transaction(|(families, family_exp)| {
-                families.insert(key.as_bytes(), enc(family))?;
-                family_exp.insert(expiry_key(family.expires_at, key.as_bytes()), &[])?;
-                Ok(())
-            })
-            .map_err(tx_error)?;
-        self.family_count.fetch_add(1, Ordering::Relaxed);
-        self.flush()
-    }
-
-    /// Keeps at most `cap` families: past it, the families whose newest token expires
-    /// first (the least recently used) are deleted, and their tokens stop working.
-    /// Returns how many went.
-    pub fn cap_families(&self, cap: usize) -> Result<usize, StoreError> {
-        let mut dropped = 0;
-        while self.family_count.load(Ordering::Relaxed) > cap {
-            let Some((key, _)) = self.family_expiry.first()? else {
-                break;
-            };
-            self.drop_family(&key)?;
-            dropped += 1;
-        }
-        if dropped > 0 {
-            self.flush()?;
-        }
-        Ok(dropped)
-    }
-
-    /// Deletes a family, given its `family_expiry` key. The index entry goes last, so that
-    /// an interrupted drop is finished by the next purge.
-    fn drop_family(&self, index_key: &[u8]) -> Result<(), StoreError> {
-        self.families
-            .remove(index_key.get(8..).unwrap_or_default())?;
-        if self.family_expiry.remove(index_key)?.is_some() {
-            self.family_count.fetch_sub(1, Ordering::Relaxed);
-        }
-        Ok(())
-    }
-
-    /// Replaces family `id`'s newest token, atomically and durably, if it is still the
-    /// `presented` one; if another token has replaced it, the family is revoked instead.
-    /// `next` is the family as it should be after the exchange (its count of rotations is
-    /// taken from the stored record).
-    pub fn rotate_refresh(
-        &self,
-        id: &FamilyId,
-        presented: &TokenDigest,
-        next: &FamilyRecord,
-    ) -> Result<Rotation, StoreError> {
-        let key = id.to_string();
-        let key = key.as_bytes();
-        let outcome = (&self.families, &self.family_expiry)
-            .transaction(|(families, family_exp)| {
-                let Some(bytes) = families.get(key)? else {
-                    return Ok(Rotation::Gone);
-                };
-                let mut family: FamilyRecord = match dec("family", &bytes) {
-                    Ok(f) => f,
-                    Err(e) => return abort(e),
-                };
-                if family.revoked {
-                    return Ok(Rotation::Gone);
-                }
-                if !presented.matches(&family.current) {
-                    family.revoked = true;
-                    families.insert(key, enc(&family))?;
-                    return Ok(Rotation::Reused);
-                }
-                let mut next = next.clone();
-                next.rotations = family.rotations.saturating_add(1);
-                next.revoked = false;
-                if next.expires_at != family.expires_at {
-                    family_exp.remove(expiry_key(family.expires_at, key))?;
-                    family_exp.insert(expiry_key(next.expires_at, key), &[])?;
-                }
-                families.insert(key, enc(&next))?;
-                Ok(Rotation::Rotated)
-            })
-            .map_err(tx_error)?;
-        self.flush()?;
-        Ok(outcome)
-    }
-
-    /// Revokes a family, durably; `false` if it did not exist.
-    pub fn revoke_family(&self, id: &FamilyId) -> Result<bool, StoreError> {
-        let key = id.to_string();
-        let Some(mut family): Option<FamilyRecord> =
-            Self::get(&self.families, "family", key.as_bytes())?
-        else {
-            return Ok(false);
-        };
-        family.revoked = true;
-        self.put_flushed(&self.families, key.as_bytes(), &family)?;
-        Ok(true)
-    }
-
-    /// Refuses an access token by `jti` until `exp`, durably.
-    pub fn revoke_jti(&self, jti: &str, exp: u64) -> Result<(), StoreError> {
-        self.revoked_jti
-            .insert(jti.as_bytes(), &exp.to_be_bytes())?;
-        self.flush()
-    }
-
-    /// Whether an access token's `jti` was revoked.
-    pub fn is_jti_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        Ok(self.revoked_jti.contains_key(jti.as_bytes())?)
-    }
-
     /// Deletes what can no longer matter at `now`: expired families, revocations of
     /// expired access tokens, keys no longer published. Returns how many.
     pub fn purge(&self, now: u64) -> Result<usize, StoreError> {
         let mut n = 0;
         // Only what the index says has expired is read: the rest of the store stays on disk.
-        for entry in self.family_expiry.range(..expired_before(now)) {
-            let (key, _) = entry?;
-            self.drop_family(&key)?;
-            n += 1;
+        let expired: Vec<FamilyId> = self
+            .family_expiry
+            .range(..expired_before(now))
+            .keys()
+            .filter_map(|k| {
+                let k = k.ok()?;
+                std::str::from_utf8(k.get(8..)?).ok()?.parse().ok()
+            })
+            .collect();
+        if !expired.is_empty() {
+            let changes: Vec<Change> = expired.into_iter().map(Change::EvictFamily).collect();
+            n += changes.len();
+            // Eviction has no precondition: it cannot conflict.
+            let _ = self.apply(&changes)?;
         }
         // Empty once every family from before the current layout has gone.
         for entry in self.legacy_refresh.iter() {
@@ -462,61 +491,126 @@ impl Store {
         Ok(n)
     }
 
-    /// Record counts. Families come from the kept count: `/health` is polled, and sled's
-    /// `len` walks the whole tree, which holds up to 100,000 families on a large board.
-    pub fn counts(&self) -> Counts {
+    fn family_record(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, StoreError> {
+        Self::get(&self.families, "family", id.to_string().as_bytes())
+    }
+}
+
+impl Directory for Store {
+    fn client(&self, id: &str) -> Result<Option<ClientRecord>, LookupError> {
+        Store::client(self, id).map_err(|e| e.lookup("client"))
+    }
+    fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError> {
+        Store::user(self, name).map_err(|e| e.lookup("user"))
+    }
+    fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
+        self.family_record(id)
+            .map_err(|e| e.lookup("refresh-token family"))
+    }
+    fn legacy_family(&self, digest: &TokenDigest) -> Result<Option<FamilyId>, LookupError> {
+        let what = "legacy refresh map";
+        let Some(id) = self
+            .legacy_refresh
+            .get(digest.0)
+            .map_err(|e| StoreError::from(e).lookup(what))?
+        else {
+            return Ok(None);
+        };
+        let id = std::str::from_utf8(&id).ok().and_then(|s| s.parse().ok());
+        id.map(Some)
+            .ok_or_else(|| StoreError::Corrupt(what).lookup(what))
+    }
+    fn is_jti_revoked(&self, jti: &str) -> Result<bool, LookupError> {
+        self.revoked_jti
+            .contains_key(jti.as_bytes())
+            .map_err(|e| StoreError::from(e).lookup("access-token revocations"))
+    }
+    fn least_recently_used(&self, n: usize) -> Result<Vec<FamilyId>, LookupError> {
+        let what = "family use index";
+        let mut out = Vec::with_capacity(n);
+        for key in self.family_use.iter().keys().take(n) {
+            let key = key.map_err(|e| StoreError::from(e).lookup(what))?;
+            let id = key
+                .get(8..)
+                .and_then(|k| std::str::from_utf8(k).ok())
+                .and_then(|k| k.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt(what).lookup(what))?;
+            out.push(id);
+        }
+        Ok(out)
+    }
+    fn families_of(&self, owner: Owner<'_>) -> Result<Vec<(FamilyId, FamilyRecord)>, LookupError> {
+        // A walk of every family: admin commands only, never a request.
+        let what = "refresh-token families";
+        let mut out = Vec::new();
+        for entry in self.families.iter() {
+            let (k, v) = entry.map_err(|e| StoreError::from(e).lookup(what))?;
+            let f: FamilyRecord = dec("family", &v).map_err(|e| e.lookup(what))?;
+            if owner.owns(&f) {
+                if let Some(id) = std::str::from_utf8(&k).ok().and_then(|k| k.parse().ok()) {
+                    out.push((id, f));
+                }
+            }
+        }
+        Ok(out)
+    }
+    /// Families come from the kept count: `/health` is polled, and sled's `len` walks the
+    /// whole tree, which holds up to 100,000 families on a large board.
+    fn counts(&self) -> Counts {
         Counts {
             clients: self.clients.len(),
             users: self.users.len(),
             refresh_families: self.family_count.load(Ordering::Relaxed),
         }
     }
-}
-
-impl Directory for Store {
-    fn client(&self, id: &str) -> Result<Option<ClientRecord>, LookupError> {
-        Ok(Store::client(self, id)?)
-    }
-    fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError> {
-        Ok(Store::user(self, name)?)
-    }
-    fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
-        Ok(Self::get(
-            &self.families,
-            "family",
-            id.to_string().as_bytes(),
-        )?)
-    }
-    fn legacy_family(&self, digest: &TokenDigest) -> Result<Option<FamilyId>, LookupError> {
-        let Some(id) = self
-            .legacy_refresh
-            .get(digest.0)
-            .map_err(StoreError::from)?
-        else {
-            return Ok(None);
-        };
-        let id = std::str::from_utf8(&id).ok().and_then(|s| s.parse().ok());
-        Ok(Some(
-            id.ok_or(StoreError::Corrupt("legacy refresh map".into()))?,
-        ))
+    fn check(&self) -> Result<(), LookupError> {
+        self.pepper().map(|_| ()).map_err(|e| e.lookup("pepper"))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entropy::{CountingEntropy, Entropy};
     use crate::scope::Scope;
+
+    fn new_id() -> FamilyId {
+        thread_local!(static RNG: std::cell::RefCell<CountingEntropy> = Default::default());
+        RNG.with(|r| FamilyId::random(&mut *r.borrow_mut() as &mut dyn Entropy))
+    }
+
+    fn insert(s: &Store, id: &FamilyId, f: FamilyRecord) {
+        s.apply(&[Change::InsertFamily { id: *id, record: f }])
+            .unwrap()
+            .unwrap();
+    }
+
+    fn rotate(
+        s: &Store,
+        id: &FamilyId,
+        presented: &TokenDigest,
+        next: FamilyRecord,
+    ) -> Result<(), Conflict> {
+        s.apply(&[Change::RotateFamily {
+            id: *id,
+            presented: *presented,
+            next,
+        }])
+        .unwrap()
+    }
 
     fn family(expires_at: u64, current: &TokenDigest) -> FamilyRecord {
         FamilyRecord {
             client_id: "c".into(),
             username: None,
+            user_generation: None,
             scope: Scope::parse("read").unwrap(),
             current: current.encode(),
             issued_at: 0,
             expires_at,
             rotations: 0,
             revoked: false,
+            last_use: 0,
         }
     }
 
@@ -533,72 +627,134 @@ mod tests {
     }
 
     #[test]
-    fn a_rotation_replaces_the_newest_token_and_a_second_use_revokes() {
+    fn a_rotation_replaces_the_newest_token_and_a_stale_one_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let s = open(&dir);
-        let id = FamilyId::random();
-        s.insert_family(&id, &family(100, &digest(1))).unwrap();
-        let r = s.rotate_refresh(&id, &digest(1), &family(200, &digest(2)));
-        assert_eq!(r, Ok(Rotation::Rotated));
+        let id = new_id();
+        insert(&s, &id, family(100, &digest(1)));
+        assert_eq!(rotate(&s, &id, &digest(1), family(200, &digest(2))), Ok(()));
         let f = get(&s, &id).unwrap();
         assert!(digest(2).matches(&f.current) && !digest(1).matches(&f.current));
         assert_eq!((f.rotations, f.expires_at, f.revoked), (1, 200, false));
-        // The first token again: reuse, the family is revoked and stays so.
-        let r = s.rotate_refresh(&id, &digest(1), &family(300, &digest(3)));
-        assert_eq!(r, Ok(Rotation::Reused));
+        // The first token again: the store refuses and writes nothing; revoking is the
+        // core's answer to that (protocol::resolve).
+        let stale = rotate(&s, &id, &digest(1), family(300, &digest(3)));
+        assert_eq!(stale, Err(Conflict::FamilyReplaced(id)));
+        assert_eq!(get(&s, &id).unwrap(), f);
+        s.apply(&[Change::RevokeFamily(id)]).unwrap().unwrap();
         assert!(get(&s, &id).unwrap().revoked);
-        let r = s.rotate_refresh(&id, &digest(2), &family(300, &digest(3)));
-        assert_eq!(r, Ok(Rotation::Gone));
-        let r = s.rotate_refresh(&FamilyId::random(), &digest(2), &family(300, &digest(3)));
-        assert_eq!(r, Ok(Rotation::Gone));
+        let r = rotate(&s, &id, &digest(2), family(300, &digest(3)));
+        assert_eq!(r, Err(Conflict::FamilyGone(id)));
+        let other = new_id();
+        let r = rotate(&s, &other, &digest(2), family(300, &digest(3)));
+        assert_eq!(r, Err(Conflict::FamilyGone(other)));
         // One record per family, however often it rotates.
-        assert_eq!((s.families.len(), s.family_expiry.len()), (1, 1));
+        assert_eq!(
+            (s.families.len(), s.family_expiry.len(), s.family_use.len()),
+            (1, 1, 1)
+        );
     }
 
     #[test]
-    fn purge_reads_only_what_expired_and_keeps_the_index_in_step() {
+    fn a_failed_precondition_applies_nothing_of_the_list() {
         let dir = tempfile::tempdir().unwrap();
         let s = open(&dir);
-        let (fa, fb) = (FamilyId::random(), FamilyId::random());
-        s.insert_family(&fa, &family(100, &digest(1))).unwrap();
-        s.insert_family(&fb, &family(300, &digest(2))).unwrap();
-        s.rotate_refresh(&fa, &digest(1), &family(200, &digest(3)))
+        let (a, b) = (new_id(), new_id());
+        insert(&s, &a, family(100, &digest(1)));
+        let r = s
+            .apply(&[
+                Change::EvictFamily(a),
+                Change::InsertFamily {
+                    id: b,
+                    record: family(100, &digest(2)),
+                },
+                Change::RotateFamily {
+                    id: a,
+                    presented: digest(1),
+                    next: family(100, &digest(3)),
+                },
+            ])
             .unwrap();
+        assert_eq!(r, Err(Conflict::FamilyGone(a)));
+        assert!(get(&s, &a).is_some() && get(&s, &b).is_none());
+        assert_eq!(s.counts().refresh_families, 1);
+    }
+
+    #[test]
+    fn purge_reads_only_what_expired_and_keeps_the_indexes_in_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(&dir);
+        let (fa, fb) = (new_id(), new_id());
+        insert(&s, &fa, family(100, &digest(1)));
+        insert(&s, &fb, family(300, &digest(2)));
+        rotate(&s, &fa, &digest(1), family(200, &digest(3))).unwrap();
         assert_eq!(s.purge(100).unwrap(), 0);
         assert_eq!(s.purge(200).unwrap(), 1);
         assert!(get(&s, &fa).is_none() && get(&s, &fb).is_some());
         assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (1, 1));
+        assert_eq!(s.family_use.len(), 1);
         assert_eq!(s.purge(300).unwrap(), 1);
         assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (0, 0));
-        assert!(s.families.is_empty());
+        assert!(s.families.is_empty() && s.family_use.is_empty());
     }
 
     #[test]
-    fn the_cap_drops_the_least_recently_used_families() {
+    fn families_are_listed_least_recently_used_first_and_a_rotation_is_a_use() {
         let dir = tempfile::tempdir().unwrap();
         let s = open(&dir);
-        let ids = [FamilyId::random(), FamilyId::random(), FamilyId::random()];
+        let ids = [new_id(), new_id(), new_id()];
+        // Expiry order is the reverse of use order: the index must follow use.
         for (i, id) in ids.iter().enumerate() {
-            s.insert_family(id, &family(100 * (i as u64 + 1), &digest(i as u8)))
-                .unwrap();
+            insert(&s, id, family(1000 - 100 * i as u64, &digest(i as u8)));
         }
-        // The first is used again: it becomes the most recent.
-        s.rotate_refresh(&ids[0], &digest(0), &family(400, &digest(9)))
-            .unwrap();
-        assert_eq!(s.cap_families(2).unwrap(), 1);
+        assert_eq!(s.least_recently_used(2).unwrap(), vec![ids[0], ids[1]]);
+        rotate(&s, &ids[0], &digest(0), family(50, &digest(9))).unwrap();
+        assert_eq!(
+            s.least_recently_used(5).unwrap(),
+            vec![ids[1], ids[2], ids[0]]
+        );
+        s.apply(&[Change::EvictFamily(ids[1])]).unwrap().unwrap();
         assert!(get(&s, &ids[1]).is_none());
-        assert!(get(&s, &ids[0]).is_some() && get(&s, &ids[2]).is_some());
         assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (2, 2));
-        assert_eq!(s.cap_families(2).unwrap(), 0);
-        // The count survives a reopen.
+        // The count and the order survive a reopen.
         drop(s);
-        assert_eq!(open(&dir).counts().refresh_families, 2);
+        let s = open(&dir);
+        assert_eq!(s.counts().refresh_families, 2);
+        assert_eq!(s.least_recently_used(5).unwrap(), vec![ids[2], ids[0]]);
+    }
+
+    #[test]
+    fn a_user_is_replaced_only_if_still_the_generation_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(&dir);
+        let user = |generation: &str| UserRecord {
+            name: "ann".into(),
+            password_hash: "h".into(),
+            scope: Scope::default(),
+            created_at: 0,
+            generation: generation.into(),
+        };
+        s.apply(&[Change::InsertUser(user("g1"))]).unwrap().unwrap();
+        assert_eq!(
+            s.apply(&[Change::InsertUser(user("g9"))]).unwrap(),
+            Err(Conflict::UserExists("ann".into()))
+        );
+        let replace = |expected: &str| {
+            s.apply(&[Change::ReplaceUser {
+                user: user("g2"),
+                expected: expected.into(),
+            }])
+            .unwrap()
+        };
+        assert_eq!(replace("g0"), Err(Conflict::UserChanged("ann".into())));
+        assert_eq!(replace("g1"), Ok(()));
+        assert_eq!(s.user("ann").unwrap().unwrap().generation, "g2");
     }
 
     /// Writes a layout-1 store: family `fa` rotated once (token 1 used, token 2 newest),
     /// `fb` revoked (token 3), `fc` whose only token (4) is used.
     fn layout_1_store(dir: &tempfile::TempDir) -> [FamilyId; 3] {
-        let ids = [FamilyId::random(), FamilyId::random(), FamilyId::random()];
+        let ids = [new_id(), new_id(), new_id()];
         let db = sled::Config::new()
             .path(dir.path().join("db"))
             .open()
@@ -627,7 +783,7 @@ mod tests {
             families
                 .insert(id.as_bytes(), f.to_string().as_bytes())
                 .unwrap();
-            fexp.insert(expiry_key(1000, id.as_bytes()), &[]).unwrap();
+            fexp.insert(index_key(1000, id.as_bytes()), &[]).unwrap();
         }
         db.open_tree("refresh_expiry")
             .unwrap()
@@ -659,8 +815,8 @@ mod tests {
             );
         }
         assert_eq!(
-            s.rotate_refresh(&fa, &digest(2), &family(2000, &digest(5))),
-            Ok(Rotation::Rotated)
+            rotate(&s, &fa, &digest(2), family(2000, &digest(5))),
+            Ok(())
         );
         drop(s);
         // Opening again changes nothing; purge drops the map entry once its family is gone.
@@ -674,9 +830,9 @@ mod tests {
     #[test]
     fn a_store_from_a_newer_piauth_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        open(&dir).meta.insert("layout", "3").unwrap();
+        open(&dir).meta.insert("layout", "4").unwrap();
         let e = Store::open(dir.path(), 1 << 20).err().unwrap();
-        assert_eq!(e, StoreError::NewerLayout("3".into()));
+        assert!(matches!(&e, StoreError::NewerLayout(v) if v == "4"), "{e}");
         assert!(e.to_string().contains("newer piauth"));
     }
 }

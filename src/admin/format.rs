@@ -1,0 +1,49 @@
+//! How admin command results are printed.
+
+use super::AdminRequest;
+use serde_json::Value;
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        Value::Array(a) => a.iter().map(text).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// The output of an admin command: JSON when asked for, otherwise text for people.
+pub fn render(req: &AdminRequest, v: &Value, json: bool) -> String {
+    if json {
+        format!("{v}\n")
+    } else {
+        match req {
+            AdminRequest::ClientAdd { .. } | AdminRequest::ClientRotateSecret { .. } => format!(
+                "client_id:     {}\nclient_secret: {}\nThe secret is shown only this once: store it now.\n",
+                text(&v["client_id"]),
+                text(&v["client_secret"])
+            ),
+            AdminRequest::ClientList | AdminRequest::UserList | AdminRequest::KeyList => {
+                let rows = v.as_array().cloned().unwrap_or_default();
+                let mut s = String::new();
+                for row in rows {
+                    let fields: Vec<String> = row
+                        .as_object()
+                        .map(|o| o.iter().map(|(k, val)| format!("{k}={}", text(val))).collect())
+                        .unwrap_or_default();
+                    s.push_str(&fields.join("  "));
+                    s.push('\n');
+                }
+                s
+            }
+            AdminRequest::KeySecret => format!("{}\n", text(&v["secret"])),
+            _ => {
+                let fields: Vec<String> = v
+                    .as_object()
+                    .map(|o| o.iter().map(|(k, val)| format!("{k}: {}", text(val))).collect())
+                    .unwrap_or_default();
+                format!("{}\n", fields.join("\n"))
+            }
+        }
+    }
+}

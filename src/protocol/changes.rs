@@ -1,0 +1,77 @@
+//! Writes as data: what an endpoint or an admin command asks the store to change.
+//!
+//! The store applies a list of changes in one transaction, or none of them when a
+//! precondition fails ([`Conflict`]).
+
+use crate::record::{ClientRecord, FamilyRecord, KeyRecord, UserRecord};
+use crate::refresh::{FamilyId, TokenDigest};
+
+/// One write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Store a new family; it becomes the most recently used.
+    InsertFamily {
+        /// Its id.
+        id: FamilyId,
+        /// Its record.
+        record: FamilyRecord,
+    },
+    /// Replace the family's newest token, if it is still `presented` and the family is
+    /// live; the family becomes the most recently used. Otherwise nothing is applied:
+    /// [`Conflict::FamilyReplaced`] or [`Conflict::FamilyGone`].
+    RotateFamily {
+        /// The family.
+        id: FamilyId,
+        /// SHA-256 of the token presented.
+        presented: TokenDigest,
+        /// The family after the exchange (its count of rotations is taken from the
+        /// stored record).
+        next: FamilyRecord,
+    },
+    /// Revoke a family (nothing if it is gone).
+    RevokeFamily(FamilyId),
+    /// Delete a family to make room (nothing if it is gone).
+    EvictFamily(FamilyId),
+    /// Refuse an access token by `jti` until `until`.
+    RevokeAccessToken {
+        /// The token's `jti`.
+        jti: String,
+        /// When the revocation may be forgotten (the token has expired).
+        until: u64,
+    },
+    /// Create a client; [`Conflict::ClientExists`] if the id is taken.
+    InsertClient(ClientRecord),
+    /// Create or replace a client.
+    PutClient(ClientRecord),
+    /// Delete a client.
+    RemoveClient(String),
+    /// Create a user; [`Conflict::UserExists`] if the name is taken.
+    InsertUser(UserRecord),
+    /// Replace a user if its generation is still `expected`; otherwise
+    /// [`Conflict::UserChanged`] (it was removed, or re-created, meanwhile).
+    ReplaceUser {
+        /// The user as it should be.
+        user: UserRecord,
+        /// The generation read before deciding.
+        expected: String,
+    },
+    /// Delete a user.
+    RemoveUser(String),
+    /// Write key records (a rotation).
+    PutKeys(Vec<KeyRecord>),
+}
+
+/// Why a list of changes was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// A rotation found another token newest: the one presented was replaced meanwhile.
+    FamilyReplaced(FamilyId),
+    /// A rotation found the family revoked or gone.
+    FamilyGone(FamilyId),
+    /// The client id is taken.
+    ClientExists(String),
+    /// The user name is taken.
+    UserExists(String),
+    /// The user was removed or re-created meanwhile.
+    UserChanged(String),
+}

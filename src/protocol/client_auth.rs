@@ -1,0 +1,129 @@
+//! Client authentication (RFC 6749 §2.3): who is asking, for every POST endpoint.
+
+use super::{Context, Event, Request, Step};
+use crate::oauth_error::OAuthError;
+use crate::record::{is_valid_name, ClientRecord};
+use crate::request::{self, ClientCredentials, Params};
+use crate::secret;
+
+/// A client that proved its identity: only [`check`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedClient(ClientRecord);
+
+impl AuthenticatedClient {
+    /// The client's record.
+    pub fn record(&self) -> &ClientRecord {
+        &self.0
+    }
+    /// The client id.
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+}
+
+pub(crate) const BAD_CLIENT: OAuthError =
+    OAuthError::invalid_client("client authentication failed");
+
+/// Why client authentication failed, for the log; the client only sees `invalid_client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No such client.
+    UnknownClient,
+    /// The secret does not match.
+    WrongSecret,
+    /// The client is disabled.
+    Disabled,
+}
+
+/// Checks presented credentials against the client's record (`None`: no such client).
+/// Every failure is the same `invalid_client`, so that a caller cannot tell which ids
+/// exist.
+pub fn check(
+    creds: &ClientCredentials,
+    record: Option<ClientRecord>,
+    pepper: &[u8],
+) -> Result<AuthenticatedClient, (OAuthError, AuthFailure)> {
+    let Some(record) = record else {
+        // Spend the same hash as a real check.
+        let _ = secret::check_client_secret(pepper, creds.secret(), "");
+        return Err((BAD_CLIENT, AuthFailure::UnknownClient));
+    };
+    if !secret::check_client_secret(pepper, creds.secret(), &record.secret_hash) {
+        return Err((BAD_CLIENT, AuthFailure::WrongSecret));
+    }
+    if record.disabled {
+        return Err((BAD_CLIENT, AuthFailure::Disabled));
+    }
+    Ok(AuthenticatedClient(record))
+}
+
+/// The id as it may appear in a log line: a presented id that no client could have is
+/// not repeated (it may be a secret pasted into the wrong field).
+pub fn loggable_id(id: &str) -> String {
+    if is_valid_name(id) {
+        id.to_string()
+    } else {
+        "(not a valid client id)".to_string()
+    }
+}
+
+/// Authenticates the client of a POST endpoint.
+pub fn authenticate(
+    req: &Request,
+    params: &Params,
+    ctx: &Context,
+) -> Result<AuthenticatedClient, Step> {
+    let creds = request::client_credentials(req.header("Authorization"), params)
+        .map_err(|e| Step::from(e.error))?;
+    let record = ctx.dir.client(creds.id())?;
+    check(&creds, record, ctx.pepper).map_err(|(e, why)| {
+        Step::from(e).with_event(Event::ClientAuthFailed {
+            client_id: loggable_id(creds.id()),
+            why,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::testing::{client, PEPPER};
+    use crate::record::GrantType;
+
+    #[test]
+    fn authentication_fails_alike_for_unknown_wrong_and_disabled() {
+        let creds = ClientCredentials::Basic {
+            id: "dev".into(),
+            secret: "wrong".into(),
+        };
+        let c = client(&[GrantType::ClientCredentials], "");
+        assert_eq!(
+            check(&creds, Some(c.clone()), PEPPER).unwrap_err(),
+            (BAD_CLIENT, AuthFailure::WrongSecret)
+        );
+        assert_eq!(
+            check(&creds, None, PEPPER).unwrap_err(),
+            (BAD_CLIENT, AuthFailure::UnknownClient)
+        );
+        let right = ClientCredentials::Basic {
+            id: "dev".into(),
+            secret: "s".into(),
+        };
+        let mut off = c;
+        off.disabled = true;
+        assert_eq!(
+            check(&right, Some(off), PEPPER).unwrap_err(),
+            (BAD_CLIENT, AuthFailure::Disabled)
+        );
+    }
+
+    #[test]
+    fn ids_no_client_could_have_stay_out_of_the_log() {
+        assert_eq!(loggable_id("sensor-1"), "sensor-1");
+        assert_eq!(
+            loggable_id("s3cret value with spaces"),
+            "(not a valid client id)"
+        );
+        assert_eq!(loggable_id(&"x".repeat(500)), "(not a valid client id)");
+    }
+}

@@ -1,0 +1,97 @@
+//! The endpoints: (method, path) to the function that answers.
+
+use super::{client_auth, health, introspection, metadata, revocation, token_endpoint};
+use super::{Context, Reply, Request, Step};
+use crate::entropy::Entropy;
+use crate::oauth_error::OAuthError;
+use crate::request::{self, BodyKind, Params};
+use serde_json::json;
+
+/// The token endpoint (RFC 6749 §3.2).
+pub const TOKEN_PATH: &str = "/token";
+/// Introspection (RFC 7662).
+pub const INTROSPECT_PATH: &str = "/introspect";
+/// Revocation (RFC 7009).
+pub const REVOKE_PATH: &str = "/revoke";
+/// The JWK Set (RFC 7517).
+pub const JWKS_PATH: &str = "/jwks.json";
+/// Server metadata (RFC 8414).
+pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+/// Health.
+pub const HEALTH_PATH: &str = "/health";
+
+/// Answers a request.
+pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    let allowed = match req.path.as_str() {
+        TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH => "POST",
+        JWKS_PATH | METADATA_PATH | HEALTH_PATH => "GET",
+        _ => {
+            return Step::reply(Reply::json(
+                404,
+                &json!({"error": "not_found", "error_description": "no such endpoint"}),
+            ))
+        }
+    };
+    if req.method != allowed {
+        return Step::reply(
+            Reply::json(
+                405,
+                &json!({"error": "method_not_allowed", "error_description": format!("use {allowed}")}),
+            )
+            .with_header("Allow", allowed),
+        );
+    }
+    match req.path.as_str() {
+        TOKEN_PATH => post(req, ctx, |params, client| {
+            token_endpoint::respond(params, client, ctx, rng)
+        }),
+        INTROSPECT_PATH => post(req, ctx, |params, client| match token_param(params) {
+            Ok(t) => introspection::respond(t, client, ctx),
+            Err(s) => s,
+        }),
+        REVOKE_PATH => post(req, ctx, |params, client| match token_param(params) {
+            Ok(t) => revocation::respond(t, client, ctx),
+            Err(s) => s,
+        }),
+        JWKS_PATH => Step::reply(metadata::jwks(ctx)),
+        METADATA_PATH => Step::reply(metadata::metadata(ctx)),
+        _ => Step::reply(health::health(ctx)),
+    }
+}
+
+/// The shared start of every POST endpoint: parameters, then client authentication.
+fn post(
+    req: &Request,
+    ctx: &Context,
+    then: impl FnOnce(&Params, &client_auth::AuthenticatedClient) -> Step,
+) -> Step {
+    let params = match params(req) {
+        Ok(p) => p,
+        Err(s) => return s,
+    };
+    match client_auth::authenticate(req, &params, ctx) {
+        Ok(client) => then(&params, &client),
+        Err(s) => s,
+    }
+}
+
+fn token_param(params: &Params) -> Result<&str, Step> {
+    params
+        .require("token", "token is required")
+        .map_err(Step::from)
+}
+
+/// Reads the parameters of a POST endpoint.
+fn params(req: &Request) -> Result<Params, Step> {
+    if req.body_too_large {
+        return Err(Step::reply(Reply::json(
+            413,
+            &json!({"error": "invalid_request", "error_description": "the request body is too large"}),
+        )));
+    }
+    if req.header_count("Content-Type") > 1 || req.header_count("Authorization") > 1 {
+        return Err(OAuthError::invalid_request("a header was given more than once").into());
+    }
+    let kind = BodyKind::from_content_type(req.header("Content-Type"))?;
+    Ok(request::parse_body(kind, &req.body)?)
+}

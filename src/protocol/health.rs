@@ -1,0 +1,42 @@
+//! `/health`: whether the server can serve, and what it runs on.
+
+use super::{Context, Reply};
+use serde_json::{json, Value};
+
+/// The health document; 503 when the store cannot be read.
+pub fn health(ctx: &Context) -> Reply {
+    let key = ctx.keys.current();
+    let counts = ctx.dir.counts();
+    let store: Value = match ctx.dir.check() {
+        Ok(()) => json!({"status": "ok", "clients": counts.clients, "users": counts.users,
+                        "refresh_families": counts.refresh_families}),
+        Err(e) => {
+            log::error!("health: {e}");
+            json!({"status": "failing"})
+        }
+    };
+    let ok = store["status"] == "ok";
+    let board = ctx.host.board;
+    Reply::json(
+        if ok { 200 } else { 503 },
+        &json!({
+            "status": if ok { "ok" } else { "degraded" },
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": ctx.host.uptime_seconds,
+            "issuer": ctx.policy.issuer,
+            "store": store,
+            "key": {"kid": key.kid, "alg": key.alg.as_str()},
+            "board": {
+                "is_raspberry_pi": board.is_raspberry_pi,
+                "model": board.code.model,
+                "type": board.code.type_name,
+                "revision": board.revision,
+                "memory_mb": board.code.memory_mb,
+                "processor": board.code.processor,
+                "cores": board.cores,
+            },
+            "tuning": ctx.host.profile,
+        }),
+    )
+    .with_header("Cache-Control", "no-store")
+}

@@ -1,0 +1,51 @@
+//! Server metadata (RFC 8414) and the JWK Set (RFC 7517).
+
+use super::endpoints::{INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
+use super::{Context, Reply};
+use crate::record::GrantType;
+use serde_json::json;
+
+const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+/// The metadata document. `scopes_supported` appears only when the operator names the
+/// scopes: an empty list would say no scope is supported, and the union of the clients'
+/// scopes would tell the whole LAN what each device may do.
+pub fn metadata(ctx: &Context) -> Reply {
+    let issuer = &ctx.policy.issuer;
+    let mut algs: Vec<&str> = ctx
+        .keys
+        .keys()
+        .iter()
+        .filter(|k| k.is_live(ctx.now))
+        .map(|k| k.alg.as_str())
+        .collect();
+    algs.sort();
+    algs.dedup();
+    let mut doc = json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
+        "introspection_endpoint": format!("{issuer}{INTROSPECT_PATH}"),
+        "revocation_endpoint": format!("{issuer}{REVOKE_PATH}"),
+        "jwks_uri": format!("{issuer}{JWKS_PATH}"),
+        "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "access_token_signing_alg_values_supported": algs,
+    });
+    if let Some(scopes) = ctx
+        .policy
+        .scopes_supported
+        .as_ref()
+        .filter(|s| !s.is_empty())
+    {
+        doc["scopes_supported"] = json!(scopes);
+    }
+    Reply::json(200, &doc)
+}
+
+/// The public keys, cacheable for five minutes.
+pub fn jwks(ctx: &Context) -> Reply {
+    Reply::json(200, &ctx.keys.jwks(ctx.now)).with_header("Cache-Control", "public, max-age=300")
+}

@@ -1,0 +1,54 @@
+//! What a token presented for introspection or revocation turns out to be.
+
+use super::token_endpoint::find_family;
+use super::{Context, LookupError};
+use crate::record::FamilyRecord;
+use crate::refresh::{self, FamilyId};
+use crate::token::{self, AccessClaims};
+
+/// What a presented token is.
+#[derive(Debug)]
+pub enum Found {
+    /// A live access token of this server.
+    Access(AccessClaims),
+    /// A family's newest token, live.
+    Refresh(FamilyId, FamilyRecord),
+    /// Nothing live: unknown, expired, revoked, another server's, or an older token of a
+    /// family.
+    Nothing,
+}
+
+/// Looks a presented token up: a JWT is verified against the key ring, anything else is
+/// read as a refresh token.
+pub fn find(token: &str, ctx: &Context) -> Result<Found, LookupError> {
+    if token.split('.').count() == 3 {
+        let p = ctx.policy;
+        return match token::verify_cached(
+            token,
+            ctx.keys,
+            &p.issuer,
+            ctx.now,
+            p.leeway,
+            ctx.verified,
+        ) {
+            Ok(claims) => Ok(if ctx.dir.is_jti_revoked(&claims.jti)? {
+                Found::Nothing
+            } else {
+                Found::Access(claims)
+            }),
+            Err(why) => {
+                log::debug!("presented token not accepted: {why}");
+                Ok(Found::Nothing)
+            }
+        };
+    }
+    let presented = refresh::parse(token);
+    Ok(match find_family(ctx.dir, &presented)? {
+        Some((id, f))
+            if !f.revoked && ctx.now < f.expires_at && presented.digest.matches(&f.current) =>
+        {
+            Found::Refresh(id, f)
+        }
+        _ => Found::Nothing,
+    })
+}

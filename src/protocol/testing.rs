@@ -1,0 +1,177 @@
+//! Test support for the core: a directory in maps, and a context around it.
+
+use super::{Context, Counts, Directory, HostFacts, LookupError, Owner, Policy, Request};
+use crate::board::{self, Board, CpuInfoFacts};
+use crate::keys::{self, KeyRing, SigningAlg};
+use crate::record::{ClientRecord, FamilyRecord, GrantType, UserRecord};
+use crate::refresh::{FamilyId, TokenDigest};
+use crate::scope::Scope;
+use crate::secret::{self, PasswordCost};
+use crate::token::VerifiedCache;
+use crate::tuning::{self, Profile};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub const PEPPER: &[u8] = b"pepper";
+
+/// The store as maps; families keep their use order in `last_use`.
+#[derive(Default)]
+pub struct MapDirectory {
+    pub clients: HashMap<String, ClientRecord>,
+    pub users: HashMap<String, UserRecord>,
+    pub legacy: Vec<(TokenDigest, FamilyId)>,
+    pub families: HashMap<FamilyId, FamilyRecord>,
+    pub revoked_jti: HashSet<String>,
+}
+
+impl Directory for MapDirectory {
+    fn client(&self, id: &str) -> Result<Option<ClientRecord>, LookupError> {
+        Ok(self.clients.get(id).cloned())
+    }
+    fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError> {
+        Ok(self.users.get(name).cloned())
+    }
+    fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
+        Ok(self.families.get(id).cloned())
+    }
+    fn legacy_family(&self, d: &TokenDigest) -> Result<Option<FamilyId>, LookupError> {
+        Ok(self.legacy.iter().find(|(l, _)| l == d).map(|(_, id)| *id))
+    }
+    fn is_jti_revoked(&self, jti: &str) -> Result<bool, LookupError> {
+        Ok(self.revoked_jti.contains(jti))
+    }
+    fn least_recently_used(&self, n: usize) -> Result<Vec<FamilyId>, LookupError> {
+        let by_use: BTreeMap<(u64, String), FamilyId> = self
+            .families
+            .iter()
+            .map(|(id, f)| ((f.last_use, id.to_string()), *id))
+            .collect();
+        Ok(by_use.into_values().take(n).collect())
+    }
+    fn families_of(&self, owner: Owner<'_>) -> Result<Vec<(FamilyId, FamilyRecord)>, LookupError> {
+        Ok(self
+            .families
+            .iter()
+            .filter(|(_, f)| owner.owns(f))
+            .map(|(id, f)| (*id, f.clone()))
+            .collect())
+    }
+    fn counts(&self) -> Counts {
+        Counts {
+            clients: self.clients.len(),
+            users: self.users.len(),
+            refresh_families: self.families.len(),
+        }
+    }
+    fn check(&self) -> Result<(), LookupError> {
+        Ok(())
+    }
+}
+
+pub fn policy() -> Policy {
+    Policy {
+        issuer: "http://pi".into(),
+        access_ttl: 300,
+        refresh_ttl: 3600,
+        leeway: 30,
+        password_cost: PasswordCost {
+            memory_kib: 64,
+            iterations: 1,
+        },
+        max_refresh_families: 100,
+        scopes_supported: None,
+    }
+}
+
+/// Client "dev", secret "s".
+pub fn client(grants: &[GrantType], scope: &str) -> ClientRecord {
+    ClientRecord {
+        id: "dev".into(),
+        secret_hash: secret::hash_client_secret(PEPPER, "s"),
+        grants: grants.to_vec(),
+        scope: Scope::parse(scope).unwrap(),
+        audiences: vec!["api".into()],
+        access_ttl: None,
+        refresh_ttl: None,
+        disabled: false,
+        created_at: 0,
+    }
+}
+
+/// User `name`, password "pw".
+pub fn user(name: &str, scope: &str, generation: &str) -> UserRecord {
+    UserRecord {
+        name: name.into(),
+        password_hash: secret::hash_password("pw", policy().password_cost).unwrap(),
+        scope: Scope::parse(scope).unwrap(),
+        created_at: 0,
+        generation: generation.into(),
+    }
+}
+
+/// What a [`Context`] borrows.
+pub struct World {
+    pub dir: MapDirectory,
+    pub policy: Policy,
+    pub keys: KeyRing,
+    pub verified: VerifiedCache,
+    pub board: Board,
+    pub profile: Profile,
+    pub now: u64,
+}
+
+impl World {
+    pub fn new(dir: MapDirectory) -> World {
+        let board = board::detect(&CpuInfoFacts::default(), None);
+        let profile = tuning::profile(tuning::resources(&board, 1 << 30));
+        World {
+            dir,
+            policy: policy(),
+            keys: KeyRing::load(&[keys::generate(SigningAlg::Es256, 0).unwrap()]).unwrap(),
+            verified: VerifiedCache::new(16),
+            board,
+            profile,
+            now: 1000,
+        }
+    }
+
+    pub fn ctx(&self) -> Context<'_> {
+        Context {
+            dir: &self.dir,
+            policy: &self.policy,
+            keys: &self.keys,
+            pepper: PEPPER,
+            verified: &self.verified,
+            now: self.now,
+            host: HostFacts {
+                board: &self.board,
+                profile: &self.profile,
+                uptime_seconds: 7,
+            },
+        }
+    }
+}
+
+/// A form POST with client_secret_basic for "dev"/"s".
+pub fn post(path: &str, form: &str) -> Request {
+    Request {
+        method: "POST".into(),
+        path: path.into(),
+        headers: vec![
+            (
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("Authorization".into(), "Basic ZGV2OnM=".into()),
+        ],
+        body: form.as_bytes().to_vec(),
+        body_too_large: false,
+    }
+}
+
+pub fn get(path: &str) -> Request {
+    Request {
+        method: "GET".into(),
+        path: path.into(),
+        ..Request::default()
+    }
+}

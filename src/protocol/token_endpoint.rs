@@ -1,0 +1,384 @@
+//! The token endpoint (RFC 6749 §3.2): the grants (§4.3, §4.4, §6), the claims of the
+//! access token (RFC 9068), and what to store for refresh tokens.
+//!
+//! [`decide`] applies the grant rules to the records the request names and says what to
+//! issue; [`issue`] mints the tokens and says what to write. Neither signs with a key it
+//! chose, stores anything or reads the clock: the caller passes them in and applies the
+//! changes.
+
+use super::client_auth::AuthenticatedClient;
+use super::{Change, Context, Directory, Event, LookupError, Policy, Reply, Step};
+use crate::entropy::{self, Entropy};
+use crate::oauth_error::{ErrorCode, OAuthError};
+use crate::record::{ClientRecord, FamilyRecord, GrantType};
+use crate::refresh::{self, FamilyId, TokenDigest};
+use crate::request::Params;
+use crate::scope::Scope;
+use crate::secret;
+use crate::token::{self, AccessClaims};
+use serde_json::json;
+
+/// What the caller must do for a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshPlan {
+    /// Issue no refresh token.
+    None,
+    /// Start a new family.
+    NewFamily,
+    /// Replace the family's newest token, the one presented, with a new one: the store
+    /// refuses if another exchange replaced it meanwhile.
+    Rotate {
+        /// The family.
+        family: FamilyId,
+        /// SHA-256 of the presented token.
+        presented: TokenDigest,
+    },
+}
+
+/// What to issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// The client.
+    pub client_id: String,
+    /// `sub`: the client or the user.
+    pub subject: String,
+    /// The user, for the password grant and its refreshes.
+    pub username: Option<String>,
+    /// The user's generation the grant is made under.
+    pub user_generation: Option<String>,
+    /// The scope of the access token.
+    pub scope: Scope,
+    /// The scope a new refresh token carries (the original grant's).
+    pub refresh_scope: Scope,
+    /// `aud`.
+    pub audiences: Vec<String>,
+    /// Access-token lifetime.
+    pub access_ttl: u64,
+    /// Refresh-token lifetime.
+    pub refresh_ttl: u64,
+    /// Refresh-token work.
+    pub refresh: RefreshPlan,
+}
+
+/// Why nothing is issued.
+#[derive(Debug)]
+pub enum Refusal {
+    /// An OAuth error; nothing is written.
+    Error(OAuthError),
+    /// A wrong password or an unknown user (answered as [`BAD_PASSWORD`]).
+    Password,
+    /// A replaced refresh token came back: revoke its family (RFC 9700 §4.14), then refuse.
+    Reused(FamilyId),
+    /// The store could not be read.
+    Lookup(LookupError),
+}
+
+impl From<OAuthError> for Refusal {
+    fn from(e: OAuthError) -> Self {
+        Refusal::Error(e)
+    }
+}
+
+impl From<LookupError> for Refusal {
+    fn from(e: LookupError) -> Self {
+        Refusal::Lookup(e)
+    }
+}
+
+/// The error a reused refresh token is answered with.
+pub const REFRESH_REUSED: OAuthError =
+    OAuthError::invalid_grant("refresh token already used; its family is revoked");
+
+/// The error an unknown, expired, revoked or foreign refresh token is answered with.
+pub const BAD_REFRESH: OAuthError =
+    OAuthError::invalid_grant("refresh token is invalid, expired or revoked");
+
+/// The error a wrong password or unknown user is answered with (the same for both).
+pub const BAD_PASSWORD: OAuthError = OAuthError::invalid_grant("wrong username or password");
+
+/// Answers a token request from an authenticated client.
+pub fn respond(
+    params: &Params,
+    client: &AuthenticatedClient,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Step {
+    match decide(params, client, ctx.dir, ctx.policy, ctx.now) {
+        Ok(i) => issue(&i, ctx, rng),
+        Err(Refusal::Error(e)) => Step::from(e),
+        Err(Refusal::Password) => Step::from(BAD_PASSWORD).with_event(Event::PasswordRefused {
+            client_id: client.id().to_string(),
+        }),
+        Err(Refusal::Reused(family)) => Step {
+            reply: Reply::oauth_error(&REFRESH_REUSED),
+            changes: vec![Change::RevokeFamily(family)],
+            event: Some(Event::RefreshReused {
+                client_id: client.id().to_string(),
+            }),
+        },
+        Err(Refusal::Lookup(e)) => Step::from(e),
+    }
+}
+
+/// Decides a token request from an authenticated client.
+pub fn decide(
+    params: &Params,
+    client: &AuthenticatedClient,
+    dir: &dyn Directory,
+    policy: &Policy,
+    now: u64,
+) -> Result<Issue, Refusal> {
+    let grant_name = params.require("grant_type", "grant_type is required")?;
+    let grant = GrantType::parse(grant_name).ok_or(OAuthError::new(
+        ErrorCode::UnsupportedGrantType,
+        "supported grant types: client_credentials, password, refresh_token",
+    ))?;
+    let c = client.record();
+    if !c.grants.contains(&grant) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use this grant type",
+        )
+        .into());
+    }
+    let requested = match params.get("scope") {
+        Some(s) => Some(Scope::parse(s).map_err(|_| {
+            OAuthError::invalid_scope("scope holds a character RFC 6749 §3.3 does not allow")
+        })?),
+        None => None,
+    };
+    let mut audiences = c.audiences.clone();
+    for default in [&c.id, &policy.issuer] {
+        if !audiences.contains(default) {
+            audiences.push(default.clone());
+        }
+    }
+    let base = Issue {
+        client_id: c.id.clone(),
+        subject: c.id.clone(),
+        username: None,
+        user_generation: None,
+        scope: Scope::default(),
+        refresh_scope: Scope::default(),
+        audiences,
+        access_ttl: c.access_ttl.unwrap_or(policy.access_ttl),
+        refresh_ttl: c.refresh_ttl.unwrap_or(policy.refresh_ttl),
+        refresh: RefreshPlan::None,
+    };
+    Ok(match grant {
+        GrantType::ClientCredentials => {
+            let scope = narrow(requested.as_ref(), &c.scope)?;
+            // RFC 6749 §4.4.3: no refresh token for client_credentials.
+            Issue {
+                refresh_scope: scope.clone(),
+                scope,
+                ..base
+            }
+        }
+        GrantType::Password => {
+            let username = params.require("username", "username is required")?;
+            let password = params.require("password", "password is required")?;
+            let Some(user) = dir.user(username)? else {
+                secret::burn_password_check(password, policy.password_cost);
+                return Err(Refusal::Password);
+            };
+            match secret::check_password(password, &user.password_hash) {
+                Ok(true) => {}
+                Ok(false) => return Err(Refusal::Password),
+                Err(_) => {
+                    return Err(
+                        OAuthError::server_error("stored password hash is unreadable").into(),
+                    )
+                }
+            }
+            let allowed = c.scope.intersect(&user.scope);
+            let scope = narrow(requested.as_ref(), &allowed)?;
+            Issue {
+                subject: user.name.clone(),
+                username: Some(user.name),
+                user_generation: Some(user.generation),
+                refresh_scope: scope.clone(),
+                scope,
+                refresh: refresh_if_allowed(c),
+                ..base
+            }
+        }
+        GrantType::RefreshToken => {
+            let token = params.require("refresh_token", "refresh_token is required")?;
+            let presented = refresh::parse(token);
+            let (id, family) = find_family(dir, &presented)?.ok_or(BAD_REFRESH)?;
+            if family.client_id != c.id {
+                // RFC 6749 §6: bound to the client it was issued to. Not consumed.
+                return Err(BAD_REFRESH.into());
+            }
+            if family.revoked || now >= family.expires_at {
+                return Err(BAD_REFRESH.into());
+            }
+            if !presented.digest.matches(&family.current) {
+                // It names this family but is not its newest token: an older one, again.
+                return Err(Refusal::Reused(id));
+            }
+            // What may be granted now: the original grant, less what the client (or
+            // user) has since lost.
+            let mut allowed = family.scope.intersect(&c.scope);
+            if let Some(name) = &family.username {
+                let user = dir.user(name)?.ok_or(OAuthError::invalid_grant(
+                    "the user of this grant no longer exists",
+                ))?;
+                // A user removed and added again, or whose sessions were ended, is a new
+                // generation: grants of an earlier one are dead.
+                if family.user_generation.as_deref().unwrap_or("") != user.generation {
+                    return Err(BAD_REFRESH.into());
+                }
+                allowed = allowed.intersect(&user.scope);
+            }
+            let scope = narrow(requested.as_ref(), &allowed)?;
+            Issue {
+                subject: family.username.clone().unwrap_or_else(|| c.id.clone()),
+                username: family.username,
+                user_generation: family.user_generation,
+                scope,
+                refresh_scope: allowed,
+                refresh: RefreshPlan::Rotate {
+                    family: id,
+                    presented: presented.digest,
+                },
+                ..base
+            }
+        }
+    })
+}
+
+/// Mints what [`decide`] said to issue and says what to store.
+pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    let now = ctx.now;
+    let claims = AccessClaims {
+        iss: ctx.policy.issuer.clone(),
+        sub: issue.subject.clone(),
+        aud: issue.audiences.clone(),
+        exp: now.saturating_add(issue.access_ttl),
+        nbf: now,
+        iat: now,
+        jti: entropy::token(rng, 16),
+        client_id: issue.client_id.clone(),
+        scope: issue.scope.to_string(),
+        username: issue.username.clone(),
+    };
+    let access = match token::mint(&claims, ctx.keys.current()) {
+        Ok(t) => t,
+        Err(e) => return super::store_failed(&format_args!("minting an access token: {e}")),
+    };
+    let mut changes = Vec::new();
+    let mut evicted = 0;
+    let refresh = match &issue.refresh {
+        RefreshPlan::None => None,
+        RefreshPlan::NewFamily => {
+            // Make room first, least recently used first; the new family is not in the
+            // store yet, so it can never be the one to go.
+            let count = ctx.dir.counts().refresh_families;
+            let over = (count + 1).saturating_sub(ctx.policy.max_refresh_families);
+            if over > 0 {
+                match ctx.dir.least_recently_used(over) {
+                    Ok(ids) => {
+                        evicted = ids.len();
+                        changes.extend(ids.into_iter().map(Change::EvictFamily));
+                    }
+                    Err(e) => return Step::from(e),
+                }
+            }
+            let id = FamilyId::random(rng);
+            let (value, record) = next_refresh(issue, &id, now, rng);
+            changes.push(Change::InsertFamily { id, record });
+            Some(value)
+        }
+        RefreshPlan::Rotate { family, presented } => {
+            let (value, next) = next_refresh(issue, family, now, rng);
+            changes.push(Change::RotateFamily {
+                id: *family,
+                presented: *presented,
+                next,
+            });
+            Some(value)
+        }
+    };
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": issue.access_ttl,
+        "scope": issue.scope.to_string(),
+    });
+    if let Some(r) = refresh {
+        body["refresh_token"] = json!(r);
+    }
+    Step {
+        reply: Reply::json(200, &body).no_store(),
+        changes,
+        event: Some(Event::Issued {
+            client_id: issue.client_id.clone(),
+            evicted,
+        }),
+    }
+}
+
+/// A new newest token for family `id`, and the family as it is once that token is issued.
+fn next_refresh(
+    issue: &Issue,
+    id: &FamilyId,
+    now: u64,
+    rng: &mut dyn Entropy,
+) -> (String, FamilyRecord) {
+    let (value, digest) = refresh::mint(id, rng);
+    let family = FamilyRecord {
+        client_id: issue.client_id.clone(),
+        username: issue.username.clone(),
+        user_generation: issue.user_generation.clone(),
+        scope: issue.refresh_scope.clone(),
+        current: digest.encode(),
+        issued_at: now,
+        expires_at: now.saturating_add(issue.refresh_ttl),
+        rotations: 0,
+        revoked: false,
+        last_use: 0,
+    };
+    (value, family)
+}
+
+/// The family a presented refresh-token value names (or, for a value of the earlier form,
+/// the one the legacy map gives), with its record, if both exist. Whether the value is the
+/// family's newest token is the caller's question.
+pub fn find_family(
+    dir: &dyn Directory,
+    presented: &refresh::Presented,
+) -> Result<Option<(FamilyId, FamilyRecord)>, LookupError> {
+    let id = match presented.family {
+        Some(id) => id,
+        None => match dir.legacy_family(&presented.digest)? {
+            Some(id) => id,
+            None => return Ok(None),
+        },
+    };
+    Ok(dir.family(&id)?.map(|f| (id, f)))
+}
+
+fn refresh_if_allowed(c: &ClientRecord) -> RefreshPlan {
+    if c.grants.contains(&GrantType::RefreshToken) {
+        RefreshPlan::NewFamily
+    } else {
+        RefreshPlan::None
+    }
+}
+
+/// The scope to grant: what was asked for, if all of it is allowed; all that is allowed
+/// when nothing was asked for (RFC 6749 §3.3 lets the server pick a default).
+pub fn narrow(requested: Option<&Scope>, allowed: &Scope) -> Result<Scope, OAuthError> {
+    match requested {
+        None => Ok(allowed.clone()),
+        Some(r) if r.is_subset(allowed) => Ok(r.clone()),
+        Some(_) => Err(OAuthError::invalid_scope(
+            "the requested scope exceeds what this client may be granted",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+//! The running server: opens the store, binds the port, starts the workers, the admin
+//! socket and the LED, then watches them until a signal or a dead listener ends it.
+
+use crate::admin;
+use crate::app::{tune, AppError};
+use crate::cli::HostArgs;
+use crate::config::Config;
+use crate::http::{Http, HttpError};
+use crate::led::{Led, LedEvent};
+use crate::service::{self, unix_now, Service};
+use crate::store::Store;
+use crate::systemd::{Notifier, ServiceState};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Creates the data directory if needed and makes it private.
+pub fn open_data_dir(dir: &Path) -> Result<(), AppError> {
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+        .map_err(AppError::io(format!(
+            "use data directory {}",
+            dir.display()
+        )))
+}
+
+fn default_issuer(addr: std::net::SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        crate::sys::hostname().unwrap_or_else(|| "localhost".into())
+    } else {
+        match addr.ip() {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        }
+    };
+    format!("http://{host}:{}", addr.port())
+}
+
+/// Workers come round their loop at least every 500 ms when idle; a request may take a
+/// password check longer. Past this, the server counts as wedged.
+const WORKER_STALL: Duration = Duration::from_secs(10);
+
+/// How often expired refresh tokens, revocations and keys are swept.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
+    let started = Instant::now();
+    let (host, profile) = tune(&cfg, host_args)?;
+    log::info!(
+        "board: {} ({}); tuning: {}",
+        host.board
+            .code
+            .model
+            .as_deref()
+            .unwrap_or("not a Raspberry Pi"),
+        host.board.reason,
+        serde_json::to_string(&profile).unwrap_or_default()
+    );
+    let notifier = Notifier::from_env();
+    let led = Led::start(cfg.led);
+    led.events().send(LedEvent::Starting);
+    open_data_dir(&cfg.data_dir)?;
+    let store = Store::open(&cfg.data_dir, profile.sled_cache_bytes)?;
+    let http = Http::bind(&cfg.listen)?;
+    let issuer = cfg
+        .issuer
+        .clone()
+        .unwrap_or_else(|| default_issuer(http.local_addr));
+    let policy = cfg.policy(issuer.clone(), &profile);
+    crate::secret::set_password_checks_at_once(profile.password_checks_at_once);
+    let ring = service::ensure_keys(&store, &policy, cfg.algorithm)?;
+    let purged = store.purge(unix_now())?;
+    let service = Arc::new(Service::new(
+        store,
+        policy,
+        cfg.algorithm,
+        ring,
+        host.board,
+        profile,
+        led.events(),
+    )?);
+    let socket = admin::socket_path(&cfg.data_dir);
+    admin::serve(&socket, service.clone()).map_err(AppError::io(format!(
+        "open admin socket {}",
+        socket.display()
+    )))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(AppError::io("install a signal handler"))?;
+    }
+    let workers = http
+        .spawn(profile.http_workers, service.clone(), stop.clone())
+        .map_err(AppError::io("start the HTTP workers"))?;
+    let key = service.keys();
+    log::info!(
+        "signing with {} key {}; {} expired records purged; data in {}",
+        key.current().alg,
+        key.current().kid,
+        purged,
+        cfg.data_dir.display()
+    );
+    log::info!(
+        "listening on http://{} (issuer {issuer}) after {} ms",
+        http.local_addr,
+        started.elapsed().as_millis()
+    );
+
+    notifier.notify(ServiceState::Ready);
+    led.events().send(LedEvent::Ready);
+
+    let watchdog = notifier.watchdog_interval();
+    let mut last_purge = Instant::now();
+    let mut last_ping = Instant::now();
+    let mut deaf = None;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(e) = http.accept_failed() {
+            // Crash-only: a fresh process gets a fresh accept loop (systemd restarts on
+            // failure); staying up would only look healthy.
+            log::error!("the HTTP listener stopped accepting connections: {e}; exiting");
+            led.events().send(LedEvent::Fault);
+            deaf = Some(e);
+            stop.store(true, Ordering::Relaxed);
+            break;
+        }
+        if let Some(every) = watchdog {
+            // Ping only while the workers are coming round their loop: a wedged server
+            // stops pinging and systemd restarts it.
+            if last_ping.elapsed() >= every && http.since_last_beat() < WORKER_STALL {
+                notifier.notify(ServiceState::Watchdog);
+                last_ping = Instant::now();
+            }
+        }
+        if last_purge.elapsed() >= PURGE_EVERY {
+            last_purge = Instant::now();
+            if let Err(e) = service.store.purge(unix_now()) {
+                log::error!("purging expired records failed: {e}");
+                led.events().send(LedEvent::Fault);
+            }
+        }
+    }
+    log::info!("shutting down");
+    notifier.notify(ServiceState::Stopping);
+    http.unblock();
+    for w in workers {
+        let _ = w.join();
+    }
+    let _ = std::fs::remove_file(&socket);
+    let flushed = service.store.flush();
+    led.stop();
+    flushed?;
+    if let Some(e) = deaf {
+        return Err(HttpError::StoppedAccepting(e).into());
+    }
+    log::info!("stopped");
+    Ok(())
+}
