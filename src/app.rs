@@ -110,14 +110,11 @@ fn init_logging(level: log::LevelFilter) {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), AppError> {
-    let serve_args = match &cli.command {
-        Command::Serve(args) => Some(args),
-        _ => None,
+    let serve_flags = match &cli.command {
+        Command::Serve(args) => args.flags.clone(),
+        _ => config::ServeFlags::default(),
     };
-    let cfg = config::load(
-        cli.config.as_deref(),
-        &config::Overrides::from_cli(&cli, serve_args),
-    )?;
+    let cfg = config::load(cli.config.as_deref(), &cli.global, &serve_flags)?;
     let out = match &cli.command {
         Command::Serve(args) => {
             init_logging(cfg.log_level);

@@ -10,9 +10,9 @@ pub struct Cli {
     /// TOML config file; flags override it, it overrides the built-in defaults.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Data directory (store, keys, admin socket). Default: ./piauth-data.
-    #[arg(long, global = true, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+    /// Flags every command takes (`--data-dir`).
+    #[command(flatten)]
+    pub global: crate::config::GlobalFlags,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage clients (works whether the server runs or not).
     #[command(subcommand)]
     Client(ClientCommand),
@@ -58,27 +58,12 @@ pub struct BoardArgs {
     pub json: bool,
 }
 
-/// Flags of `serve`, each overriding the config file.
+/// Flags of `serve`: one for every config key, each overriding the config file.
 #[derive(Debug, Args, Default)]
 pub struct ServeArgs {
-    /// Address to listen on, e.g. 0.0.0.0:8420 or 127.0.0.1:0.
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<String>,
-    /// Issuer URL put in `iss` and in metadata (default: http://<hostname>:<port>).
-    #[arg(long, value_name = "URL")]
-    pub issuer: Option<String>,
-    /// Access-token lifetime in seconds.
-    #[arg(long, value_name = "SECS")]
-    pub access_ttl: Option<u64>,
-    /// Refresh-token lifetime in seconds.
-    #[arg(long, value_name = "SECS")]
-    pub refresh_ttl: Option<u64>,
-    /// Signing algorithm: ES256, EdDSA, RS256, PS256 or HS256.
-    #[arg(long, value_name = "ALG")]
-    pub algorithm: Option<String>,
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(long, value_name = "LEVEL")]
-    pub log_level: Option<String>,
+    /// Config keys.
+    #[command(flatten)]
+    pub flags: crate::config::ServeFlags,
     /// Board detection sources (size the server as if it ran on that board).
     #[command(flatten)]
     pub host: HostArgs,
@@ -229,7 +214,7 @@ mod tests {
             "/tmp/x",
         ])
         .unwrap();
-        assert_eq!(cli.data_dir, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(cli.global.data_dir, Some(PathBuf::from("/tmp/x")));
         match cli.command {
             Command::Client(ClientCommand::Add {
                 id,
@@ -282,8 +267,8 @@ mod tests {
         .unwrap();
         match cli.command {
             Command::Serve(a) => {
-                assert_eq!(a.listen.as_deref(), Some("127.0.0.1:0"));
-                assert_eq!(a.access_ttl, Some(60));
+                assert_eq!(a.flags.listen.as_deref(), Some("127.0.0.1:0"));
+                assert_eq!(a.flags.access_ttl, Some(60));
             }
             other => panic!("{other:?}"),
         }

@@ -1,13 +1,17 @@
 //! Configuration: built-in defaults, then the TOML file, then command-line flags.
 //!
-//! Pure: the caller reads the file and hands in its text. Unknown keys are errors, so that
-//! a typo in a config file is reported instead of silently ignored.
+//! Every key is defined once, in the [`config_keys!`] table below: its TOML name, its type,
+//! its flag, its default and its documentation. From that one table come the config file's
+//! shape (unknown keys are errors, so a typo is reported instead of ignored), the flags of
+//! `serve` and `--data-dir`, and [`keys`], which a test holds the README's table to.
+//! [`resolve`] is pure: the caller reads the file and hands in its text.
 
 use crate::keys::SigningAlg;
+use crate::led::LedSpec;
 use crate::tuning::Profile;
 use serde::Deserialize;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where data lives when nothing says otherwise: beside the working directory, so that
 /// `cargo run -- serve` works on a fresh checkout with no setup.
@@ -22,40 +26,249 @@ pub const DEFAULT_REFRESH_TTL: u64 = 30 * 24 * 3600;
 /// Home devices without RTC batteries drift; 60 s of skew is tolerated.
 pub const DEFAULT_LEEWAY: u64 = 60;
 
-/// The config file as written.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Listen address.
-    pub listen: Option<String>,
-    /// Data directory.
-    pub data_dir: Option<PathBuf>,
-    /// Issuer URL.
-    pub issuer: Option<String>,
-    /// Signing algorithm.
-    pub algorithm: Option<String>,
-    /// Access-token lifetime, seconds.
-    pub access_ttl: Option<u64>,
-    /// Refresh-token lifetime, seconds.
-    pub refresh_ttl: Option<u64>,
-    /// Clock-skew leeway, seconds.
-    pub leeway: Option<u64>,
-    /// Log level.
-    pub log_level: Option<String>,
-    /// Status LED: "none", "act" or "gpio:N".
-    pub led: Option<String>,
-    /// The GPIO LED is lit when the pin is low.
-    pub led_active_low: Option<bool>,
-    /// Scopes advertised in the metadata.
-    pub scopes_supported: Option<Vec<String>>,
-    /// Overrides of the board's tuning profile, each optional.
-    #[serde(flatten)]
-    pub tuning: TuningOverrides,
+/// What a key falls back to when neither the file nor a flag sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback<T> {
+    /// This value.
+    Value(T),
+    /// The board's tuning profile.
+    Board,
+    /// Nothing: the feature is off.
+    Unset,
+    /// Computed at start-up, as described.
+    Derived(&'static str),
 }
 
-/// Config-file overrides of [`Profile`] values; unset ones come from the board.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// How a value is shown in the documentation.
+pub trait Shown {
+    /// The value as the README writes it.
+    fn shown(&self) -> String;
+}
+
+macro_rules! shown_by_display {
+    ($($t:ty),*) => {$(
+        impl Shown for $t {
+            fn shown(&self) -> String {
+                format!("`{self}`")
+            }
+        }
+    )*};
+}
+shown_by_display!(String, u64, u32, usize, bool);
+
+impl Shown for PathBuf {
+    fn shown(&self) -> String {
+        format!("`{}`", self.display())
+    }
+}
+
+impl Shown for Vec<String> {
+    fn shown(&self) -> String {
+        format!("`{self:?}`")
+    }
+}
+
+impl<T> Fallback<T> {
+    fn value(self) -> Option<T> {
+        match self {
+            Fallback::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Shown> Fallback<T> {
+    fn shown(&self) -> String {
+        match self {
+            Fallback::Value(v) => v.shown(),
+            Fallback::Board => "from the board".into(),
+            Fallback::Unset => "unset".into(),
+            Fallback::Derived(how) => (*how).into(),
+        }
+    }
+}
+
+/// One documented key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDoc {
+    /// The TOML name.
+    pub name: &'static str,
+    /// The flag that overrides it.
+    pub flag: String,
+    /// The default, as documented.
+    pub default: String,
+    /// What it does.
+    pub doc: String,
+}
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A command-line flag.
+    Flag,
+    /// The config file, at this line.
+    File(usize),
+    /// The built-in default.
+    Default,
+}
+
+/// One resolved setting: its value, if any, and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting<T> {
+    /// The value (`None`: from the board, or unset).
+    pub value: Option<T>,
+    /// Its origin.
+    pub origin: Origin,
+}
+
+/// The 1-based line of byte `offset`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn setting<T>(
+    flag: Option<T>,
+    file: Option<toml::Spanned<T>>,
+    text: &str,
+    fallback: Fallback<T>,
+) -> Setting<T> {
+    if let Some(v) = flag {
+        return Setting {
+            value: Some(v),
+            origin: Origin::Flag,
+        };
+    }
+    if let Some(v) = file {
+        let line = line_of(text, v.span().start);
+        return Setting {
+            value: Some(v.into_inner()),
+            origin: Origin::File(line),
+        };
+    }
+    Setting {
+        value: fallback.value(),
+        origin: Origin::Default,
+    }
+}
+
+macro_rules! config_keys {
+    (
+        global { $($(#[doc = $gdoc:literal])* $gname:ident : $gty:ty = $gdefault:expr, $gvalue:literal;)* }
+        serve { $($(#[doc = $doc:literal])* $name:ident : $ty:ty = $default:expr, $value:literal;)* }
+    ) => {
+        /// The config file as written; each value keeps its place for error messages.
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct FileConfig {
+            $($(#[doc = $gdoc])* #[serde(default)] pub $gname: Option<toml::Spanned<$gty>>,)*
+            $($(#[doc = $doc])* #[serde(default)] pub $name: Option<toml::Spanned<$ty>>,)*
+        }
+
+        /// Flags every command takes.
+        #[derive(Debug, Default, Clone, clap::Args)]
+        pub struct GlobalFlags {
+            $($(#[doc = $gdoc])* #[arg(long, global = true, value_name = $gvalue)] pub $gname: Option<$gty>,)*
+        }
+
+        /// Flags of `serve`: every other key.
+        #[derive(Debug, Default, Clone, clap::Args)]
+        pub struct ServeFlags {
+            $($(#[doc = $doc])* #[arg(long, value_name = $value)] pub $name: Option<$ty>,)*
+        }
+
+        /// Every key after merging flags over the file over the defaults.
+        #[derive(Debug, Clone)]
+        pub struct Settings {
+            $($(#[doc = $gdoc])* pub $gname: Setting<$gty>,)*
+            $($(#[doc = $doc])* pub $name: Setting<$ty>,)*
+        }
+
+        fn merge(global: &GlobalFlags, serve: &ServeFlags, file: FileConfig, text: &str) -> Settings {
+            Settings {
+                $($gname: setting(global.$gname.clone(), file.$gname, text, $gdefault),)*
+                $($name: setting(serve.$name.clone(), file.$name, text, $default),)*
+            }
+        }
+
+        /// Every key, as the README documents it.
+        pub fn keys() -> Vec<KeyDoc> {
+            vec![
+                $(KeyDoc {
+                    name: stringify!($gname),
+                    flag: format!("--{}", stringify!($gname).replace('_', "-")),
+                    default: { let f: Fallback<$gty> = $gdefault; f.shown() },
+                    doc: doc_text(&[$($gdoc),*]),
+                },)*
+                $(KeyDoc {
+                    name: stringify!($name),
+                    flag: format!("--{}", stringify!($name).replace('_', "-")),
+                    default: { let f: Fallback<$ty> = $default; f.shown() },
+                    doc: doc_text(&[$($doc),*]),
+                },)*
+            ]
+        }
+    };
+}
+
+fn doc_text(lines: &[&str]) -> String {
+    lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
+}
+
+config_keys! {
+    global {
+        /// Store, keys and admin socket (made mode 0700).
+        data_dir: PathBuf = Fallback::Value(PathBuf::from(DEFAULT_DATA_DIR)), "DIR";
+    }
+    serve {
+        /// Address and port to listen on (`127.0.0.1:0` picks a free port).
+        listen: String = Fallback::Value(DEFAULT_LISTEN.into()), "ADDR";
+        /// `iss`, a default audience, and the base of the metadata URLs.
+        issuer: String = Fallback::Derived("`http://<hostname>:<port>`"), "URL";
+        /// Signing algorithm: `ES256`, `EdDSA`, `RS256`, `PS256` or `HS256`.
+        algorithm: String = Fallback::Value("ES256".into()), "ALG";
+        /// Access-token lifetime in seconds (1 to 86400).
+        access_ttl: u64 = Fallback::Value(DEFAULT_ACCESS_TTL), "SECS";
+        /// Refresh-token lifetime in seconds; each rotation starts a new period, so an idle
+        /// device logs in again after it.
+        refresh_ttl: u64 = Fallback::Value(DEFAULT_REFRESH_TTL), "SECS";
+        /// Clock skew allowed on `exp` and `nbf`, in seconds.
+        leeway: u64 = Fallback::Value(DEFAULT_LEEWAY), "SECS";
+        /// Log level: `off`, `error`, `warn`, `info`, `debug` or `trace`.
+        log_level: String = Fallback::Value("info".into()), "LEVEL";
+        /// Status LED: `none`, `act` or `gpio:N` (BCM pin 0-53).
+        led: String = Fallback::Value("none".into()), "LED";
+        /// The GPIO LED lights when the pin is low (wired to 3V3).
+        led_active_low: bool = Fallback::Value(false), "BOOL";
+        /// Scopes the metadata advertises; unset, the metadata lists none.
+        scopes_supported: Vec<String> = Fallback::Unset, "SCOPE";
+        /// sled page cache, bytes.
+        sled_cache_bytes: u64 = Fallback::Board, "BYTES";
+        /// HTTP worker threads (1 to 256).
+        http_workers: usize = Fallback::Board, "N";
+        /// Open-connection cap (at least 1; not enforced yet, see *Known limits*).
+        max_connections: usize = Fallback::Board, "N";
+        /// Argon2id memory per password check, KiB (at least 8).
+        argon2_memory_kib: u32 = Fallback::Board, "KIB";
+        /// Argon2id passes (at least 1).
+        argon2_iterations: u32 = Fallback::Board, "N";
+        /// Password checks hashing at once (1 to 256).
+        password_checks_at_once: usize = Fallback::Board, "N";
+        /// Largest request body accepted, bytes (at least 512).
+        max_body_bytes: usize = Fallback::Board, "BYTES";
+        /// Most refresh-token families kept (at least 1).
+        max_refresh_families: usize = Fallback::Board, "N";
+        /// Verified access tokens remembered by introspection (0: off; at most 1000000).
+        token_cache_entries: usize = Fallback::Board, "N";
+    }
+}
+
+/// Overrides of [`Profile`] values; unset ones come from the board.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TuningOverrides {
     /// sled page cache, bytes.
     pub sled_cache_bytes: Option<u64>,
@@ -94,52 +307,67 @@ impl TuningOverrides {
             token_cache_entries: self.token_cache_entries.unwrap_or(p.token_cache_entries),
         }
     }
-
-    fn check(&self) -> Result<(), ConfigError> {
-        let bad = |what: &str| Err(ConfigError(what.to_string()));
-        if self.http_workers.is_some_and(|w| w == 0 || w > 256) {
-            return bad("http_workers must be 1 to 256");
-        }
-        if self
-            .password_checks_at_once
-            .is_some_and(|n| n == 0 || n > 256)
-        {
-            return bad("password_checks_at_once must be 1 to 256");
-        }
-        if self.max_connections.is_some_and(|c| c == 0) {
-            return bad("max_connections must be at least 1");
-        }
-        if self.max_body_bytes.is_some_and(|b| b < 512) {
-            return bad("max_body_bytes must be at least 512");
-        }
-        if self.argon2_memory_kib.is_some_and(|m| m < 8) || self.argon2_iterations == Some(0) {
-            return bad("argon2_memory_kib must be at least 8 and argon2_iterations at least 1");
-        }
-        if self.max_refresh_families == Some(0) {
-            return bad("max_refresh_families must be at least 1");
-        }
-        if self.token_cache_entries.is_some_and(|n| n > 1_000_000) {
-            return bad("token_cache_entries must be at most 1000000");
-        }
-        Ok(())
-    }
 }
 
-/// A configuration that cannot be used; the message says what to fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+/// What is wrong with a configuration.
+#[derive(Debug)]
+pub enum Problem {
+    /// The file could not be read.
+    Unreadable(std::io::Error),
+    /// The file is not TOML of the expected shape (the parser's words).
+    Syntax(String),
+    /// A value outside what the key accepts; says what it accepts.
+    Value(String),
+}
+
+/// A configuration that cannot be used: the file, the line and the key, when known, and
+/// what is wrong.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The config file.
+    pub file: Option<PathBuf>,
+    /// The line in it.
+    pub line: Option<usize>,
+    /// The key.
+    pub key: Option<&'static str>,
+    /// Whether the value came from a flag.
+    pub from_flag: bool,
+    /// What is wrong.
+    pub problem: Problem,
+}
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{}:{line}: ", file.display())?,
+            (Some(file), None) => write!(f, "{}: ", file.display())?,
+            _ => {}
+        }
+        if let Some(key) = self.key {
+            if self.from_flag {
+                write!(f, "--{}: ", key.replace('_', "-"))?;
+            } else {
+                write!(f, "{key}: ")?;
+            }
+        }
+        match &self.problem {
+            Problem::Unreadable(e) => write!(f, "cannot read the config file: {e}"),
+            Problem::Syntax(m) | Problem::Value(m) => f.write_str(m),
+        }
     }
 }
 
 impl std::error::Error for ConfigError {}
 
-/// Parses config file text; `origin` names it in errors.
-pub fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError(format!("{origin}: {}", e.message().trim())))
+/// Parses config file text.
+pub fn parse_file(text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError {
+        file: None,
+        line: e.span().map(|s| line_of(text, s.start)),
+        key: None,
+        from_flag: false,
+        problem: Problem::Syntax(e.message().trim().to_string()),
+    })
 }
 
 /// The resolved configuration.
@@ -162,7 +390,7 @@ pub struct Config {
     /// Log level.
     pub log_level: log::LevelFilter,
     /// The status LED.
-    pub led: crate::led::LedSpec,
+    pub led: LedSpec,
     /// Overrides of the board's tuning profile.
     pub tuning: TuningOverrides,
     /// Scopes advertised in the metadata, when the operator names them.
@@ -188,225 +416,182 @@ impl Config {
 }
 
 /// Reads the config file (if any), then merges defaults < file < flags.
-pub fn load(path: Option<&std::path::Path>, flags: &Overrides) -> Result<Config, ConfigError> {
-    let file = match path {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                ConfigError(format!("cannot read config file {}: {e}", path.display()))
-            })?;
-            parse_file(&text, &path.display().to_string())?
-        }
-        None => FileConfig::default(),
+pub fn load(
+    path: Option<&Path>,
+    global: &GlobalFlags,
+    serve: &ServeFlags,
+) -> Result<Config, ConfigError> {
+    let with_file = |mut e: ConfigError| {
+        e.file = path.map(Path::to_path_buf);
+        e
     };
-    resolve(file, flags.clone())
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| {
+            with_file(ConfigError {
+                file: None,
+                line: None,
+                key: None,
+                from_flag: false,
+                problem: Problem::Unreadable(e),
+            })
+        })?,
+        None => String::new(),
+    };
+    resolve(&text, global, serve).map_err(with_file)
 }
 
-/// Command-line overrides.
-#[derive(Debug, Clone, Default)]
-pub struct Overrides {
-    /// `--data-dir`.
-    pub data_dir: Option<PathBuf>,
-    /// `--listen`.
-    pub listen: Option<String>,
-    /// `--issuer`.
-    pub issuer: Option<String>,
-    /// `--algorithm`.
-    pub algorithm: Option<String>,
-    /// `--access-ttl`.
-    pub access_ttl: Option<u64>,
-    /// `--refresh-ttl`.
-    pub refresh_ttl: Option<u64>,
-    /// `--log-level`.
-    pub log_level: Option<String>,
-}
-
-impl Overrides {
-    /// The flags of a command line (`serve` has the most).
-    pub fn from_cli(cli: &crate::cli::Cli, serve: Option<&crate::cli::ServeArgs>) -> Overrides {
-        let mut o = Overrides {
-            data_dir: cli.data_dir.clone(),
-            ..Overrides::default()
-        };
-        if let Some(s) = serve {
-            o.listen = s.listen.clone();
-            o.issuer = s.issuer.clone();
-            o.algorithm = s.algorithm.clone();
-            o.access_ttl = s.access_ttl;
-            o.refresh_ttl = s.refresh_ttl;
-            o.log_level = s.log_level.clone();
-        }
-        o
+/// Checks one setting: `ok` says whether a value is acceptable, `accepts` what is.
+fn check<T>(
+    key: &'static str,
+    s: &Setting<T>,
+    ok: impl Fn(&T) -> bool,
+    accepts: &str,
+) -> Result<(), ConfigError> {
+    match &s.value {
+        Some(v) if !ok(v) => Err(bad(key, s, accepts.to_string())),
+        _ => Ok(()),
     }
 }
 
-/// Merges defaults < file < flags and checks the result.
-pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Config, ConfigError> {
-    let algorithm_name = flags.algorithm.or(file.algorithm);
-    let algorithm = match algorithm_name {
-        Some(name) => SigningAlg::parse(&name).ok_or_else(|| {
-            ConfigError(format!(
-                "unknown algorithm {name:?}: use one of ES256, EdDSA, RS256, PS256, HS256"
-            ))
+fn bad<T>(key: &'static str, s: &Setting<T>, problem: String) -> ConfigError {
+    ConfigError {
+        file: None,
+        line: match s.origin {
+            Origin::File(l) => Some(l),
+            _ => None,
+        },
+        key: Some(key),
+        from_flag: s.origin == Origin::Flag,
+        problem: Problem::Value(problem),
+    }
+}
+
+/// Merges defaults < file text < flags and checks every value.
+pub fn resolve(
+    text: &str,
+    global: &GlobalFlags,
+    serve: &ServeFlags,
+) -> Result<Config, ConfigError> {
+    let s = merge(global, serve, parse_file(text)?, text);
+    let algorithm = match &s.algorithm.value {
+        Some(name) => SigningAlg::parse(name).ok_or_else(|| {
+            bad(
+                "algorithm",
+                &s.algorithm,
+                format!("unknown algorithm {name:?}: use one of ES256, EdDSA, RS256, PS256, HS256"),
+            )
         })?,
         None => SigningAlg::Es256,
     };
-    let level_name = flags
-        .log_level
-        .or(file.log_level)
-        .unwrap_or_else(|| "info".into());
+    let level_name = s.log_level.value.clone().unwrap_or_default();
     let log_level = level_name.parse::<log::LevelFilter>().map_err(|_| {
-        ConfigError(format!(
-            "unknown log level {level_name:?}: use off, error, warn, info, debug or trace"
-        ))
-    })?;
-    let issuer = flags.issuer.or(file.issuer);
-    if let Some(i) = &issuer {
-        if !(i.starts_with("http://") || i.starts_with("https://")) || i.contains(['?', '#']) {
-            return Err(ConfigError(format!(
-                "issuer {i:?} must be an http(s) URL without query or fragment (RFC 8414 §2)"
-            )));
-        }
-    }
-    let cfg = Config {
-        listen: flags
-            .listen
-            .or(file.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.into()),
-        data_dir: flags
-            .data_dir
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
-        issuer: issuer.map(|i| i.trim_end_matches('/').to_string()),
-        algorithm,
-        access_ttl: flags
-            .access_ttl
-            .or(file.access_ttl)
-            .unwrap_or(DEFAULT_ACCESS_TTL),
-        refresh_ttl: flags
-            .refresh_ttl
-            .or(file.refresh_ttl)
-            .unwrap_or(DEFAULT_REFRESH_TTL),
-        leeway: file.leeway.unwrap_or(DEFAULT_LEEWAY),
-        log_level,
-        led: crate::led::LedSpec::parse(
-            file.led.as_deref().unwrap_or("none"),
-            file.led_active_low.unwrap_or(false),
+        bad(
+            "log_level",
+            &s.log_level,
+            format!("unknown log level {level_name:?}: use off, error, warn, info, debug or trace"),
         )
-        .map_err(ConfigError)?,
-        tuning: file.tuning,
-        scopes_supported: match file.scopes_supported {
-            Some(scopes) => Some(check_scopes(scopes)?),
-            None => None,
+    })?;
+    check(
+        "issuer",
+        &s.issuer,
+        |i| (i.starts_with("http://") || i.starts_with("https://")) && !i.contains(['?', '#']),
+        "must be an http(s) URL without query or fragment (RFC 8414 §2)",
+    )?;
+    check(
+        "access_ttl",
+        &s.access_ttl,
+        |t| (1..=86_400).contains(t),
+        "must be 1 to 86400 seconds: access tokens cannot be recalled from verifiers, keep them short",
+    )?;
+    check(
+        "refresh_ttl",
+        &s.refresh_ttl,
+        |t| *t >= 1,
+        "must be at least 1 second",
+    )?;
+    check(
+        "scopes_supported",
+        &s.scopes_supported,
+        |v| v.iter().all(|t| crate::scope::is_scope_token(t)),
+        "each entry must be a scope token (RFC 6749 §3.3)",
+    )?;
+    check(
+        "http_workers",
+        &s.http_workers,
+        |w| (1..=256).contains(w),
+        "must be 1 to 256",
+    )?;
+    check(
+        "password_checks_at_once",
+        &s.password_checks_at_once,
+        |n| (1..=256).contains(n),
+        "must be 1 to 256",
+    )?;
+    check(
+        "max_connections",
+        &s.max_connections,
+        |c| *c >= 1,
+        "must be at least 1",
+    )?;
+    check(
+        "max_body_bytes",
+        &s.max_body_bytes,
+        |b| *b >= 512,
+        "must be at least 512",
+    )?;
+    check(
+        "argon2_memory_kib",
+        &s.argon2_memory_kib,
+        |m| *m >= 8,
+        "must be at least 8",
+    )?;
+    check(
+        "argon2_iterations",
+        &s.argon2_iterations,
+        |i| *i >= 1,
+        "must be at least 1",
+    )?;
+    check(
+        "max_refresh_families",
+        &s.max_refresh_families,
+        |n| *n >= 1,
+        "must be at least 1",
+    )?;
+    check(
+        "token_cache_entries",
+        &s.token_cache_entries,
+        |n| *n <= 1_000_000,
+        "must be at most 1000000",
+    )?;
+    let led = LedSpec::parse(
+        s.led.value.as_deref().unwrap_or_default(),
+        s.led_active_low.value.unwrap_or_default(),
+    )
+    .map_err(|e| bad("led", &s.led, e.to_string()))?;
+    Ok(Config {
+        listen: s.listen.value.unwrap_or_default(),
+        data_dir: s.data_dir.value.unwrap_or_default(),
+        issuer: s.issuer.value.map(|i| i.trim_end_matches('/').to_string()),
+        algorithm,
+        access_ttl: s.access_ttl.value.unwrap_or_default(),
+        refresh_ttl: s.refresh_ttl.value.unwrap_or_default(),
+        leeway: s.leeway.value.unwrap_or_default(),
+        log_level,
+        led,
+        tuning: TuningOverrides {
+            sled_cache_bytes: s.sled_cache_bytes.value,
+            http_workers: s.http_workers.value,
+            max_connections: s.max_connections.value,
+            argon2_memory_kib: s.argon2_memory_kib.value,
+            argon2_iterations: s.argon2_iterations.value,
+            password_checks_at_once: s.password_checks_at_once.value,
+            max_body_bytes: s.max_body_bytes.value,
+            max_refresh_families: s.max_refresh_families.value,
+            token_cache_entries: s.token_cache_entries.value,
         },
-    };
-    check(&cfg)?;
-    Ok(cfg)
-}
-
-fn check_scopes(scopes: Vec<String>) -> Result<Vec<String>, ConfigError> {
-    if let Some(bad) = scopes.iter().find(|s| !crate::scope::is_scope_token(s)) {
-        return Err(ConfigError(format!(
-            "scopes_supported: {bad:?} is not a scope token (RFC 6749 §3.3)"
-        )));
-    }
-    Ok(scopes)
-}
-
-fn check(cfg: &Config) -> Result<(), ConfigError> {
-    if cfg.access_ttl == 0 || cfg.access_ttl > 24 * 3600 {
-        return Err(ConfigError(
-            "access_ttl must be 1 to 86400 seconds: access tokens cannot be recalled from verifiers, keep them short".into(),
-        ));
-    }
-    if cfg.refresh_ttl == 0 {
-        return Err(ConfigError("refresh_ttl must be at least 1 second".into()));
-    }
-    cfg.tuning.check()
+        scopes_supported: s.scopes_supported.value,
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_need_no_file() {
-        let c = resolve(FileConfig::default(), Overrides::default()).unwrap();
-        assert_eq!(c.listen, DEFAULT_LISTEN);
-        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
-        assert_eq!(c.algorithm, SigningAlg::Es256);
-        assert_eq!(c.access_ttl, DEFAULT_ACCESS_TTL);
-    }
-
-    #[test]
-    fn flags_override_file_which_overrides_defaults() {
-        let file = parse_file(
-            "listen = \"127.0.0.1:1\"\nalgorithm = \"eddsa\"\naccess_ttl = 60\n",
-            "t.toml",
-        )
-        .unwrap();
-        let flags = Overrides {
-            listen: Some("127.0.0.1:2".into()),
-            ..Overrides::default()
-        };
-        let c = resolve(file, flags).unwrap();
-        assert_eq!(c.listen, "127.0.0.1:2");
-        assert_eq!(c.algorithm, SigningAlg::EdDsa);
-        assert_eq!(c.access_ttl, 60);
-    }
-
-    #[test]
-    fn tuning_keys_override_the_profile_one_by_one() {
-        let file = parse_file("sled_cache_bytes = 2097152\nhttp_workers = 3\n", "t.toml").unwrap();
-        let c = resolve(file, Overrides::default()).unwrap();
-        let base = crate::tuning::profile(crate::tuning::Resources {
-            ram_mb: 256,
-            cores: 1,
-            speed: 1,
-        });
-        let p = c.tuning.apply(base);
-        assert_eq!(p.sled_cache_bytes, 2_097_152);
-        assert_eq!(p.http_workers, 3);
-        assert_eq!(p.max_connections, base.max_connections);
-        assert!(parse_file("workers = 3", "t.toml").is_err());
-    }
-
-    #[test]
-    fn unknown_keys_and_bad_values_are_errors_that_say_what() {
-        let e = parse_file("lisen = \"x\"", "t.toml").unwrap_err();
-        assert!(e.0.contains("lisen"), "{e}");
-        let bad = |f: FileConfig| resolve(f, Overrides::default()).unwrap_err();
-        assert!(bad(FileConfig {
-            algorithm: Some("none".into()),
-            ..Default::default()
-        })
-        .0
-        .contains("none"));
-        assert!(bad(FileConfig {
-            access_ttl: Some(0),
-            ..Default::default()
-        })
-        .0
-        .contains("access_ttl"));
-        assert!(bad(FileConfig {
-            tuning: TuningOverrides {
-                http_workers: Some(0),
-                ..Default::default()
-            },
-            ..Default::default()
-        })
-        .0
-        .contains("http_workers"));
-        assert!(bad(FileConfig {
-            led: Some("gpio:x".into()),
-            ..Default::default()
-        })
-        .0
-        .contains("gpio"));
-        assert!(bad(FileConfig {
-            issuer: Some("pi.local".into()),
-            ..Default::default()
-        })
-        .0
-        .contains("issuer"));
-    }
-}
+mod tests;

@@ -55,24 +55,45 @@ impl Es256Key {
     }
 
     /// The JWS signature: r||s, 64 bytes (RFC 7518 §3.4).
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         match self {
             Es256Key::Ring(pair) => {
                 let rng = ring::rand::SystemRandom::new();
-                let sig = pair
-                    .sign(&rng, message)
-                    .map_err(|_| "ring could not sign".to_string())?;
+                let sig = pair.sign(&rng, message).map_err(|_| SignError::Ring)?;
                 Ok(sig.as_ref().to_vec())
             }
             Es256Key::RustCrypto(key) => {
                 use p256::ecdsa::signature::Signer as _;
                 let sig: p256::ecdsa::Signature =
-                    key.try_sign(message).map_err(|e| e.to_string())?;
+                    key.try_sign(message).map_err(SignError::Signature)?;
                 Ok(sig.to_bytes().to_vec())
             }
         }
     }
 }
+
+/// A signature could not be made.
+#[derive(Debug)]
+pub enum SignError {
+    /// ring refused (it says no more).
+    Ring,
+    /// A RustCrypto signer failed.
+    Signature(signature::Error),
+    /// The HMAC key was refused.
+    HmacKey,
+}
+
+impl std::fmt::Display for SignError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignError::Ring => f.write_str("ring could not sign"),
+            SignError::Signature(e) => write!(f, "signing failed: {e}"),
+            SignError::HmacKey => f.write_str("the HMAC key was refused"),
+        }
+    }
+}
+
+impl std::error::Error for SignError {}
 
 /// ES256 verification with ring: the public key is the SEC1 uncompressed point that
 /// jsonwebtoken's `DecodingKey::from_jwk` holds.

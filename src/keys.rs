@@ -213,7 +213,8 @@ impl Signer {
     }
 
     /// The JWS signature over `message` (RFC 7515 §5.1; ECDSA as raw r||s, RFC 7518 §3.4).
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, crate::crypto::SignError> {
+        use crate::crypto::SignError;
         use sha2::Sha256;
         match self {
             Signer::Es256(k) => k.sign(message),
@@ -224,19 +225,19 @@ impl Signer {
             Signer::Rsa { key, pss: false } => {
                 use rsa::signature::{SignatureEncoding, Signer as _};
                 let k = rsa::pkcs1v15::SigningKey::<Sha256>::new((**key).clone());
-                Ok(k.try_sign(message).map_err(|e| e.to_string())?.to_vec())
+                Ok(k.try_sign(message).map_err(SignError::Signature)?.to_vec())
             }
             Signer::Rsa { key, pss: true } => {
                 use rsa::signature::{RandomizedSigner, SignatureEncoding};
                 let k = rsa::pss::BlindedSigningKey::<Sha256>::new((**key).clone());
                 Ok(k.try_sign_with_rng(&mut rand::rngs::OsRng, message)
-                    .map_err(|e| e.to_string())?
+                    .map_err(SignError::Signature)?
                     .to_vec())
             }
             Signer::Hs256(secret) => {
                 use hmac::Mac;
                 let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(secret)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|_| SignError::HmacKey)?;
                 mac.update(message);
                 Ok(mac.finalize().into_bytes().to_vec())
             }

@@ -109,7 +109,7 @@ pub fn hash_password(password: &str, cost: PasswordCost) -> Result<String, Passw
 /// load test with an 8 MiB cost. Slots bound memory at `limit` x cost whatever the number of
 /// workers: Argon2 is CPU-bound, so checks beyond the core count only queue on the CPU
 /// while each holds its block.
-struct CheckSlots {
+pub struct CheckSlots {
     state: Mutex<SlotState>,
     freed: Condvar,
 }
@@ -122,24 +122,56 @@ struct SlotState {
     idle: Vec<Vec<Block>>,
 }
 
-static SLOTS: CheckSlots = CheckSlots {
-    state: Mutex::new(SlotState {
-        limit: 0,
-        busy: 0,
-        peak: 0,
-        idle: Vec::new(),
-    }),
-    freed: Condvar::new(),
-};
+impl CheckSlots {
+    /// Slots for `limit` checks at once; 0: as many as the machine has CPUs.
+    pub const fn new(limit: usize) -> CheckSlots {
+        CheckSlots {
+            state: Mutex::new(SlotState {
+                limit,
+                busy: 0,
+                peak: 0,
+                idle: Vec::new(),
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Sets how many checks may hash at once.
+    pub fn set_limit(&self, n: usize) {
+        let mut state = lock(&self.state);
+        state.limit = n.max(1);
+        let limit = state.limit;
+        state.idle.truncate(limit);
+        self.freed.notify_all();
+    }
+
+    fn take(&self) -> Slot<'_> {
+        let mut state = lock(&self.state);
+        if state.limit == 0 {
+            state.limit = std::thread::available_parallelism().map_or(1, |n| n.get());
+        }
+        while state.busy >= state.limit {
+            state = self
+                .freed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        state.busy += 1;
+        state.peak = state.peak.max(state.busy);
+        Slot {
+            slots: self,
+            memory: state.idle.pop().unwrap_or_default(),
+        }
+    }
+}
+
+/// The process's slots: every password check of the server takes one.
+static SLOTS: CheckSlots = CheckSlots::new(0);
 
 /// Sets how many password checks may hash at once (the tuning profile's
 /// `password_checks_at_once`); until set, the number of CPUs.
 pub fn set_password_checks_at_once(n: usize) {
-    let mut state = lock(&SLOTS.state);
-    state.limit = n.max(1);
-    let limit = state.limit;
-    state.idle.truncate(limit);
-    SLOTS.freed.notify_all();
+    SLOTS.set_limit(n);
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -149,8 +181,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Runs `f` over `blocks` Argon2 blocks once a slot is free.
-fn with_argon2_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
-    let mut slot = Slot::take();
+fn with_argon2_memory<T>(
+    slots: &CheckSlots,
+    blocks: usize,
+    f: impl FnOnce(&mut [Block]) -> T,
+) -> T {
+    let mut slot = slots.take();
     if slot.memory.len() != blocks {
         slot.memory = vec![Block::default(); blocks];
     }
@@ -158,33 +194,14 @@ fn with_argon2_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T 
 }
 
 /// A held slot; dropping it (even while unwinding) frees the slot.
-struct Slot {
+struct Slot<'a> {
+    slots: &'a CheckSlots,
     memory: Vec<Block>,
 }
 
-impl Slot {
-    fn take() -> Slot {
-        let mut state = lock(&SLOTS.state);
-        if state.limit == 0 {
-            state.limit = std::thread::available_parallelism().map_or(1, |n| n.get());
-        }
-        while state.busy >= state.limit {
-            state = SLOTS
-                .freed
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
-        state.busy += 1;
-        state.peak = state.peak.max(state.busy);
-        Slot {
-            memory: state.idle.pop().unwrap_or_default(),
-        }
-    }
-}
-
-impl Drop for Slot {
+impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        let mut state = lock(&SLOTS.state);
+        let mut state = lock(&self.slots.state);
         state.busy -= 1;
         // Past glibc's 32 MiB mmap ceiling a block is mapped and unmapped per call anyway,
         // so keeping it would only pin memory (64 MiB per slot on a desktop profile).
@@ -192,7 +209,7 @@ impl Drop for Slot {
         if size <= RETAIN_LIMIT && state.idle.len() < state.limit {
             state.idle.push(std::mem::take(&mut self.memory));
         }
-        SLOTS.freed.notify_one();
+        self.slots.freed.notify_one();
     }
 }
 
@@ -201,6 +218,15 @@ const RETAIN_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Checks a password against a PHC string; the cost comes from the string itself.
 pub fn check_password(password: &str, phc: &str) -> Result<bool, PasswordError> {
+    check_password_in(&SLOTS, password, phc)
+}
+
+/// [`check_password`] taking a slot of `slots`.
+pub fn check_password_in(
+    slots: &CheckSlots,
+    password: &str,
+    phc: &str,
+) -> Result<bool, PasswordError> {
     let parsed = PasswordHash::new(phc).map_err(|_| PasswordError::CorruptHash)?;
     if parsed.algorithm != argon2::ARGON2ID_IDENT {
         // Not ours: let the library handle any other Argon2 variant it can read.
@@ -225,7 +251,7 @@ pub fn check_password(password: &str, phc: &str) -> Result<bool, PasswordError> 
     let mut out = vec![0u8; expected.len()];
     let blocks = params.block_count();
     let hasher = Argon2::new(Algorithm::Argon2id, version, params);
-    with_argon2_memory(blocks, |memory| {
+    with_argon2_memory(slots, blocks, |memory| {
         hasher
             .hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory)
             .map_err(|_| PasswordError::CorruptHash)
@@ -313,22 +339,18 @@ mod tests {
     #[test]
     fn password_checks_beyond_the_limit_wait_and_blocks_are_reused() {
         let phc = hash_password("pw", CHEAP).unwrap();
-        set_password_checks_at_once(1);
-        lock(&SLOTS.state).peak = 0;
-        let threads: Vec<_> = (0..6)
-            .map(|_| {
-                let phc = phc.clone();
-                std::thread::spawn(move || {
+        // Slots of its own: the process-wide ones are other tests' business.
+        let slots = CheckSlots::new(1);
+        std::thread::scope(|scope| {
+            for _ in 0..6 {
+                scope.spawn(|| {
                     for _ in 0..5 {
-                        assert_eq!(check_password("pw", &phc), Ok(true));
+                        assert_eq!(check_password_in(&slots, "pw", &phc), Ok(true));
                     }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let state = lock(&SLOTS.state);
+                });
+            }
+        });
+        let state = lock(&slots.state);
         assert_eq!(state.peak, 1, "checks overlapped past the limit");
         assert!(state.idle.len() <= 1, "more blocks kept than slots");
     }

@@ -106,7 +106,7 @@ pub fn mint(claims: &AccessClaims, key: &LoadedKey) -> Result<String, TokenError
     let signature = key
         .signer
         .sign(token.as_bytes())
-        .map_err(TokenError::Sign)?;
+        .map_err(|e| TokenError::Sign(e.to_string()))?;
     token.push('.');
     token.push_str(&b64(&signature));
     Ok(token)

@@ -26,7 +26,7 @@ pub struct Server {
     pub addr: String,
     /// Keeps the temporary directory alive.
     pub dir: tempfile::TempDir,
-    logs: Arc<Mutex<String>>,
+    logs: Arc<(Mutex<String>, std::sync::Condvar)>,
     extra: Vec<String>,
     env: Vec<(String, String)>,
     /// A command the server runs under (the binary and its arguments follow it).
@@ -96,7 +96,7 @@ impl Server {
             child: None,
             addr: String::new(),
             dir,
-            logs: Arc::new(Mutex::new(String::new())),
+            logs: Arc::new((Mutex::new(String::new()), std::sync::Condvar::new())),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             env: env
                 .iter()
@@ -119,16 +119,18 @@ impl Server {
 
     /// Waits up to `timeout` for the server to exit on its own; its status, if it did.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let started = std::time::Instant::now();
-        while started.elapsed() < timeout {
-            let child = self.child.as_mut().expect("server running");
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let mut child = self.child.take().expect("server running");
+        let pid = child.id();
+        let (tx, exited) = mpsc::channel();
+        std::thread::spawn(move || tx.send(child.wait().unwrap()));
+        let status = exited.recv_timeout(timeout).ok();
+        if status.is_none() {
+            // Still running: end it, as dropping the server would have.
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
         }
-        None
+        status
     }
 
     /// The data directory.
@@ -171,9 +173,11 @@ impl Server {
                     let addr = rest.split_whitespace().next().unwrap_or("").to_string();
                     let _ = tx.send(addr);
                 }
-                let mut l = logs.lock().unwrap();
+                let (text, grew) = &*logs;
+                let mut l = text.lock().unwrap();
                 l.push_str(&line);
                 l.push('\n');
+                grew.notify_all();
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
@@ -188,7 +192,24 @@ impl Server {
 
     /// Everything the server logged so far.
     pub fn logs(&self) -> String {
-        self.logs.lock().unwrap().clone()
+        self.logs.0.lock().unwrap().clone()
+    }
+
+    /// Waits until the log holds `needle` at least `count` times (a line the server
+    /// writes once it has done what the test waits for); the log then.
+    pub fn wait_for_log(&self, needle: &str, count: usize) -> String {
+        let (text, grew) = &*self.logs;
+        let (l, timeout) = grew
+            .wait_timeout_while(text.lock().unwrap(), Duration::from_secs(30), |l| {
+                l.matches(needle).count() < count
+            })
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "waited 30 s for {count} x {needle:?}; log:\n{}",
+            *l
+        );
+        l.clone()
     }
 
     /// Stops the server with SIGTERM and waits for it; returns its exit status.

@@ -21,10 +21,14 @@ pub struct GpioLed {
 
 impl GpioLed {
     fn open(pin: u8, active_low: bool) -> Result<GpioLed, LedError> {
-        let gpio = rppal::gpio::Gpio::new().map_err(|e| LedError(format!("GPIO: {e}")))?;
+        let gpio =
+            rppal::gpio::Gpio::new().map_err(|source| LedError::Gpio { pin: None, source })?;
         let pin = gpio
             .get(pin)
-            .map_err(|e| LedError(format!("GPIO pin {pin}: {e}")))?
+            .map_err(|source| LedError::Gpio {
+                pin: Some(pin),
+                source,
+            })?
             .into_output();
         Ok(GpioLed { pin, active_low })
     }
@@ -55,17 +59,17 @@ impl SysfsLed {
             .iter()
             .map(|n| PathBuf::from("/sys/class/leds").join(n))
             .find(|p| p.join("brightness").exists())
-            .ok_or_else(|| {
-                LedError("no /sys/class/leds/ACT (or led0): not a Raspberry Pi?".into())
-            })?;
+            .ok_or(LedError::NoActLed)?;
         let triggers = std::fs::read_to_string(dir.join("trigger")).unwrap_or_default();
         // The current trigger is the one in brackets: "none [mmc0] timer ...".
         let saved_trigger = triggers
             .split_whitespace()
             .find_map(|t| t.strip_prefix('[').and_then(|t| t.strip_suffix(']')))
             .map(str::to_string);
-        std::fs::write(dir.join("trigger"), "none")
-            .map_err(|e| LedError(format!("{}: {e}", dir.join("trigger").display())))?;
+        std::fs::write(dir.join("trigger"), "none").map_err(|source| LedError::Sysfs {
+            path: dir.join("trigger"),
+            source,
+        })?;
         let max = std::fs::read_to_string(dir.join("max_brightness"))
             .map(|m| m.trim().to_string())
             .unwrap_or_else(|_| "1".into());
@@ -80,8 +84,10 @@ impl SysfsLed {
 impl LedDriver for SysfsLed {
     fn set(&mut self, on: bool) -> Result<(), LedError> {
         let value = if on { self.max.as_str() } else { "0" };
-        std::fs::write(self.dir.join("brightness"), value)
-            .map_err(|e| LedError(format!("{}: {e}", self.dir.display())))
+        std::fs::write(self.dir.join("brightness"), value).map_err(|source| LedError::Sysfs {
+            path: self.dir.join("brightness"),
+            source,
+        })
     }
 }
 

@@ -32,7 +32,7 @@ pub enum LedSpec {
 
 impl LedSpec {
     /// Parses `none`, `act`, `gpio:N`; `active_low` applies to GPIO.
-    pub fn parse(text: &str, active_low: bool) -> Result<LedSpec, String> {
+    pub fn parse(text: &str, active_low: bool) -> Result<LedSpec, LedSpecError> {
         match text.trim() {
             "none" | "" => Ok(LedSpec::None),
             "act" => Ok(LedSpec::Act),
@@ -41,24 +41,67 @@ impl LedSpec {
                     .strip_prefix("gpio:")
                     .and_then(|p| p.parse::<u8>().ok())
                     .filter(|&p| p <= 53)
-                    .ok_or_else(|| {
-                        format!("led {other:?} is not valid: use \"none\", \"act\" or \"gpio:N\" (BCM pin 0-53)")
-                    })?;
+                    .ok_or_else(|| LedSpecError(other.to_string()))?;
                 Ok(LedSpec::Gpio { pin, active_low })
             }
         }
     }
 }
 
-/// A driver failure.
+/// An `led` value that names no LED (the value as given).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedError(pub String);
+pub struct LedSpecError(pub String);
+
+impl std::fmt::Display for LedSpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} is not valid: use \"none\", \"act\" or \"gpio:N\" (BCM pin 0-53)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for LedSpecError {}
+
+/// A driver failure.
+#[derive(Debug)]
+pub enum LedError {
+    /// The GPIO chip or the pin could not be had.
+    Gpio {
+        /// The pin, once the chip opened.
+        pin: Option<u8>,
+        /// Why.
+        source: rppal::gpio::Error,
+    },
+    /// No ACT LED in sysfs.
+    NoActLed,
+    /// A sysfs file could not be written.
+    Sysfs {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
 
 impl std::fmt::Display for LedError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            LedError::Gpio { pin: None, source } => write!(f, "GPIO: {source}"),
+            LedError::Gpio {
+                pin: Some(p),
+                source,
+            } => write!(f, "GPIO pin {p}: {source}"),
+            LedError::NoActLed => {
+                f.write_str("no /sys/class/leds/ACT (or led0): not a Raspberry Pi?")
+            }
+            LedError::Sysfs { path, source } => write!(f, "{}: {source}", path.display()),
+        }
     }
 }
+
+impl std::error::Error for LedError {}
 
 /// Something that lights an LED.
 pub trait LedDriver: Send {
@@ -176,11 +219,13 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
 
-    struct Recording(Arc<Mutex<Vec<bool>>>);
+    /// Records every write and tells the test as it happens.
+    struct Recording(Arc<Mutex<Vec<bool>>>, std::sync::mpsc::Sender<bool>);
 
     impl LedDriver for Recording {
         fn set(&mut self, on: bool) -> Result<(), LedError> {
             self.0.lock().unwrap().push(on);
+            let _ = self.1.send(on);
             Ok(())
         }
     }
@@ -197,27 +242,28 @@ mod tests {
             })
         );
         for bad in ["gpio:", "gpio:99", "gpio17", "led0"] {
-            assert!(
-                LedSpec::parse(bad, false)
-                    .unwrap_err()
-                    .contains("not valid"),
-                "{bad}"
-            );
+            let e = LedSpec::parse(bad, false).unwrap_err();
+            assert!(e.to_string().contains("not valid"), "{bad}");
         }
     }
 
     #[test]
     fn the_thread_plays_events_and_ends_dark() {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let led = Led::with_driver(Box::new(Recording(log.clone())));
+        let (tx, writes) = std::sync::mpsc::channel();
+        let led = Led::with_driver(Box::new(Recording(log.clone(), tx)));
         let events = led.events();
         events.send(LedEvent::Starting);
-        std::thread::sleep(Duration::from_millis(350));
+        // Starting blinks: wait for on, off, on.
+        for _ in 0..3 {
+            writes
+                .recv_timeout(Duration::from_secs(10))
+                .expect("a blink");
+        }
         events.send(LedEvent::Ready);
-        std::thread::sleep(Duration::from_millis(50));
         led.stop();
         let seen = log.lock().unwrap().clone();
-        // Starting blinks (several changes), ready lights it, stopping darkens it.
+        // Stopping darkens it, and only changes are written.
         assert!(seen.len() >= 4, "{seen:?}");
         assert_eq!(seen.last(), Some(&false));
         assert!(
@@ -227,25 +273,30 @@ mod tests {
     }
 
     #[test]
-    fn sending_never_blocks_even_when_the_led_is_slow() {
-        struct Slow;
-        impl LedDriver for Slow {
+    fn sending_never_blocks_even_when_the_led_is_stuck() {
+        /// A driver whose writes hang until the test lets them go.
+        struct Stuck(Arc<Mutex<()>>);
+        impl LedDriver for Stuck {
             fn set(&mut self, _: bool) -> Result<(), LedError> {
-                std::thread::sleep(Duration::from_millis(200));
+                drop(self.0.lock().unwrap());
                 Ok(())
             }
         }
-        let led = Led::with_driver(Box::new(Slow));
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let led = Led::with_driver(Box::new(Stuck(gate.clone())));
         let events = led.events();
-        let start = Instant::now();
-        for _ in 0..10_000 {
-            events.send(LedEvent::TokenIssued);
-        }
-        assert!(
-            start.elapsed() < Duration::from_millis(100),
-            "{:?}",
-            start.elapsed()
-        );
+        let (done, sent) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..10_000 {
+                events.send(LedEvent::TokenIssued);
+            }
+            let _ = done.send(());
+        });
+        // Were a send to wait for the driver, this would never arrive.
+        sent.recv_timeout(Duration::from_secs(30))
+            .expect("sending returned while the LED was stuck");
+        drop(held);
         led.stop();
     }
 }
