@@ -80,7 +80,7 @@ def main():
     status, body = refresh(b1["refresh_token"])
     check("the revoked family's token is refused", status == 400 and body.get("error") == "invalid_grant")
     check("the user still logs in", "access_token" in new.post("/token", login, auth))
-    check("the move was logged", any("layout 2" in line for line in new.log))
+    check("the move was logged", any("store: moved to layout" in line for line in new.log))
     new.stop()
     if failures:
         sys.exit(f"{len(failures)} check(s) failed")

@@ -828,6 +828,56 @@ mod tests {
     }
 
     #[test]
+    fn a_layout_2_store_gets_its_use_index_in_expiry_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = [new_id(), new_id(), new_id()];
+        {
+            let db = sled::Config::new()
+                .path(dir.path().join("db"))
+                .open()
+                .unwrap();
+            db.open_tree("meta").unwrap().insert("layout", "2").unwrap();
+            let (families, fexp) = (
+                db.open_tree("families").unwrap(),
+                db.open_tree("family_expiry").unwrap(),
+            );
+            for (i, expiry) in [(0, 300u64), (1, 100), (2, 200)] {
+                // A layout-2 record: no last_use, no user_generation.
+                let f = serde_json::json!({"client_id": "c", "username": "ann",
+                    "scope": ["read"], "current": digest(i as u8).encode(), "issued_at": 0,
+                    "expires_at": expiry, "rotations": 0, "revoked": false});
+                let id = ids[i].to_string();
+                families
+                    .insert(id.as_bytes(), f.to_string().as_bytes())
+                    .unwrap();
+                fexp.insert(index_key(expiry, id.as_bytes()), &[]).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let s = open(&dir);
+        assert_eq!(s.meta.get("layout").unwrap().unwrap().as_ref(), b"3");
+        assert_eq!(
+            s.least_recently_used(3).unwrap(),
+            vec![ids[1], ids[2], ids[0]]
+        );
+        let f = get(&s, &ids[0]).unwrap();
+        assert_eq!(
+            (f.user_generation, f.username.as_deref()),
+            (None, Some("ann"))
+        );
+        assert!(digest(0).matches(&f.current));
+        // A rotation moves it to the end, as for any family.
+        rotate(&s, &ids[1], &digest(1), family(400, &digest(7))).unwrap();
+        assert_eq!(s.least_recently_used(1).unwrap(), vec![ids[2]]);
+        drop(s);
+        // Opening again changes nothing.
+        assert_eq!(
+            open(&dir).least_recently_used(3).unwrap(),
+            vec![ids[2], ids[0], ids[1]]
+        );
+    }
+
+    #[test]
     fn a_store_from_a_newer_piauth_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         open(&dir).meta.insert("layout", "4").unwrap();
