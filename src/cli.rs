@@ -69,28 +69,36 @@ pub struct ServeArgs {
     pub host: HostArgs,
 }
 
+/// A client to register, as the command line gives it and the admin channel carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Args, serde::Serialize, serde::Deserialize)]
+pub struct ClientSpec {
+    /// Client id: letters, digits and - _ . @ ~, up to 128.
+    pub id: String,
+    /// Allowed grant (repeatable): client_credentials, password, refresh_token.
+    #[arg(long = "grant", value_name = "GRANT")]
+    pub grants: Vec<String>,
+    /// Allowed scope (repeatable).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Extra audience for its tokens (repeatable).
+    #[arg(long = "audience", value_name = "AUD")]
+    pub audiences: Vec<String>,
+    /// Access-token lifetime for this client, seconds.
+    #[arg(long, value_name = "SECS")]
+    pub access_ttl: Option<u64>,
+    /// Refresh-token lifetime for this client, seconds.
+    #[arg(long, value_name = "SECS")]
+    pub refresh_ttl: Option<u64>,
+}
+
 /// `piauth client ...`
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
     /// Register a confidential client and print its secret (shown only this once).
     Add {
-        /// Client id: letters, digits and - _ . @ ~, up to 128.
-        id: String,
-        /// Allowed grant (repeatable): client_credentials, password, refresh_token.
-        #[arg(long = "grant", value_name = "GRANT")]
-        grants: Vec<String>,
-        /// Allowed scope (repeatable).
-        #[arg(long = "scope", value_name = "SCOPE")]
-        scopes: Vec<String>,
-        /// Extra audience for its tokens (repeatable).
-        #[arg(long = "audience", value_name = "AUD")]
-        audiences: Vec<String>,
-        /// Access-token lifetime for this client, seconds.
-        #[arg(long, value_name = "SECS")]
-        access_ttl: Option<u64>,
-        /// Refresh-token lifetime for this client, seconds.
-        #[arg(long, value_name = "SECS")]
-        refresh_ttl: Option<u64>,
+        /// What the client is and may do.
+        #[command(flatten)]
+        spec: ClientSpec,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -216,16 +224,10 @@ mod tests {
         .unwrap();
         assert_eq!(cli.global.data_dir, Some(PathBuf::from("/tmp/x")));
         match cli.command {
-            Command::Client(ClientCommand::Add {
-                id,
-                grants,
-                scopes,
-                json,
-                ..
-            }) => {
-                assert_eq!(id, "dev");
-                assert_eq!(grants, ["password", "refresh_token"]);
-                assert_eq!(scopes, ["read"]);
+            Command::Client(ClientCommand::Add { spec, json }) => {
+                assert_eq!(spec.id, "dev");
+                assert_eq!(spec.grants, ["password", "refresh_token"]);
+                assert_eq!(spec.scopes, ["read"]);
                 assert!(json);
             }
             other => panic!("{other:?}"),

@@ -198,25 +198,20 @@ macro_rules! config_keys {
         /// Every key, as the README documents it.
         pub fn keys() -> Vec<KeyDoc> {
             vec![
-                $(KeyDoc {
-                    name: stringify!($gname),
-                    flag: format!("--{}", stringify!($gname).replace('_', "-")),
-                    default: { let f: Fallback<$gty> = $gdefault; f.shown() },
-                    doc: doc_text(&[$($gdoc),*]),
-                },)*
-                $(KeyDoc {
-                    name: stringify!($name),
-                    flag: format!("--{}", stringify!($name).replace('_', "-")),
-                    default: { let f: Fallback<$ty> = $default; f.shown() },
-                    doc: doc_text(&[$($doc),*]),
-                },)*
+                $(key_doc::<$gty>(stringify!($gname), $gdefault, &[$($gdoc),*]),)*
+                $(key_doc::<$ty>(stringify!($name), $default, &[$($doc),*]),)*
             ]
         }
     };
 }
 
-fn doc_text(lines: &[&str]) -> String {
-    lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
+fn key_doc<T: Shown>(name: &'static str, fallback: Fallback<T>, doc: &[&str]) -> KeyDoc {
+    KeyDoc {
+        name,
+        flag: format!("--{}", name.replace('_', "-")),
+        default: fallback.shown(),
+        doc: doc.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" "),
+    }
 }
 
 config_keys! {

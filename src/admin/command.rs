@@ -23,25 +23,7 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
     Ok(Some(match command {
         Command::Serve(_) | Command::Board(_) => return Ok(None),
         Command::Client(c) => match c {
-            ClientCommand::Add {
-                id,
-                grants,
-                scopes,
-                audiences,
-                access_ttl,
-                refresh_ttl,
-                json,
-            } => (
-                AdminRequest::ClientAdd {
-                    id: id.clone(),
-                    grants: grants.clone(),
-                    scopes: scopes.clone(),
-                    audiences: audiences.clone(),
-                    access_ttl: *access_ttl,
-                    refresh_ttl: *refresh_ttl,
-                },
-                *json,
-            ),
+            ClientCommand::Add { spec, json } => (AdminRequest::ClientAdd(spec.clone()), *json),
             ClientCommand::List { json } => (AdminRequest::ClientList, *json),
             ClientCommand::Show { id, json } => {
                 (AdminRequest::ClientShow { id: id.clone() }, *json)

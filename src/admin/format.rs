@@ -18,7 +18,7 @@ pub fn render(req: &AdminRequest, v: &Value, json: bool) -> String {
         format!("{v}\n")
     } else {
         match req {
-            AdminRequest::ClientAdd { .. } | AdminRequest::ClientRotateSecret { .. } => format!(
+            AdminRequest::ClientAdd(_) | AdminRequest::ClientRotateSecret { .. } => format!(
                 "client_id:     {}\nclient_secret: {}\nThe secret is shown only this once: store it now.\n",
                 text(&v["client_id"]),
                 text(&v["client_secret"])

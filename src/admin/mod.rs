@@ -10,6 +10,7 @@ pub mod command;
 pub mod format;
 pub mod protocol;
 
+use crate::cli::ClientSpec;
 use crate::entropy::{self, OsEntropy};
 use crate::keys::{KeyRing, SigningAlg};
 use crate::protocol::{Change, Conflict, Directory, Owner, Policy};
@@ -173,14 +174,14 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
     let store = ctx.store;
     let now = unix_now();
     let value = match req {
-        AdminRequest::ClientAdd {
+        AdminRequest::ClientAdd(ClientSpec {
             id,
             grants,
             scopes,
             audiences,
             access_ttl,
             refresh_ttl,
-        } => {
+        }) => {
             check_name("client id", &id)?;
             check_ttl("access-ttl", access_ttl)?;
             check_ttl("refresh-ttl", refresh_ttl)?;

@@ -8,20 +8,7 @@ use std::fmt;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum AdminRequest {
     /// Register a client.
-    ClientAdd {
-        /// Id.
-        id: String,
-        /// Grant names.
-        grants: Vec<String>,
-        /// Scope tokens.
-        scopes: Vec<String>,
-        /// Extra audiences.
-        audiences: Vec<String>,
-        /// Access-token lifetime.
-        access_ttl: Option<u64>,
-        /// Refresh-token lifetime.
-        refresh_ttl: Option<u64>,
-    },
+    ClientAdd(crate::cli::ClientSpec),
     /// List clients.
     ClientList,
     /// Show a client.
