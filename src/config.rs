@@ -239,14 +239,21 @@ config_keys! {
         led: String = Fallback::Value("none".into()), "LED";
         /// The GPIO LED lights when the pin is low (wired to 3V3).
         led_active_low: bool = Fallback::Value(false), "BOOL";
+        /// Seconds a client has to send a request head, and the longest a keep-alive
+        /// connection may sit idle (1 to 300).
+        head_timeout: u64 = Fallback::Value(10), "SECS";
+        /// Seconds a client has to send a request body once its head has arrived (1 to 300).
+        body_timeout: u64 = Fallback::Value(10), "SECS";
         /// Scopes the metadata advertises; unset, the metadata lists none.
         scopes_supported: Vec<String> = Fallback::Unset, "SCOPE";
         /// sled page cache, bytes.
         sled_cache_bytes: u64 = Fallback::Board, "BYTES";
         /// HTTP worker threads (1 to 256).
         http_workers: usize = Fallback::Board, "N";
-        /// Open-connection cap (at least 1; not enforced yet, see *Known limits*).
+        /// Open connections at most; past it a new one gets `503` (at least 1).
         max_connections: usize = Fallback::Board, "N";
+        /// Open connections from one address at most (at least 1).
+        max_connections_per_address: usize = Fallback::Board, "N";
         /// Argon2id memory per password check, KiB (at least 8).
         argon2_memory_kib: u32 = Fallback::Board, "KIB";
         /// Argon2id passes (at least 1).
@@ -271,6 +278,8 @@ pub struct TuningOverrides {
     pub http_workers: Option<usize>,
     /// Open-connection cap.
     pub max_connections: Option<usize>,
+    /// Open connections from one address.
+    pub max_connections_per_address: Option<usize>,
     /// Argon2id memory cost for passwords, KiB.
     pub argon2_memory_kib: Option<u32>,
     /// Argon2id iterations.
@@ -292,6 +301,9 @@ impl TuningOverrides {
             sled_cache_bytes: self.sled_cache_bytes.unwrap_or(p.sled_cache_bytes),
             http_workers: self.http_workers.unwrap_or(p.http_workers),
             max_connections: self.max_connections.unwrap_or(p.max_connections),
+            max_connections_per_address: self
+                .max_connections_per_address
+                .unwrap_or(p.max_connections_per_address),
             argon2_memory_kib: self.argon2_memory_kib.unwrap_or(p.argon2_memory_kib),
             argon2_iterations: self.argon2_iterations.unwrap_or(p.argon2_iterations),
             password_checks_at_once: self
@@ -390,6 +402,10 @@ pub struct Config {
     pub tuning: TuningOverrides,
     /// Scopes advertised in the metadata, when the operator names them.
     pub scopes_supported: Option<Vec<String>>,
+    /// Time for a request head to arrive, and for a keep-alive connection to sit idle.
+    pub head_timeout: std::time::Duration,
+    /// Time for a request body to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -577,6 +593,7 @@ pub fn resolve(
             sled_cache_bytes: s.sled_cache_bytes.value,
             http_workers: s.http_workers.value,
             max_connections: s.max_connections.value,
+            max_connections_per_address: s.max_connections_per_address.value,
             argon2_memory_kib: s.argon2_memory_kib.value,
             argon2_iterations: s.argon2_iterations.value,
             password_checks_at_once: s.password_checks_at_once.value,
@@ -585,6 +602,8 @@ pub fn resolve(
             token_cache_entries: s.token_cache_entries.value,
         },
         scopes_supported: s.scopes_supported.value,
+        head_timeout: std::time::Duration::from_secs(s.head_timeout.value.unwrap_or(10)),
+        body_timeout: std::time::Duration::from_secs(s.body_timeout.value.unwrap_or(10)),
     })
 }
 

@@ -15,16 +15,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// Makes a panic on any thread end the process, as release builds (`panic = "abort"`) do.
+/// Makes a panic end the process, except on the threads that run requests.
 ///
-/// A thread that dies alone can leave the server up but deaf: tiny_http's accept thread
-/// unwraps a failed socket clone (EMFILE), and without this a debug build would answer
-/// nothing while systemd saw it running. Aborting lets systemd restart it, and makes test
-/// builds behave like the binary that ships.
+/// A request's panic is caught where it ran (`http/mod.rs`): that request is answered 500
+/// and the server goes on. Anywhere else a thread that dies alone could leave the server
+/// up but lame (no admin socket, no watchdog), so the process aborts and systemd restarts
+/// it.
 fn fatal_panics() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report(info);
-        std::process::abort();
+        if std::thread::current().name() != Some(piauth::http::WORKER_THREAD) {
+            std::process::abort();
+        }
     }));
 }

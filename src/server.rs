@@ -5,7 +5,7 @@ use crate::admin;
 use crate::app::{tune, AppError};
 use crate::cli::HostArgs;
 use crate::config::Config;
-use crate::http::{Http, HttpError};
+use crate::http::Http;
 use crate::led::{Led, LedEvent};
 use crate::service::{self, unix_now, Service};
 use crate::store::Store;
@@ -38,8 +38,8 @@ fn default_issuer(addr: std::net::SocketAddr) -> String {
     format!("http://{host}:{}", addr.port())
 }
 
-/// Workers come round their loop at least every 500 ms when idle; a request may take a
-/// password check longer. Past this, the server counts as wedged.
+/// The event loop ticks at least every 500 ms, and a request may take a password check
+/// longer; past this with nothing done, the server counts as wedged.
 const WORKER_STALL: Duration = Duration::from_secs(10);
 
 /// How often expired refresh tokens, revocations and keys are swept.
@@ -93,9 +93,15 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(AppError::io("install a signal handler"))?;
     }
-    let workers = http
-        .spawn(profile.http_workers, service.clone(), stop.clone())
-        .map_err(AppError::io("start the HTTP workers"))?;
+    let limits = crate::http::Limits {
+        workers: profile.http_workers,
+        max_connections: profile.max_connections,
+        max_connections_per_address: profile.max_connections_per_address,
+        max_body_bytes: profile.max_body_bytes,
+        head_timeout: cfg.head_timeout,
+        body_timeout: cfg.body_timeout,
+    };
+    let serving = http.spawn(limits, service.clone(), stop.clone())?;
     let key = service.keys();
     log::info!(
         "signing with {} key {}; {} expired records purged; data in {}",
@@ -116,22 +122,19 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     let watchdog = notifier.watchdog_interval();
     let mut last_purge = Instant::now();
     let mut last_ping = Instant::now();
-    let mut deaf = None;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
-        if let Some(e) = http.accept_failed() {
-            // Crash-only: a fresh process gets a fresh accept loop (systemd restarts on
-            // failure); staying up would only look healthy.
-            log::error!("the HTTP listener stopped accepting connections: {e}; exiting");
+        if serving.is_finished() {
+            // The event loop ended on its own: staying up would only look healthy.
+            log::error!("the HTTP server stopped; exiting");
             led.events().send(LedEvent::Fault);
-            deaf = Some(e);
             stop.store(true, Ordering::Relaxed);
             break;
         }
         if let Some(every) = watchdog {
-            // Ping only while the workers are coming round their loop: a wedged server
-            // stops pinging and systemd restarts it.
-            if last_ping.elapsed() >= every && http.since_last_beat() < WORKER_STALL {
+            // Ping only while requests are being served: a wedged server stops pinging
+            // and systemd restarts it.
+            if last_ping.elapsed() >= every && http.stalled_for() < WORKER_STALL {
                 notifier.notify(ServiceState::Watchdog);
                 last_ping = Instant::now();
             }
@@ -146,17 +149,11 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     }
     log::info!("shutting down");
     notifier.notify(ServiceState::Stopping);
-    http.unblock();
-    for w in workers {
-        let _ = w.join();
-    }
+    let _ = serving.join();
     let _ = std::fs::remove_file(&socket);
     let flushed = service.store.flush();
     led.stop();
     flushed?;
-    if let Some(e) = deaf {
-        return Err(HttpError::StoppedAccepting(e).into());
-    }
     log::info!("stopped");
     Ok(())
 }

@@ -54,8 +54,10 @@ pub struct Profile {
     pub sled_cache_bytes: u64,
     /// HTTP worker threads.
     pub http_workers: usize,
-    /// Open connections the server means to hold at most.
+    /// Open connections the server holds at most; past it new ones get a quick `503`.
     pub max_connections: usize,
+    /// Open connections from one address: one device cannot crowd out the others.
+    pub max_connections_per_address: usize,
     /// Argon2id memory, KiB.
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
@@ -100,12 +102,15 @@ pub fn profile(r: Resources) -> Profile {
         .clamp(4, 64)
         .min(budget.max(4));
     let argon2_iterations = (budget / argon2_mib).clamp(1, 8) as u32;
+    // An idle connection costs a few KiB on the event loop (no thread); the cap stays
+    // below systemd's default of 1024 descriptors with room for the store's files.
     let max_connections = match ram {
-        0..=256 => 32,
-        257..=512 => 64,
-        513..=1024 => 128,
-        _ => 256,
+        0..=256 => 128,
+        257..=512 => 256,
+        513..=1024 => 512,
+        _ => 768,
     };
+    let max_connections_per_address = (max_connections / 8).max(8);
     let max_refresh_families = match ram {
         0..=256 => 5_000,
         257..=1024 => 20_000,
@@ -121,6 +126,7 @@ pub fn profile(r: Resources) -> Profile {
         sled_cache_bytes,
         http_workers,
         max_connections,
+        max_connections_per_address,
         argon2_memory_kib: (argon2_mib * 1024) as u32,
         argon2_iterations,
         password_checks_at_once,
@@ -147,7 +153,8 @@ mod tests {
         let p = profile(res(256, 1, Some("BCM2835")));
         assert_eq!(p.sled_cache_bytes, MIB);
         assert_eq!(p.http_workers, 2);
-        assert_eq!(p.max_connections, 32);
+        assert_eq!(p.max_connections, 128);
+        assert_eq!(p.max_connections_per_address, 16);
         assert_eq!(p.argon2_memory_kib, 4 * 1024);
         assert_eq!(p.argon2_iterations, 2);
         // One core: one password check at a time, so one Argon2 block (1.6% of RAM).

@@ -5,5 +5,6 @@ mod util;
 mod admin;
 mod board;
 mod errors;
+mod hostile;
 mod lifecycle;
 mod token;

@@ -1,25 +1,42 @@
-//! The tiny_http adapter: the only module that imports tiny_http.
+//! The HTTP adapter: hyper on tokio, the only module that imports either.
 //!
-//! It copies each request into a plain [`Request`] (reading at most the body limit plus
-//! one byte), hands it to the core through [`handler::answer`], and copies the plain
-//! reply back. Worker
-//! threads poll with a timeout so that a shutdown request is seen within a second.
+//! Everything a client sends is bounded here before the core sees it (README, *Limits*):
+//! - connections: at most the profile's `max_connections`, and `max_connections_per_address`
+//!   from one address, so that one device cannot crowd out the others; past either, a short
+//!   `503` and the connection is closed, before any of it is read;
+//! - the request head: `head_timeout` to arrive (also the idle time allowed between
+//!   keep-alive requests), [`MAX_HEAD_BYTES`] and [`MAX_HEADERS`] (`431` past them);
+//! - the body: the profile's `max_body_bytes` (`413`, decided from `Content-Length` without
+//!   reading or allocating what was declared) and `body_timeout` to arrive (`408`);
+//! - work: the core runs on at most `http_workers` blocking threads; a request that waits
+//!   more than [`QUEUE_TIMEOUT`] for one is answered `503`. A panic in the core answers that
+//!   request `500` and the server goes on.
 //!
-//! tiny_http accepts on a thread of its own. When `accept` fails (out of file descriptors,
-//! say) it hands the error to a worker and stops accepting for good, so the error is kept
-//! for [`Http::accept_failed`]: the server must then stop, to be restarted, rather than
-//! live on deaf.
+//! Idle connections cost a few KiB each on the event loop, not a thread.
 
 mod handler;
 
-use crate::protocol::Request;
+use crate::protocol::{Reply, Request};
 use crate::service::Service;
-use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The listener could not be set up, or stopped.
+/// Longest a request waits for a worker before it is answered `503`.
+pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head (request line and headers).
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Most header fields in a request.
+pub const MAX_HEADERS: usize = 32;
+
+/// The listener could not be set up.
 #[derive(Debug)]
 pub enum HttpError {
     /// Binding the address failed.
@@ -27,169 +44,467 @@ pub enum HttpError {
         /// The address.
         addr: String,
         /// Why.
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: std::io::Error,
     },
-    /// The address is not an IP address and port.
-    NotIp(String),
-    /// The accept loop ended (out of file descriptors, say).
-    StoppedAccepting(String),
+    /// The event loop could not start.
+    Runtime(std::io::Error),
 }
 
 impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HttpError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
-            HttpError::NotIp(addr) => write!(f, "{addr} is not an IP address and port"),
-            HttpError::StoppedAccepting(e) => write!(
-                f,
-                "stopped because the HTTP listener could not accept connections: {e}"
-            ),
+            HttpError::Runtime(e) => write!(f, "cannot start the HTTP event loop: {e}"),
         }
     }
 }
 
 impl std::error::Error for HttpError {}
 
-/// A bound HTTP server, not yet serving.
+/// A bound listener, not yet serving.
 pub struct Http {
-    server: Arc<tiny_http::Server>,
-    /// Milliseconds since `epoch` when a worker last came round its loop: the watchdog's
-    /// evidence that requests are still being taken.
-    beat: Arc<AtomicU64>,
-    epoch: Instant,
-    /// Why tiny_http stopped accepting, once it has.
-    accept_error: Arc<Mutex<Option<String>>>,
+    listener: std::net::TcpListener,
+    health: Arc<Health>,
     /// The address actually bound (the port is known even for `:0`).
-    pub local_addr: std::net::SocketAddr,
+    pub local_addr: SocketAddr,
+}
+
+/// What the watchdog reads: whether the event loop turns and the workers finish.
+struct Health {
+    epoch: Instant,
+    /// Milliseconds since `epoch` when the event loop last ticked.
+    loop_beat: AtomicU64,
+    /// Milliseconds since `epoch` when a worker last finished a request.
+    last_done: AtomicU64,
+    /// Requests in the core now.
+    busy: AtomicUsize,
+    workers: AtomicUsize,
+}
+
+impl Health {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+/// The limits of one server, from its profile.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Worker threads for the core.
+    pub workers: usize,
+    /// Open connections.
+    pub max_connections: usize,
+    /// Open connections from one address.
+    pub max_connections_per_address: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Time for a request head to arrive, counted from when the server starts waiting for
+    /// it: a new connection, or an idle keep-alive one. Past it the connection is closed.
+    pub head_timeout: Duration,
+    /// Time for a request body to arrive once its head has.
+    pub body_timeout: Duration,
 }
 
 impl Http {
     /// Binds the listen address.
     pub fn bind(addr: &str) -> Result<Http, HttpError> {
-        let server = tiny_http::Server::http(addr).map_err(|source| HttpError::Bind {
+        let bind_error = |source| HttpError::Bind {
             addr: addr.to_string(),
             source,
-        })?;
-        let local_addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| HttpError::NotIp(addr.to_string()))?;
+        };
+        let listener = std::net::TcpListener::bind(addr).map_err(bind_error)?;
+        listener.set_nonblocking(true).map_err(bind_error)?;
+        let local_addr = listener.local_addr().map_err(bind_error)?;
+        let epoch = Instant::now();
         Ok(Http {
-            server: Arc::new(server),
-            beat: Arc::new(AtomicU64::new(0)),
-            epoch: Instant::now(),
-            accept_error: Arc::new(Mutex::new(None)),
+            listener,
+            health: Arc::new(Health {
+                epoch,
+                loop_beat: AtomicU64::new(0),
+                last_done: AtomicU64::new(0),
+                busy: AtomicUsize::new(0),
+                workers: AtomicUsize::new(1),
+            }),
             local_addr,
         })
     }
 
-    /// Starts `workers` threads that serve until `stop` is set; returns their handles.
+    /// How long the server has looked wedged: the event loop not ticking, or every worker
+    /// busy with nothing finished. Zero when healthy.
+    pub fn stalled_for(&self) -> Duration {
+        let h = &self.health;
+        let now = h.now_ms();
+        let mut stalled = now.saturating_sub(h.loop_beat.load(Ordering::Relaxed));
+        if h.busy.load(Ordering::Relaxed) >= h.workers.load(Ordering::Relaxed) {
+            stalled = stalled.max(now.saturating_sub(h.last_done.load(Ordering::Relaxed)));
+        }
+        Duration::from_millis(stalled)
+    }
+
+    /// Serves on a thread of its own until `stop` is set, then lets requests in flight
+    /// finish (for up to [`QUEUE_TIMEOUT`]) and returns.
     pub fn spawn(
         &self,
-        workers: usize,
+        limits: Limits,
         service: Arc<Service>,
         stop: Arc<AtomicBool>,
-    ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
-        (0..workers)
-            .map(|i| {
-                let server = self.server.clone();
-                let service = service.clone();
-                let stop = stop.clone();
-                let beat = self.beat.clone();
-                let epoch = self.epoch;
-                let accept_error = self.accept_error.clone();
-                std::thread::Builder::new()
-                    .name(format!("http-{i}"))
-                    .spawn(move || {
-                        while !stop.load(Ordering::Relaxed) {
-                            beat.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-                            match server.recv_timeout(Duration::from_millis(500)) {
-                                Ok(Some(rq)) => serve_one(rq, &service),
-                                Ok(None) => {}
-                                Err(e) => {
-                                    // tiny_http's accept loop has ended: nothing more comes.
-                                    let mut slot =
-                                        accept_error.lock().unwrap_or_else(|p| p.into_inner());
-                                    slot.get_or_insert_with(|| e.to_string());
-                                }
-                            }
-                        }
-                    })
+    ) -> Result<std::thread::JoinHandle<()>, HttpError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .max_blocking_threads(limits.workers.max(1))
+            // Named so that the panic hook knows a request's panic is caught (main.rs).
+            .thread_name(WORKER_THREAD)
+            .build()
+            .map_err(HttpError::Runtime)?;
+        self.health
+            .workers
+            .store(limits.workers.max(1), Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            pool: Pool {
+                workers: tokio::sync::Semaphore::new(limits.workers.max(1)),
+                health: self.health.clone(),
+                led: service.led.clone(),
+            },
+            service,
+            limits,
+            conns: Mutex::new(Conns::default()),
+            full_warning: Mutex::new(crate::notice::Notice::new(Duration::from_secs(60))),
+        });
+        let listener = self.listener.try_clone().map_err(HttpError::Runtime)?;
+        std::thread::Builder::new()
+            .name("http".into())
+            .spawn(move || {
+                runtime.block_on(serve(listener, shared, stop));
+                // Blocking work left (a request past the grace period) is not waited for.
+                runtime.shutdown_timeout(Duration::from_millis(100));
             })
-            .collect()
-    }
-
-    /// How long since any worker last came round its loop.
-    pub fn since_last_beat(&self) -> Duration {
-        let last = Duration::from_millis(self.beat.load(Ordering::Relaxed));
-        self.epoch.elapsed().saturating_sub(last)
-    }
-
-    /// Why the server stopped accepting connections, if it has.
-    pub fn accept_failed(&self) -> Option<String> {
-        self.accept_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Stops accepting: wakes every blocked worker.
-    pub fn unblock(&self) {
-        self.server.unblock();
+            .map_err(HttpError::Runtime)
     }
 }
 
-fn serve_one(mut rq: tiny_http::Request, service: &Service) {
+/// The name of the core's worker threads.
+pub const WORKER_THREAD: &str = "http-worker";
+
+struct Shared {
+    service: Arc<Service>,
+    limits: Limits,
+    pool: Pool,
+    conns: Mutex<Conns>,
+    full_warning: Mutex<crate::notice::Notice>,
+}
+
+/// The worker threads of the core, and what the watchdog learns from them.
+struct Pool {
+    workers: tokio::sync::Semaphore,
+    health: Arc<Health>,
+    led: crate::led::LedEvents,
+}
+
+/// Open connections, in all and by address.
+#[derive(Default)]
+struct Conns {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// A held connection slot, given back on drop.
+struct ConnSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut c = lock(&self.shared.conns);
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.by_address.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.by_address.remove(&self.ip);
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The counters are valid at every step: a panic elsewhere cannot leave them torn.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A slot for a connection from `ip`, or `None` when the server or that address is full.
+fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<ConnSlot> {
+    let mut c = lock(&shared.conns);
+    let from_ip = c.by_address.get(&ip).copied().unwrap_or(0);
+    if c.total >= shared.limits.max_connections
+        || from_ip >= shared.limits.max_connections_per_address
+    {
+        return None;
+    }
+    c.total += 1;
+    *c.by_address.entry(ip).or_insert(0) += 1;
+    Some(ConnSlot {
+        shared: shared.clone(),
+        ip,
+    })
+}
+
+const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: 84\r\n\r\n{\"error\":\"temporarily_unavailable\",\"error_description\":\"too many open connections\"}";
+
+async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            log::error!("cannot serve HTTP: {e}");
+            return;
+        }
+    };
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.limits.head_timeout)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(16 * 1024);
+    let mut accept_errors = crate::notice::Notice::new(Duration::from_secs(60));
+    while !stop.load(Ordering::Relaxed) {
+        let health = &shared.pool.health;
+        health.loop_beat.store(health.now_ms(), Ordering::Relaxed);
+        let accepted =
+            match tokio::time::timeout(Duration::from_millis(500), listener.accept()).await {
+                Err(_) => continue,
+                Ok(a) => a,
+            };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors, say: the connections open now go on being served,
+                // and accepting resumes as they close.
+                if let Some(n) = accept_errors.record(Instant::now(), 1) {
+                    log::warn!("cannot accept connections ({n} times): {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(slot) = admit(&shared, peer.ip()) else {
+            let full = lock(&shared.full_warning).record(Instant::now(), 1);
+            if let Some(n) = full {
+                log::warn!(
+                    "connection limit reached ({} in all, {} per address): {n} connections \
+                     answered 503 (this is said at most once a minute)",
+                    shared.limits.max_connections,
+                    shared.limits.max_connections_per_address
+                );
+            }
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut stream = stream;
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(FULL)).await;
+            });
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let shared = shared.clone();
+            async move { Ok::<_, Infallible>(answer(req, peer, &shared).await) }
+        });
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Err(e) = conn.await {
+                log::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
+    // Requests in flight finish; idle keep-alive connections close.
+    let _ = tokio::time::timeout(QUEUE_TIMEOUT, graceful.shutdown()).await;
+}
+
+/// Reads one request within its bounds, runs it through the core on a worker, and
+/// answers.
+async fn answer(
+    req: hyper::Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+) -> hyper::Response<Full<Bytes>> {
     let started = Instant::now();
-    let limit = service.profile.max_body_bytes;
-    let mut body = Vec::new();
-    let declared_too_large = rq.body_length().is_some_and(|n| n > limit);
-    let read_ok = !declared_too_large
-        && rq
-            .as_reader()
-            .take(limit as u64 + 1)
-            .read_to_end(&mut body)
-            .is_ok();
-    let url = rq.url().to_string();
-    let path = url.split('?').next().unwrap_or("").to_string();
-    let request = Request {
-        method: rq.method().as_str().to_ascii_uppercase(),
-        path,
-        headers: rq
-            .headers()
+    let limit = shared.limits.max_body_bytes;
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut request = Request {
+        method: parts.method.as_str().to_ascii_uppercase(),
+        path: parts.uri.path().to_string(),
+        headers: parts
+            .headers
             .iter()
-            .map(|h| {
+            .map(|(n, v)| {
                 (
-                    h.field.as_str().as_str().to_string(),
-                    h.value.as_str().to_string(),
+                    n.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
                 )
             })
             .collect(),
-        body_too_large: declared_too_large || body.len() > limit,
-        body,
+        body: Vec::new(),
+        body_too_large: declared.is_some_and(|n| n > limit as u64),
     };
-    let response = if read_ok || declared_too_large {
-        handler::answer(&request, service)
+    let mut close = false;
+    let reply = if request.body_too_large {
+        // Never read: the connection closes after the answer.
+        close = true;
+        None
     } else {
-        crate::protocol::Reply::oauth_error(&crate::oauth_error::OAuthError::invalid_request(
-            "the request body could not be read",
-        ))
+        let body_timeout = shared.limits.body_timeout;
+        match tokio::time::timeout(body_timeout, Limited::new(body, limit).collect()).await {
+            Ok(Ok(collected)) => {
+                request.body = collected.to_bytes().to_vec();
+                None
+            }
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                request.body_too_large = true;
+                close = true;
+                None
+            }
+            Ok(Err(_)) => {
+                close = true;
+                Some(Reply::oauth_error(
+                    &crate::oauth_error::OAuthError::invalid_request(
+                        "the request body could not be read",
+                    ),
+                ))
+            }
+            Err(_) => {
+                close = true;
+                Some(Reply::json(
+                    408,
+                    &serde_json::json!({"error": "invalid_request",
+                        "error_description": "the request body did not arrive in time"}),
+                ))
+            }
+        }
+    };
+    let reply = match reply {
+        Some(r) => r,
+        None => {
+            let (service, request) = (shared.service.clone(), request.clone());
+            on_worker(&shared.pool, move || handler::answer(&request, &service)).await
+        }
     };
     // Never log query strings or bodies: they can hold credentials.
     log::info!(
-        "{} {} {} {}us",
+        "{} {} {} {} {}us",
+        peer.ip(),
         request.method,
         request.path,
-        response.status,
+        reply.status,
         started.elapsed().as_micros()
     );
-    let mut out = tiny_http::Response::from_data(response.body).with_status_code(response.status);
-    for (name, value) in &response.headers {
-        if let Ok(h) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            out.add_header(h);
+    let mut response = hyper::Response::new(Full::new(Bytes::from(reply.body)));
+    *response.status_mut() = hyper::StatusCode::from_u16(reply.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in &reply.headers {
+        // A value that is not a valid header (CR, LF) is dropped, never written.
+        if let Ok(v) = hyper::header::HeaderValue::from_str(value) {
+            response.headers_mut().append(*name, v);
         }
     }
-    if let Err(e) = rq.respond(out) {
-        log::debug!("writing a response failed: {e}");
+    if close {
+        response.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}
+
+/// Runs `work` (the core) on a worker thread: at most `workers` at once, a bounded wait for
+/// one, and a panic answered `500` instead of ending the process.
+async fn on_worker(pool: &Pool, work: impl FnOnce() -> Reply + Send + 'static) -> Reply {
+    let busy = || {
+        Reply::oauth_error(&crate::oauth_error::OAuthError::new(
+            crate::oauth_error::ErrorCode::TemporarilyUnavailable,
+            "the server is busy: try again shortly",
+        ))
+    };
+    let Ok(Ok(permit)) = tokio::time::timeout(QUEUE_TIMEOUT, pool.workers.acquire()).await else {
+        return busy();
+    };
+    let health = &pool.health;
+    health.busy.fetch_add(1, Ordering::Relaxed);
+    let done = tokio::task::spawn_blocking(work).await;
+    health.busy.fetch_sub(1, Ordering::Relaxed);
+    health.last_done.store(health.now_ms(), Ordering::Relaxed);
+    drop(permit);
+    match done {
+        Ok(reply) => reply,
+        Err(e) => {
+            // The panic itself was reported by the hook (main.rs).
+            log::error!("a request failed inside the server ({e}); the server goes on");
+            pool.led.send(crate::led::LedEvent::Fault);
+            Reply::oauth_error(&crate::oauth_error::OAuthError::server_error(
+                "the server failed on this request",
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(workers: usize) -> Pool {
+        Pool {
+            workers: tokio::sync::Semaphore::new(workers),
+            health: Arc::new(Health {
+                epoch: Instant::now(),
+                loop_beat: AtomicU64::new(0),
+                last_done: AtomicU64::new(0),
+                busy: AtomicUsize::new(0),
+                workers: AtomicUsize::new(workers),
+            }),
+            led: crate::led::LedEvents::none(),
+        }
+    }
+
+    #[test]
+    fn a_panic_in_the_core_answers_500_and_the_workers_go_on() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .thread_name(WORKER_THREAD)
+            .build()
+            .unwrap();
+        let pool = pool(1);
+        rt.block_on(async {
+            let failed = on_worker(&pool, || panic!("a bug in one request")).await;
+            assert_eq!(failed.status, 500);
+            assert_eq!(failed.json_body()["error"], "server_error");
+            // The one worker slot was given back, and the next request is served.
+            let ok = on_worker(&pool, || Reply::json(200, &serde_json::json!({}))).await;
+            assert_eq!(ok.status, 200);
+        });
+        assert_eq!(pool.health.busy.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_request_that_cannot_get_a_worker_in_time_is_answered_503() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        let pool = pool(1);
+        rt.block_on(async {
+            let _held = pool.workers.acquire().await.unwrap();
+            // The clock is paused: the wait runs out without a real ten-second wait.
+            let busy = on_worker(&pool, || Reply::json(200, &serde_json::json!({}))).await;
+            assert_eq!(busy.status, 503);
+            assert_eq!(busy.header("Retry-After"), Some("5"));
+        });
     }
 }

@@ -120,6 +120,11 @@ pub struct Led {
 pub struct LedEvents(Option<SyncSender<LedEvent>>);
 
 impl LedEvents {
+    /// A sender to no LED.
+    pub fn none() -> LedEvents {
+        LedEvents(None)
+    }
+
     /// Sends an event without waiting; dropped if the LED is busy or absent.
     pub fn send(&self, event: LedEvent) {
         if let Some(tx) = &self.0 {
