@@ -64,8 +64,14 @@ def main():
 
     mix = set(args.mix.split(","))
 
+    # Each connection comes from its own loopback address, as each device on a LAN has its
+    # own: the server caps the connections one address may hold.
+    def connect(i):
+        return http.client.HTTPConnection(host, port, timeout=60,
+                                          source_address=(f"127.0.{1 + i // 250}.{1 + i % 250}", 0))
+
     def worker(i):
-        conn = http.client.HTTPConnection(host, port, timeout=60)
+        conn = connect(i)
         refresh = None
         access = None
         n = 0
@@ -95,7 +101,7 @@ def main():
                     counts["errors"] += 1
                     if len(error_kinds) < 10:
                         error_kinds.append(f"{kind}: {e!r}")
-                conn = http.client.HTTPConnection(host, port, timeout=60)
+                conn = connect(i)
 
     def sampler():
         started = time.monotonic()

@@ -66,7 +66,7 @@ def cpu_seconds(pid):
 
 
 def server(algorithm, data, config=None):
-    s = Piauth(data, ["--algorithm", algorithm], config=config, binary=BIN, runner="taskset -c 0")
+    s = Piauth(data, ["--algorithm", algorithm], config=config, binary=ARGS.bin, runner="taskset -c 0")
     time.sleep(0.5)
     s.idle_kib = s.kib("VmRSS")
     return s
@@ -115,7 +115,11 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1 s per case, 16 connections (CI)")
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results"))
+    ap.add_argument("--bin", default=BIN, help="the binary to measure (default: the release build), "
+                    "e.g. an older build, to compare side by side")
     args = ap.parse_args()
+    global ARGS
+    ARGS = args
     seconds = 1 if args.quick else args.seconds
     levels = [16] if args.quick else [1, 16, 64]
     os.makedirs(args.out, exist_ok=True)
@@ -163,7 +167,7 @@ def main():
     restart = server("ES256", os.path.join(tmp.name, "ES256"))
     startup_existing = restart.startup_ms
     restart.stop()
-    size = os.path.getsize(BIN)
+    size = os.path.getsize(args.bin)
 
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}"
     model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
