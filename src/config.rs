@@ -233,6 +233,9 @@ config_keys! {
         refresh_ttl: u64 = Fallback::Value(DEFAULT_REFRESH_TTL), "SECS";
         /// Clock skew allowed on `exp` and `nbf`, in seconds.
         leeway: u64 = Fallback::Value(DEFAULT_LEEWAY), "SECS";
+        /// Seconds after a rotation in which a device that lost the answer may present the
+        /// replaced refresh token again and get the same new one (0 to 60; 0: never).
+        refresh_grace: u64 = Fallback::Value(5), "SECS";
         /// Log level: `off`, `error`, `warn`, `info`, `debug` or `trace`.
         log_level: String = Fallback::Value("info".into()), "LEVEL";
         /// Status LED: `none`, `act` or `gpio:N` (BCM pin 0-53).
@@ -394,6 +397,8 @@ pub struct Config {
     pub refresh_ttl: u64,
     /// Leeway.
     pub leeway: u64,
+    /// Grace period for a retried refresh.
+    pub refresh_grace: u64,
     /// Log level.
     pub log_level: log::LevelFilter,
     /// The status LED.
@@ -416,6 +421,7 @@ impl Config {
             access_ttl: self.access_ttl,
             refresh_ttl: self.refresh_ttl,
             leeway: self.leeway,
+            refresh_grace: self.refresh_grace,
             password_cost: crate::secret::PasswordCost {
                 memory_kib: profile.argon2_memory_kib,
                 iterations: profile.argon2_iterations,
@@ -587,6 +593,7 @@ pub fn resolve(
         access_ttl: s.access_ttl.value.unwrap_or_default(),
         refresh_ttl: s.refresh_ttl.value.unwrap_or_default(),
         leeway: s.leeway.value.unwrap_or_default(),
+        refresh_grace: s.refresh_grace.value.unwrap_or_default(),
         log_level,
         led,
         tuning: TuningOverrides {

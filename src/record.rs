@@ -130,6 +130,10 @@ pub struct FamilyRecord {
     pub scope: Scope,
     /// SHA-256 of the newest token, base64url. Any other token of the family is used.
     pub current: String,
+    /// SHA-256 of the token the last rotation replaced: presented again by the same client
+    /// within the grace period, it gets the newest token again instead of counting as reuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
     /// Unix time the newest token was issued.
     pub issued_at: u64,
     /// Unix time the newest token expires; the record may go after it.

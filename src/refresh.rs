@@ -64,6 +64,25 @@ pub fn mint(family: &FamilyId, rng: &mut dyn Entropy) -> (String, TokenDigest) {
     (value, digest)
 }
 
+/// The token that replaces `presented` in its family: the same family id and, for its
+/// secret, an HMAC of the presented value under `key` (the store's pepper). Derived, not
+/// drawn, so that a device that lost the answer and asks again with the same token within
+/// the grace period gets the very same successor, without the store keeping any token.
+/// Nobody without the presented token and the key can compute it.
+pub fn successor(family: &FamilyId, presented: &str, key: &[u8]) -> (String, TokenDigest) {
+    use hmac::{Hmac, Mac};
+    // HMAC takes a key of any length: this cannot fail.
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(b"piauth refresh successor\0");
+    mac.update(presented.as_bytes());
+    let mut raw = [0u8; ID_BYTES + SECRET_BYTES];
+    raw[..ID_BYTES].copy_from_slice(&family.0);
+    raw[ID_BYTES..].copy_from_slice(&mac.finalize().into_bytes());
+    let value = URL_SAFE_NO_PAD.encode(raw);
+    let digest = TokenDigest(token_digest(&value));
+    (value, digest)
+}
+
 /// The SHA-256 of a token value.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TokenDigest(pub [u8; 32]);
@@ -122,6 +141,19 @@ pub fn parse(value: &str) -> Presented {
 mod tests {
     use super::*;
     use crate::entropy::OsEntropy;
+
+    #[test]
+    fn a_successor_is_the_same_for_the_same_token_and_key_only() {
+        let id = FamilyId::random(&mut OsEntropy);
+        let (token, _) = mint(&id, &mut OsEntropy);
+        let (a, da) = successor(&id, &token, b"pepper");
+        let (b, _) = successor(&id, &token, b"pepper");
+        assert_eq!(a, b);
+        assert_eq!(parse(&a).family, Some(id));
+        assert_eq!(parse(&a).digest, da);
+        assert_ne!(successor(&id, &token, b"other").0, a);
+        assert_ne!(successor(&id, &a, b"pepper").0, a);
+    }
 
     #[test]
     fn a_minted_value_names_its_family_and_matches_its_digest() {

@@ -5,7 +5,8 @@ use std::process::Command;
 
 #[test]
 fn restart_keeps_clients_users_keys_and_refresh_tokens() {
-    let mut s = Server::start();
+    // No grace period: replaying the replaced token at once must count as reuse here.
+    let mut s = Server::start_configured("refresh_grace = 0", &[]);
     let secret = s.add_client("app", &["password", "refresh_token"], &["read"]);
     s.add_user("gina", "pw", &["read"]);
     let t = s.token(

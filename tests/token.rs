@@ -527,3 +527,51 @@ fn the_refresh_family_cap_drops_the_least_recently_used_family_never_the_new_one
         s.logs()
     );
 }
+
+#[test]
+fn a_device_that_lost_the_answer_gets_the_same_refresh_token_again() {
+    for grace in ["5", "0"] {
+        let s = Server::start_configured(&format!("refresh_grace = {grace}"), &[]);
+        let secret = s.add_client("app", &["password", "refresh_token"], &["read"]);
+        s.add_user("u", "pw", &["read"]);
+        let login = s.token("app", &secret, "grant_type=password&username=u&password=pw");
+        let refresh = |t: &str| {
+            s.post_basic(
+                "/token",
+                "app",
+                &secret,
+                &format!("grant_type=refresh_token&refresh_token={t}"),
+            )
+        };
+        let r0 = login["refresh_token"].as_str().unwrap().to_string();
+        let first = refresh(&r0).json();
+        let r1 = first["refresh_token"].as_str().unwrap().to_string();
+        // The answer was lost: the device asks again at once with the same token.
+        let again = refresh(&r0);
+        if grace == "0" {
+            // No grace: that is reuse, and the family is gone.
+            assert_eq!(again.error(), "invalid_grant");
+            assert_eq!(refresh(&r1).error(), "invalid_grant");
+            continue;
+        }
+        assert_eq!(
+            again.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&again.body)
+        );
+        assert_eq!(again.json()["refresh_token"], r1.as_str());
+        assert_ne!(again.json()["access_token"], first["access_token"]);
+        // The family goes on from r1, and r0 after r1 was used is reuse.
+        let r2 = refresh(&r1).json()["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(refresh(&r0).error(), "invalid_grant");
+        assert_eq!(
+            refresh(&r2).error(),
+            "invalid_grant",
+            "the family was revoked"
+        );
+    }
+}

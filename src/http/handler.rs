@@ -14,20 +14,28 @@ pub fn answer(request: &Request, service: &Service) -> Reply {
     let keys = service.keys();
     let ctx = service.context(&keys, unix_now());
     let step = protocol::handle(request, &ctx, &mut OsEntropy);
-    let client = match &step.event {
-        Some(Event::Issued { client_id, .. }) => client_id.clone(),
-        _ => String::new(),
-    };
     match apply(step, service) {
         Ok(reply) => reply,
-        Err(conflict) => {
-            // Applied only if its own changes do not conflict in turn.
-            let next = protocol::resolve(&conflict, &client);
-            apply(next, service).unwrap_or_else(|c| {
-                let s = protocol::store_failed(&format_args!("conflict after conflict: {c:?}"));
-                report(s.event.as_ref(), service);
-                s.reply
-            })
+        // Another request changed what this one read (the same refresh token, rotated a
+        // moment earlier): decide once more against what the store holds now.
+        Err(_) => {
+            let step = protocol::handle(request, &ctx, &mut OsEntropy);
+            let client = match &step.event {
+                Some(Event::Issued { client_id, .. }) => client_id.clone(),
+                _ => String::new(),
+            };
+            match apply(step, service) {
+                Ok(reply) => reply,
+                Err(conflict) => {
+                    let next = protocol::resolve(&conflict, &client);
+                    apply(next, service).unwrap_or_else(|c| {
+                        let s =
+                            protocol::store_failed(&format_args!("conflict after conflict: {c:?}"));
+                        report(s.event.as_ref(), service);
+                        s.reply
+                    })
+                }
+            }
         }
     }
 }

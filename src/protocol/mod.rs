@@ -118,6 +118,9 @@ pub struct Policy {
     pub refresh_ttl: u64,
     /// Clock skew tolerated when checking `exp` and `nbf`, seconds.
     pub leeway: u64,
+    /// Seconds after a rotation during which the replaced refresh token, presented again
+    /// by its client, gets the same successor instead of revoking its family (0: never).
+    pub refresh_grace: u64,
     /// Argon2id cost for new password hashes and for the decoy check.
     pub password_cost: PasswordCost,
     /// Most refresh-token families kept; past it the least recently used go.

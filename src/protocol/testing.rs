@@ -73,6 +73,7 @@ pub fn policy() -> Policy {
         access_ttl: 300,
         refresh_ttl: 3600,
         leeway: 30,
+        refresh_grace: 5,
         password_cost: PasswordCost {
             memory_kib: 64,
             iterations: 1,

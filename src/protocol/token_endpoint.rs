@@ -25,13 +25,25 @@ pub enum RefreshPlan {
     None,
     /// Start a new family.
     NewFamily,
-    /// Replace the family's newest token, the one presented, with a new one: the store
+    /// Replace the family's newest token, the one presented, with its successor: the store
     /// refuses if another exchange replaced it meanwhile.
     Rotate {
         /// The family.
         family: FamilyId,
         /// SHA-256 of the presented token.
         presented: TokenDigest,
+        /// The presented token, which its successor is derived from.
+        value: String,
+    },
+    /// The token presented was replaced moments ago, by this client, within the grace
+    /// period: hand out its successor, the family's newest token, again. Nothing is written.
+    Repeat {
+        /// The family.
+        family: FamilyId,
+        /// The presented token.
+        value: String,
+        /// The family's newest token, as stored: it must be the successor.
+        current: String,
     },
 }
 
@@ -207,15 +219,25 @@ pub fn decide(
             let token = params.require("refresh_token", "refresh_token is required")?;
             let presented = refresh::parse(token);
             let (id, family) = find_family(dir, &presented)?.ok_or(BAD_REFRESH)?;
-            if family.client_id != c.id {
-                // RFC 6749 §6: bound to the client it was issued to. Not consumed.
-                return Err(BAD_REFRESH.into());
-            }
             if family.revoked || now >= family.expires_at {
                 return Err(BAD_REFRESH.into());
             }
-            if !presented.digest.matches(&family.current) {
-                // It names this family but is not its newest token: an older one, again.
+            let newest = presented.digest.matches(&family.current);
+            if family.client_id != c.id && newest {
+                // RFC 6749 §6: bound to the client it was issued to. Not consumed.
+                return Err(BAD_REFRESH.into());
+            }
+            // The token the last rotation replaced, again from its client within the grace
+            // period: a device that lost the answer and retried, not a thief.
+            let retry = family.client_id == c.id
+                && family
+                    .previous
+                    .as_deref()
+                    .is_some_and(|p| presented.digest.matches(p))
+                && now < family.issued_at.saturating_add(policy.refresh_grace);
+            if !newest && !retry {
+                // It names this family but is not its newest token: an older one, again
+                // (RFC 9700 §4.14.2), or another client holding a replaced one.
                 return Err(Refusal::Reused(id));
             }
             // What may be granted now: the original grant, less what the client (or
@@ -239,9 +261,18 @@ pub fn decide(
                 user_generation: family.user_generation,
                 scope,
                 refresh_scope: allowed,
-                refresh: RefreshPlan::Rotate {
-                    family: id,
-                    presented: presented.digest,
+                refresh: if newest {
+                    RefreshPlan::Rotate {
+                        family: id,
+                        presented: presented.digest,
+                        value: token.to_string(),
+                    }
+                } else {
+                    RefreshPlan::Repeat {
+                        family: id,
+                        value: token.to_string(),
+                        current: family.current,
+                    }
                 },
                 ..base
             }
@@ -287,18 +318,44 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
                 }
             }
             let id = FamilyId::random(rng);
-            let (value, record) = next_refresh(issue, &id, now, rng);
+            let (value, digest) = refresh::mint(&id, rng);
+            let record = family_record(issue, &digest, now);
             changes.push(Change::InsertFamily { id, record });
             Some(value)
         }
-        RefreshPlan::Rotate { family, presented } => {
-            let (value, next) = next_refresh(issue, family, now, rng);
+        RefreshPlan::Rotate {
+            family,
+            presented,
+            value,
+        } => {
+            let (successor, digest) = refresh::successor(family, value, ctx.pepper);
+            let mut next = family_record(issue, &digest, now);
+            next.previous = Some(presented.encode());
             changes.push(Change::RotateFamily {
                 id: *family,
                 presented: *presented,
                 next,
             });
-            Some(value)
+            Some(successor)
+        }
+        RefreshPlan::Repeat {
+            family,
+            value,
+            current,
+        } => {
+            let (successor, digest) = refresh::successor(family, value, ctx.pepper);
+            if !digest.matches(current) {
+                // The newest token is not this one's successor (a token from before
+                // successors were derived): no repeat, only reuse.
+                return Step {
+                    reply: Reply::oauth_error(&REFRESH_REUSED),
+                    changes: vec![Change::RevokeFamily(*family)],
+                    event: Some(Event::RefreshReused {
+                        client_id: issue.client_id.clone(),
+                    }),
+                };
+            }
+            Some(successor)
         }
     };
     let mut body = json!({
@@ -320,27 +377,21 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     }
 }
 
-/// A new newest token for family `id`, and the family as it is once that token is issued.
-fn next_refresh(
-    issue: &Issue,
-    id: &FamilyId,
-    now: u64,
-    rng: &mut dyn Entropy,
-) -> (String, FamilyRecord) {
-    let (value, digest) = refresh::mint(id, rng);
-    let family = FamilyRecord {
+/// The family as it is once the token of `digest` is its newest.
+fn family_record(issue: &Issue, digest: &TokenDigest, now: u64) -> FamilyRecord {
+    FamilyRecord {
         client_id: issue.client_id.clone(),
         username: issue.username.clone(),
         user_generation: issue.user_generation.clone(),
         scope: issue.refresh_scope.clone(),
         current: digest.encode(),
+        previous: None,
         issued_at: now,
         expires_at: now.saturating_add(issue.refresh_ttl),
         rotations: 0,
         revoked: false,
         last_use: 0,
-    };
-    (value, family)
+    }
 }
 
 /// The family a presented refresh-token value names (or, for a value of the earlier form,

@@ -117,6 +117,7 @@ fn from_layout_1(store: &Store) -> Result<(), StoreError> {
             user_generation: None,
             scope: r.scope,
             current: TokenDigest(digest).encode(),
+            previous: None,
             issued_at: r.issued_at,
             expires_at: r.expires_at,
             rotations: 0,

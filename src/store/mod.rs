@@ -606,6 +606,7 @@ mod tests {
             user_generation: None,
             scope: Scope::parse("read").unwrap(),
             current: current.encode(),
+            previous: None,
             issued_at: 0,
             expires_at,
             rotations: 0,
@@ -619,7 +620,22 @@ mod tests {
     }
 
     fn open(dir: &tempfile::TempDir) -> Store {
-        Store::open(dir.path(), 1 << 20).unwrap()
+        try_open(dir).unwrap()
+    }
+
+    /// Opens the store in `dir`. A handle on it dropped just before (a `Store`, or a raw
+    /// `sled::Db` of the test) releases sled's file lock from a background thread a moment
+    /// later, so an I/O error is tried again for a while.
+    fn try_open(dir: &tempfile::TempDir) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(dir.path(), 1 << 20) {
+                Err(StoreError::Io(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
     }
 
     fn get(s: &Store, id: &FamilyId) -> Option<FamilyRecord> {
@@ -881,7 +897,7 @@ mod tests {
     fn a_store_from_a_newer_piauth_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         open(&dir).meta.insert("layout", "4").unwrap();
-        let e = Store::open(dir.path(), 1 << 20).err().unwrap();
+        let e = try_open(&dir).err().unwrap();
         assert!(matches!(&e, StoreError::NewerLayout(v) if v == "4"), "{e}");
         assert!(e.to_string().contains("newer piauth"));
     }

@@ -154,6 +154,7 @@ fn with_refresh(used: bool, revoked: bool, client_id: &str) -> (MapDirectory, St
             user_generation: Some("g1".into()),
             scope: Scope::parse("read write").unwrap(),
             current: if used { newer } else { digest }.encode(),
+            previous: None,
             issued_at: 0,
             expires_at: 1000,
             rotations: 0,
@@ -238,7 +239,8 @@ fn a_token_of_the_earlier_form_is_found_through_the_legacy_map() {
         i.refresh,
         RefreshPlan::Rotate {
             family: id,
-            presented: old_digest
+            presented: old_digest,
+            value: old.to_string(),
         }
     );
     // The current-form token of the family is now an older one: reuse.
@@ -344,6 +346,7 @@ fn a_login_inserts_a_family_and_evicts_the_least_recently_used_past_the_cap() {
                 user_generation: None,
                 scope: Scope::default(),
                 current: String::new(),
+                previous: None,
                 issued_at: 0,
                 expires_at: 5000,
                 rotations: 0,
@@ -438,4 +441,90 @@ fn a_replayed_refresh_token_revokes_its_family_through_the_endpoint() {
             client_id: "dev".into()
         })
     );
+}
+
+/// A family of alice's rotated at `rotated_at` from `old` to its successor; the value of
+/// `old` and of the successor.
+fn rotated_family(rotated_at: u64) -> (World, String, String) {
+    let rng = &mut CountingEntropy(3000);
+    let id = FamilyId::random(rng);
+    let (old, old_digest) = refresh::mint(&id, rng);
+    let (new, new_digest) = refresh::successor(&id, &old, PEPPER);
+    let mut d = with_user("read write");
+    d.clients.insert(
+        "dev".into(),
+        client(&[GrantType::RefreshToken], "read write"),
+    );
+    let mut other = client(&[GrantType::RefreshToken], "read write");
+    other.id = "other".into();
+    other.secret_hash = crate::secret::hash_client_secret(PEPPER, "o");
+    d.clients.insert("other".into(), other);
+    d.families.insert(
+        id,
+        FamilyRecord {
+            client_id: "dev".into(),
+            username: Some("alice".into()),
+            user_generation: Some("g1".into()),
+            scope: Scope::parse("read write").unwrap(),
+            current: new_digest.encode(),
+            previous: Some(old_digest.encode()),
+            issued_at: rotated_at,
+            expires_at: rotated_at + 3600,
+            rotations: 1,
+            revoked: false,
+            last_use: 0,
+        },
+    );
+    (World::new(d), old, new)
+}
+
+#[test]
+fn a_retry_within_the_grace_period_gets_the_same_successor_and_writes_nothing() {
+    let (mut w, old, new) = rotated_family(1000);
+    w.now = 1004; // grace 5 s
+    let body = format!("grant_type=refresh_token&refresh_token={old}");
+    let step = handle(&post("/token", &body), &w.ctx(), &mut CountingEntropy(1));
+    assert_eq!(step.reply.status, 200, "{:?}", step.reply.json_body());
+    assert_eq!(step.reply.json_body()["refresh_token"], new.as_str());
+    assert!(step.changes.is_empty(), "{:?}", step.changes);
+    // The successor itself rotates as usual, and records what it replaced.
+    let step = handle(
+        &post(
+            "/token",
+            &format!("grant_type=refresh_token&refresh_token={new}"),
+        ),
+        &w.ctx(),
+        &mut CountingEntropy(1),
+    );
+    let Change::RotateFamily {
+        next, presented, ..
+    } = &step.changes[0]
+    else {
+        panic!("{:?}", step.changes)
+    };
+    assert_eq!(next.previous, Some(presented.encode()));
+    let newer = step.reply.json_body()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = refresh::parse(&new).family.unwrap();
+    assert_eq!(newer, refresh::successor(&id, &new, PEPPER).0);
+}
+
+#[test]
+fn after_the_grace_period_or_from_another_client_a_replaced_token_is_reuse() {
+    let (mut w, old, _) = rotated_family(1000);
+    let id = refresh::parse(&old).family.unwrap();
+    let body = format!("grant_type=refresh_token&refresh_token={old}");
+    w.now = 1005;
+    let late = handle(&post("/token", &body), &w.ctx(), &mut CountingEntropy(1));
+    assert_eq!(late.changes, vec![Change::RevokeFamily(id)]);
+    w.now = 1001;
+    let mut stranger = post("/token", &body);
+    stranger.headers[1].1 = "Basic b3RoZXI6bw==".into(); // other:o
+    let step = handle(&stranger, &w.ctx(), &mut CountingEntropy(1));
+    assert_eq!(step.changes, vec![Change::RevokeFamily(id)]);
+    w.policy.refresh_grace = 0;
+    let step = handle(&post("/token", &body), &w.ctx(), &mut CountingEntropy(1));
+    assert_eq!(step.changes, vec![Change::RevokeFamily(id)]);
 }
