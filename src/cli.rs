@@ -89,6 +89,11 @@ pub struct ClientSpec {
     /// Refresh-token lifetime for this client, seconds.
     #[arg(long, value_name = "SECS")]
     pub refresh_ttl: Option<u64>,
+    /// A service that may introspect any access token (others only see their own and those
+    /// naming them in `aud`).
+    #[arg(long)]
+    #[serde(default)]
+    pub resource_server: bool,
 }
 
 /// `piauth client ...`

@@ -67,8 +67,12 @@ pub struct ClientRecord {
     pub access_ttl: Option<u64>,
     /// Refresh-token lifetime overriding the server's, in seconds.
     pub refresh_ttl: Option<u64>,
-    /// A disabled client fails authentication.
+    /// A disabled client fails authentication, and its access tokens introspect inactive.
     pub disabled: bool,
+    /// A resource server may introspect any access token; other clients only those issued
+    /// to them or naming them in `aud`.
+    #[serde(default)]
+    pub resource_server: bool,
     /// Unix time of registration.
     pub created_at: u64,
 }

@@ -233,9 +233,33 @@ fn admin_works_while_the_server_is_stopped() {
 
 #[test]
 fn data_dir_and_admin_socket_are_private() {
-    let s = Server::start();
+    let mut s = Server::start();
     assert_eq!(mode_of(&s.data_dir()), 0o700);
     assert_eq!(mode_of(&s.data_dir().join("admin.sock")), 0o600);
+    s.add_client("c", &["client_credentials"], &[]);
+    // Every store file, whatever umask the server was started with (sled makes its files
+    // 0644 under the usual 022), and one left readable by hand, is put right at start.
+    s.stop();
+    let conf = s.data_dir().join("db/conf");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.restart();
+    let mut seen = 0;
+    let mut dirs = vec![s.data_dir()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                assert_eq!(mode_of(&p), 0o700, "{}", p.display());
+                dirs.push(p);
+            } else {
+                assert_eq!(mode_of(&p), 0o600, "{}", p.display());
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 4, "{seen} files");
+    assert!(s.logs().contains("made private"), "{}", s.logs());
 }
 
 #[test]

@@ -575,3 +575,67 @@ fn a_device_that_lost_the_answer_gets_the_same_refresh_token_again() {
         );
     }
 }
+
+#[test]
+fn introspection_shows_a_token_to_its_client_its_audience_and_resource_servers_until_access_ends() {
+    let s = Server::start();
+    let dev = s.admin_json(&[
+        "client",
+        "add",
+        "dev",
+        "--scope",
+        "read",
+        "--audience",
+        "api",
+        "--json",
+    ])["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let api = s.add_client("api", &["client_credentials"], &[]);
+    let stranger = s.add_client("stranger", &["client_credentials"], &[]);
+    let gateway = s.admin_json(&["client", "add", "gateway", "--resource-server", "--json"])
+        ["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = s.token("dev", &dev, "grant_type=client_credentials");
+    let access = t["access_token"].as_str().unwrap();
+    let seen = |id: &str, secret: &str| s.introspect(id, secret, access)["active"] == true;
+    assert!(seen("dev", &dev) && seen("api", &api) && seen("gateway", &gateway));
+    assert!(
+        !seen("stranger", &stranger),
+        "not issued to it, not meant for it"
+    );
+    assert!(s.cmd(&["client", "disable", "dev"]).status.success());
+    assert!(
+        !seen("api", &api) && !seen("gateway", &gateway),
+        "disabled: inactive at once"
+    );
+    assert!(s.cmd(&["client", "enable", "dev"]).status.success());
+    assert!(seen("api", &api));
+    assert!(s.cmd(&["client", "remove", "dev"]).status.success());
+    assert!(
+        !seen("api", &api) && !seen("gateway", &gateway),
+        "removed: inactive at once"
+    );
+}
+
+#[test]
+fn health_tells_another_host_only_whether_the_server_is_healthy() {
+    let s = Server::start();
+    let addr: std::net::SocketAddr = s.addr.parse().unwrap();
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let source: std::net::SocketAddr = "127.0.0.3:0".parse().unwrap();
+    sock.bind(&source.into()).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    let mut c: std::net::TcpStream = sock.into();
+    use std::io::{Read, Write};
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    assert!(out.ends_with("{\"status\":\"ok\"}"), "{out}");
+    // From the Pi itself (127.0.0.1), the details.
+    assert!(s.get("/health").json()["board"].is_object());
+}

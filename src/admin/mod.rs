@@ -92,6 +92,7 @@ fn client_json(c: &ClientRecord) -> Value {
         "access_ttl": c.access_ttl,
         "refresh_ttl": c.refresh_ttl,
         "disabled": c.disabled,
+        "resource_server": c.resource_server,
         "created_at": c.created_at,
     })
 }
@@ -181,6 +182,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             audiences,
             access_ttl,
             refresh_ttl,
+            resource_server,
         }) => {
             check_name("client id", &id)?;
             check_ttl("access-ttl", access_ttl)?;
@@ -214,6 +216,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 access_ttl,
                 refresh_ttl,
                 disabled: false,
+                resource_server,
                 created_at: now,
             };
             apply(store, &[Change::InsertClient(record.clone())])?;

@@ -353,6 +353,7 @@ async fn answer(
             .collect(),
         body: Vec::new(),
         body_too_large: declared.is_some_and(|n| n > limit as u64),
+        peer: Some(peer.ip()),
     };
     let mut close = false;
     let reply = if request.body_too_large {

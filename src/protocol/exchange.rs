@@ -16,6 +16,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Whether the body was longer than the limit (and so was cut, or never read).
     pub body_too_large: bool,
+    /// The address it came from, when known.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl Request {

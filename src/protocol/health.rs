@@ -3,8 +3,9 @@
 use super::{Context, Reply};
 use serde_json::{json, Value};
 
-/// The health document; 503 when the store cannot be read.
-pub fn health(ctx: &Context) -> Reply {
+/// The health document; 503 when the store cannot be read. Without `detailed`, only the
+/// status.
+pub fn health(ctx: &Context, detailed: bool) -> Reply {
     let key = ctx.keys.current();
     let counts = ctx.dir.counts();
     let store: Value = match ctx.dir.check() {
@@ -16,9 +17,17 @@ pub fn health(ctx: &Context) -> Reply {
         }
     };
     let ok = store["status"] == "ok";
+    let status = if ok { 200 } else { 503 };
+    if !detailed {
+        return Reply::json(
+            status,
+            &json!({"status": if ok { "ok" } else { "degraded" }}),
+        )
+        .with_header("Cache-Control", "no-store");
+    }
     let board = ctx.host.board;
     Reply::json(
-        if ok { 200 } else { 503 },
+        status,
         &json!({
             "status": if ok { "ok" } else { "degraded" },
             "version": env!("CARGO_PKG_VERSION"),

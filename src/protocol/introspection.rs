@@ -16,7 +16,12 @@ pub fn respond(token: &str, client: &AuthenticatedClient, ctx: &Context) -> Step
 /// The introspection response for what was found.
 pub fn describe(found: Found, client: &AuthenticatedClient, ctx: &Context) -> Value {
     match found {
-        Found::Access(c) => {
+        // A client sees access tokens issued to it or meant for it; a resource server, all.
+        Found::Access(c)
+            if client.record().resource_server
+                || c.client_id == client.id()
+                || c.aud.iter().any(|a| a == client.id()) =>
+        {
             let mut v = json!({
                 "active": true,
                 "token_type": "Bearer",

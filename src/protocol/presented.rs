@@ -31,11 +31,17 @@ pub fn find(token: &str, ctx: &Context) -> Result<Found, LookupError> {
             p.leeway,
             ctx.verified,
         ) {
-            Ok(claims) => Ok(if ctx.dir.is_jti_revoked(&claims.jti)? {
-                Found::Nothing
-            } else {
-                Found::Access(claims)
-            }),
+            Ok(claims) => {
+                if ctx.dir.is_jti_revoked(&claims.jti)? {
+                    return Ok(Found::Nothing);
+                }
+                // Access ends when the client's access ends: a removed or disabled client's
+                // tokens are inactive at once, not only when they expire.
+                Ok(match ctx.dir.client(&claims.client_id)? {
+                    Some(c) if !c.disabled => Found::Access(claims),
+                    _ => Found::Nothing,
+                })
+            }
             Err(why) => {
                 log::debug!("presented token not accepted: {why}");
                 Ok(Found::Nothing)

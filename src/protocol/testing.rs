@@ -94,6 +94,7 @@ pub fn client(grants: &[GrantType], scope: &str) -> ClientRecord {
         access_ttl: None,
         refresh_ttl: None,
         disabled: false,
+        resource_server: false,
         created_at: 0,
     }
 }
@@ -166,6 +167,7 @@ pub fn post(path: &str, form: &str) -> Request {
         ],
         body: form.as_bytes().to_vec(),
         body_too_large: false,
+        peer: None,
     }
 }
 

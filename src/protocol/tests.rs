@@ -65,15 +65,17 @@ fn introspection_describes_live_tokens_and_refresh_tokens_only_to_their_client()
         (json!("alice"), json!("alice"))
     );
     assert_eq!(a["exp"], 1300);
-    // Any authenticated client may introspect an access token (it is a resource server's
-    // question), but a refresh token is its holder's business.
-    assert_eq!(
-        ask(
-            &w,
-            as_other(post("/introspect", &format!("token={access}")))
-        )["active"],
-        true
-    );
+    // Another client sees an access token only when it is named in `aud` or is a resource
+    // server; a refresh token is its holder's business alone.
+    let by_other = || as_other(post("/introspect", &format!("token={access}")));
+    assert_eq!(ask(&w, by_other()), json!({"active": false}));
+    w.dir.clients.get_mut("dev").unwrap().audiences = vec!["other".into()];
+    let t2 = token(&mut w, "grant_type=client_credentials");
+    let aimed = t2["access_token"].as_str().unwrap();
+    let r = ask(&w, as_other(post("/introspect", &format!("token={aimed}"))));
+    assert_eq!(r["active"], true);
+    w.dir.clients.get_mut("other").unwrap().resource_server = true;
+    assert_eq!(ask(&w, by_other())["active"], true);
     let r = ask(&w, post("/introspect", &format!("token={refresh}")));
     assert_eq!(
         (r["active"].clone(), r["token_type"].clone()),
@@ -86,6 +88,14 @@ fn introspection_describes_live_tokens_and_refresh_tokens_only_to_their_client()
         ),
         json!({"active": false})
     );
+    // A disabled or removed client's tokens are inactive at once, even to a resource server.
+    w.dir.clients.get_mut("dev").unwrap().disabled = true;
+    assert_eq!(ask(&w, by_other()), json!({"active": false}));
+    let dev = w.dir.clients.remove("dev").unwrap();
+    assert_eq!(ask(&w, by_other()), json!({"active": false}));
+    let mut dev = dev;
+    dev.disabled = false;
+    w.dir.clients.insert("dev".into(), dev);
     // Expired, revoked, garbage: inactive.
     w.now = 1400;
     assert_eq!(
@@ -217,12 +227,21 @@ fn bad_requests_are_refused_before_anything_is_decided() {
 }
 
 #[test]
-fn health_reports_the_store_and_the_host() {
+fn health_tells_the_lan_only_whether_it_is_healthy_and_the_pi_itself_the_details() {
     let w = world();
-    let h = handle(&get("/health"), &w.ctx(), &mut CountingEntropy(0)).reply;
+    let mut local = get("/health");
+    local.peer = Some("127.0.0.1".parse().unwrap());
+    let h = handle(&local, &w.ctx(), &mut CountingEntropy(0)).reply;
     assert_eq!(h.status, 200);
     let v = h.json_body();
     assert_eq!(v["store"]["clients"], 2);
     assert_eq!(v["uptime_seconds"], 7);
     assert_eq!(v["board"]["is_raspberry_pi"], false);
+    let mut lan = get("/health");
+    lan.peer = Some("192.168.1.20".parse().unwrap());
+    let h = handle(&lan, &w.ctx(), &mut CountingEntropy(0)).reply;
+    assert_eq!((h.status, h.json_body()), (200, json!({"status": "ok"})));
+    lan.peer = Some("127.0.0.3".parse().unwrap());
+    let h = handle(&lan, &w.ctx(), &mut CountingEntropy(0)).reply;
+    assert_eq!((h.status, h.json_body()), (200, json!({"status": "ok"})));
 }

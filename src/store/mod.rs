@@ -318,6 +318,7 @@ impl Store {
             _lock: Arc::new(lock),
         };
         migrate::to_current(&store)?;
+        restrict_permissions(dir);
         // The index holds one small key per family: cheaper to walk than the records.
         store
             .family_count
@@ -493,6 +494,45 @@ impl Store {
 
     fn family_record(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, StoreError> {
         Self::get(&self.families, "family", id.to_string().as_bytes())
+    }
+}
+
+/// Makes every file below `dir` 0600 and every directory 0700: the store holds private
+/// keys, and sled creates its files with whatever umask the process has (0644 under the
+/// usual 022; the systemd unit sets 0077). Says how many it changed.
+fn restrict_permissions(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut changed = 0;
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let (path, Ok(meta)) = (entry.path(), entry.metadata()) else {
+                continue;
+            };
+            let want = if meta.is_dir() {
+                dirs.push(path.clone());
+                0o700
+            } else if meta.is_file() {
+                0o600
+            } else {
+                // The admin socket is made 0600 where it is bound.
+                continue;
+            };
+            if meta.permissions().mode() & 0o777 != want
+                && std::fs::set_permissions(&path, std::fs::Permissions::from_mode(want)).is_ok()
+            {
+                changed += 1;
+            }
+        }
+    }
+    if changed > 0 {
+        log::warn!(
+            "{changed} files in {} were readable by others: made private (0600, directories 0700)",
+            dir.display()
+        );
     }
 }
 
