@@ -112,8 +112,11 @@ pub struct Service {
     pub started: Instant,
     /// Access tokens already verified (introspection, revocation).
     pub verified: crate::token::VerifiedCache,
+    /// Failed attempts, by address and name.
+    pub guard: crate::protocol::guard::Guard,
     keys: RwLock<Arc<KeyRing>>,
     families_evicted: std::sync::Mutex<crate::notice::Notice>,
+    throttled: std::sync::Mutex<crate::notice::Notice>,
 }
 
 impl Service {
@@ -137,8 +140,13 @@ impl Service {
             led,
             started: Instant::now(),
             verified: crate::token::VerifiedCache::new(profile.token_cache_entries),
+            // About 100 bytes a counter: 4 per connection the board may hold.
+            guard: crate::protocol::guard::Guard::new(profile.max_connections * 4),
             keys: RwLock::new(Arc::new(ring)),
             families_evicted: std::sync::Mutex::new(crate::notice::Notice::new(
+                std::time::Duration::from_secs(60),
+            )),
+            throttled: std::sync::Mutex::new(crate::notice::Notice::new(
                 std::time::Duration::from_secs(60),
             )),
         })
@@ -151,6 +159,14 @@ impl Service {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record(Instant::now(), n as u64)
+    }
+
+    /// Counts attempts refused unchecked; how many to log when a line is due.
+    pub fn throttled(&self, n: u64) -> Option<u64> {
+        self.throttled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(Instant::now(), n)
     }
 
     /// The key ring as of now; cheap (an `Arc` clone).
@@ -169,6 +185,7 @@ impl Service {
             keys,
             pepper: &self.pepper,
             verified: &self.verified,
+            guard: &self.guard,
             now,
             host: HostFacts {
                 board: &self.board,

@@ -202,13 +202,8 @@ fn past_the_connection_caps_a_quick_503_and_the_others_are_served() {
         .contains("3 per address"));
 }
 
-/// A connection from another loopback address (Linux routes all of 127/8 to lo).
 fn from_address(server: SocketAddr, source: &str) -> TcpStream {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let source: SocketAddr = format!("{source}:0").parse().unwrap();
-    sock.bind(&source.into()).unwrap();
-    sock.connect(&server.into()).unwrap();
-    let c: TcpStream = sock.into();
+    let c = crate::util::connect_from(&server.to_string(), Some(source));
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     c
 }
@@ -256,4 +251,67 @@ fn fifteen_hundred_idle_connections_from_one_address_crowd_out_no_one() {
     assert!(s.is_running());
     drop(held);
     token_ok(&s, &secret);
+}
+
+#[test]
+fn guessing_a_password_or_a_secret_is_stopped_without_locking_out_anyone_else() {
+    let s = Server::start();
+    let secret = s.add_client("app", &["password"], &["read"]);
+    s.add_user("alice", "right-pw", &["read"]);
+    let login = |from: &str, pw: &str| {
+        s.post_basic_from(
+            from,
+            "/token",
+            "app",
+            &secret,
+            &format!("grant_type=password&username=alice&password={pw}"),
+        )
+    };
+    // A device at .66 guesses alice's password: five wrong, then refused unchecked, the
+    // right password included, with a wait that grows.
+    for _ in 0..5 {
+        assert_eq!(login("127.0.0.66", "guess").error(), "invalid_grant");
+    }
+    let held = login("127.0.0.66", "right-pw");
+    assert_eq!(held.status, 429, "{}", String::from_utf8_lossy(&held.body));
+    assert_eq!(held.header("retry-after"), Some("1"));
+    // Alice's phone, elsewhere, is not locked out.
+    assert_eq!(login("127.0.0.20", "right-pw").status, 200);
+    // Guessing client secrets from one address: ten failures, then refused unchecked.
+    for i in 0..10 {
+        let r = s.post_basic_from(
+            "127.0.0.77",
+            "/token",
+            &format!("dev{i}"),
+            "guess",
+            "grant_type=client_credentials",
+        );
+        assert_eq!(r.status, 401);
+    }
+    let r = s.post_basic_from(
+        "127.0.0.77",
+        "/token",
+        "app",
+        &secret,
+        "grant_type=password",
+    );
+    assert_eq!(r.status, 429);
+    assert!(
+        s.post_basic_from(
+            "127.0.0.78",
+            "/token",
+            "app",
+            &secret,
+            "grant_type=password&username=alice&password=right-pw"
+        )
+        .status
+            == 200
+    );
+    // The refusals are summarised in the log, not a line each.
+    assert_eq!(
+        s.wait_for_log("refused unchecked", 1)
+            .matches("refused unchecked")
+            .count(),
+        1
+    );
 }

@@ -355,6 +355,25 @@ impl Server {
         self.request("GET", path, &[], b"")
     }
 
+    /// POST a form with Basic credentials, from another address of 127/8.
+    pub fn post_basic_from(
+        &self,
+        source: &str,
+        path: &str,
+        id: &str,
+        secret: &str,
+        form: &str,
+    ) -> Resp {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: {}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            self.addr,
+            basic(id, secret),
+            form.len()
+        );
+        raw_request_from(&self.addr, Some(source), req.as_bytes())
+    }
+
     /// POST a form with Basic credentials.
     pub fn post_basic(&self, path: &str, id: &str, secret: &str, form: &str) -> Resp {
         let auth = basic(id, secret);
@@ -424,7 +443,26 @@ pub fn basic(id: &str, secret: &str) -> String {
 
 /// Sends raw bytes to `addr` and parses the HTTP response.
 pub fn raw_request(addr: &str, request: &[u8]) -> Resp {
-    let mut s = TcpStream::connect(addr).unwrap();
+    raw_request_from(addr, None, request)
+}
+
+/// A connection from `source` (another address of 127/8, standing in for another device
+/// on the LAN: Linux routes all of it to loopback), or from the default address.
+pub fn connect_from(addr: &str, source: Option<&str>) -> TcpStream {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).unwrap();
+    };
+    let server: std::net::SocketAddr = addr.parse().unwrap();
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let source: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    sock.bind(&source.into()).unwrap();
+    sock.connect(&server.into()).unwrap();
+    sock.into()
+}
+
+/// [`raw_request`] from `source`.
+pub fn raw_request_from(addr: &str, source: Option<&str>, request: &[u8]) -> Resp {
+    let mut s = connect_from(addr, source);
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(request).unwrap();
     let mut buf = Vec::new();

@@ -79,6 +79,15 @@ fn report(event: Option<&Event>, service: &Service) {
             service.led.send(LedEvent::AuthFailed);
             log::warn!("password grant refused (wrong username or password) via {client_id:?}");
         }
+        Event::Throttled { peer, wait } => {
+            if let Some(n) = service.throttled(1) {
+                log::warn!(
+                    "failed attempts from {}: refused unchecked for {wait} s ({n} refusals since \
+                     the last line; this is said at most once a minute)",
+                    peer.map_or_else(|| "an unknown address".to_string(), |p| p.to_string())
+                );
+            }
+        }
         Event::RefreshReused { client_id } => {
             log::warn!(
                 "refresh token reused by {client_id:?}: revoking its family (RFC 9700 §4.14)"

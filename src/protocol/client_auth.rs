@@ -1,6 +1,7 @@
 //! Client authentication (RFC 6749 §2.3): who is asking, for every POST endpoint.
 
-use super::{Context, Event, Request, Step};
+use super::guard::Verdict;
+use super::{Context, Event, Reply, Request, Step};
 use crate::oauth_error::OAuthError;
 use crate::record::{is_valid_name, ClientRecord};
 use crate::request::{self, ClientCredentials, Params};
@@ -75,13 +76,29 @@ pub fn authenticate(
 ) -> Result<AuthenticatedClient, Step> {
     let creds = request::client_credentials(req.header("Authorization"), params)
         .map_err(|e| Step::from(e.error))?;
+    let guard = ctx.guard;
+    if let Verdict::Wait(wait) = guard.check(req.peer, creds.id(), ctx.now) {
+        return Err(
+            Step::reply(Reply::too_many_attempts(wait)).with_event(Event::Throttled {
+                peer: req.peer,
+                wait,
+            }),
+        );
+    }
     let record = ctx.dir.client(creds.id())?;
-    check(&creds, record, ctx.pepper).map_err(|(e, why)| {
-        Step::from(e).with_event(Event::ClientAuthFailed {
-            client_id: loggable_id(creds.id()),
-            why,
-        })
-    })
+    match check(&creds, record, ctx.pepper) {
+        Ok(client) => {
+            guard.succeeded(req.peer, creds.id());
+            Ok(client)
+        }
+        Err((e, why)) => {
+            guard.failed(req.peer, creds.id(), ctx.now);
+            Err(Step::from(e).with_event(Event::ClientAuthFailed {
+                client_id: loggable_id(creds.id()),
+                why,
+            }))
+        }
+    }
 }
 
 #[cfg(test)]

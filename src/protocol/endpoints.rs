@@ -43,7 +43,7 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     }
     match req.path.as_str() {
         TOKEN_PATH => post(req, ctx, |params, client| {
-            token_endpoint::respond(params, client, ctx, rng)
+            token_endpoint::respond(params, client, req.peer, ctx, rng)
         }),
         INTROSPECT_PATH => post(req, ctx, |params, client| match token_param(params) {
             Ok(t) => introspection::respond(t, client, ctx),

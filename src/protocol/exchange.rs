@@ -86,6 +86,17 @@ impl Reply {
         }
     }
 
+    /// `429`: too many failed attempts; try again in `wait` seconds.
+    pub fn too_many_attempts(wait: u64) -> Reply {
+        Reply::json(
+            429,
+            &json!({"error": "temporarily_unavailable",
+                    "error_description": "too many failed attempts: try again later"}),
+        )
+        .no_store()
+        .with_header("Retry-After", &wait.to_string())
+    }
+
     /// The value of a header, if set.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

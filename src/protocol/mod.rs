@@ -15,6 +15,7 @@ mod changes;
 pub mod client_auth;
 mod endpoints;
 mod exchange;
+pub mod guard;
 pub mod health;
 pub mod introspection;
 pub mod metadata;
@@ -152,6 +153,8 @@ pub struct Context<'a> {
     pub pepper: &'a [u8],
     /// Access tokens whose signature already verified.
     pub verified: &'a VerifiedCache,
+    /// Failed attempts, by address and name.
+    pub guard: &'a guard::Guard,
     /// Unix time, seconds.
     pub now: u64,
     /// The host, for `/health`.
@@ -179,6 +182,13 @@ pub enum Event {
     PasswordRefused {
         /// The client that asked.
         client_id: String,
+    },
+    /// An attempt refused unchecked: too many failures from its address or for its name.
+    Throttled {
+        /// The address.
+        peer: Option<std::net::IpAddr>,
+        /// Seconds it must wait.
+        wait: u64,
     },
     /// A refresh token was presented again after it had been replaced.
     RefreshReused {

@@ -116,6 +116,7 @@ pub struct World {
     pub policy: Policy,
     pub keys: KeyRing,
     pub verified: VerifiedCache,
+    pub guard: super::guard::Guard,
     pub board: Board,
     pub profile: Profile,
     pub now: u64,
@@ -130,6 +131,7 @@ impl World {
             policy: policy(),
             keys: KeyRing::load(&[keys::generate(SigningAlg::Es256, 0).unwrap()]).unwrap(),
             verified: VerifiedCache::new(16),
+            guard: super::guard::Guard::new(64),
             board,
             profile,
             now: 1000,
@@ -143,6 +145,7 @@ impl World {
             keys: &self.keys,
             pepper: PEPPER,
             verified: &self.verified,
+            guard: &self.guard,
             now: self.now,
             host: HostFacts {
                 board: &self.board,

@@ -7,6 +7,7 @@
 //! changes.
 
 use super::client_auth::AuthenticatedClient;
+use super::guard::Verdict;
 use super::{Change, Context, Directory, Event, LookupError, Policy, Reply, Step};
 use crate::entropy::{self, Entropy};
 use crate::oauth_error::{ErrorCode, OAuthError};
@@ -108,14 +109,34 @@ pub const BAD_REFRESH: OAuthError =
 /// The error a wrong password or unknown user is answered with (the same for both).
 pub const BAD_PASSWORD: OAuthError = OAuthError::invalid_grant("wrong username or password");
 
-/// Answers a token request from an authenticated client.
+/// Answers a token request from an authenticated client at address `peer`.
 pub fn respond(
     params: &Params,
     client: &AuthenticatedClient,
+    peer: Option<std::net::IpAddr>,
     ctx: &Context,
     rng: &mut dyn Entropy,
 ) -> Step {
-    match decide(params, client, ctx.dir, ctx.policy, ctx.now) {
+    // Password guesses are held per address and per (user, address), before Argon2 runs.
+    let user = match (params.get("grant_type"), params.get("username")) {
+        (Some("password"), Some(u)) => Some(u),
+        _ => None,
+    };
+    if let Some(u) = user {
+        if let Verdict::Wait(wait) = ctx.guard.check(peer, u, ctx.now) {
+            return Step::reply(Reply::too_many_attempts(wait))
+                .with_event(Event::Throttled { peer, wait });
+        }
+    }
+    let decided = decide(params, client, ctx.dir, ctx.policy, ctx.now);
+    if let Some(u) = user {
+        match &decided {
+            Ok(_) => ctx.guard.succeeded(peer, u),
+            Err(Refusal::Password) => ctx.guard.failed(peer, u, ctx.now),
+            Err(_) => {}
+        }
+    }
+    match decided {
         Ok(i) => issue(&i, ctx, rng),
         Err(Refusal::Error(e)) => Step::from(e),
         Err(Refusal::Password) => Step::from(BAD_PASSWORD).with_event(Event::PasswordRefused {

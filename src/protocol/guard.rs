@@ -1,0 +1,217 @@
+//! Guessing: failed client authentications and passwords slow down, then stop, the address
+//! and the name they come from, in bounded memory.
+//!
+//! Two kinds of counter: one per source address (any failure from it), and one per name
+//! (a client id or a user name) *and* address. Past a few failures a counter blocks for a
+//! time that doubles with each further failure; while it blocks, the endpoint answers `429`
+//! with `Retry-After` before checking anything (so a guesser also stops costing Argon2
+//! time). A name is never blocked everywhere: a device that guesses alice's password
+//! blocks itself, not alice's phone on another address. A success clears the counters it
+//! matches. Nothing here touches the disk: an attempt costs no SD-card write.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+/// Failures from one address, of any name, before it is blocked.
+pub const ADDRESS_FREE_FAILURES: u32 = 10;
+/// Failures for one name from one address before that pair is blocked.
+pub const NAME_FREE_FAILURES: u32 = 5;
+/// The longest a counter blocks, seconds.
+pub const MAX_BLOCK: u64 = 15 * 60;
+
+/// What a counter is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Address(IpAddr),
+    NameAt(String, IpAddr),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Counter {
+    failures: u32,
+    blocked_until: u64,
+    last: u64,
+}
+
+/// The counters, at most `capacity` of them.
+pub struct Guard {
+    capacity: usize,
+    counters: Mutex<HashMap<Key, Counter>>,
+}
+
+/// Whether an attempt may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Check the credentials.
+    Go,
+    /// Refuse unchecked for this many more seconds.
+    Wait(u64),
+}
+
+impl Guard {
+    /// Counters for at most `capacity` addresses and pairs.
+    pub fn new(capacity: usize) -> Guard {
+        Guard {
+            capacity: capacity.max(16),
+            counters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn keys(addr: Option<IpAddr>, name: &str) -> Vec<(Key, u32)> {
+        match addr {
+            Some(a) => vec![
+                (Key::Address(a), ADDRESS_FREE_FAILURES),
+                (Key::NameAt(name.to_string(), a), NAME_FREE_FAILURES),
+            ],
+            // No address (not from the network): nothing to hold against.
+            None => Vec::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Counter>> {
+        // The map is valid at every step: a panic elsewhere cannot leave it torn.
+        self.counters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// May an attempt for `name` from `addr` be checked at `now` (seconds)?
+    pub fn check(&self, addr: Option<IpAddr>, name: &str, now: u64) -> Verdict {
+        let counters = self.lock();
+        let wait = Self::keys(addr, name)
+            .iter()
+            .filter_map(|(k, _)| counters.get(k))
+            .map(|c| c.blocked_until.saturating_sub(now))
+            .max()
+            .unwrap_or(0);
+        if wait > 0 {
+            Verdict::Wait(wait)
+        } else {
+            Verdict::Go
+        }
+    }
+
+    /// Counts a failure for `name` from `addr` at `now`.
+    pub fn failed(&self, addr: Option<IpAddr>, name: &str, now: u64) {
+        let mut counters = self.lock();
+        for (key, free) in Self::keys(addr, name) {
+            if !counters.contains_key(&key) && counters.len() >= self.capacity {
+                evict(&mut counters, now);
+            }
+            let c = counters.entry(key).or_insert(Counter {
+                failures: 0,
+                blocked_until: 0,
+                last: now,
+            });
+            c.failures = c.failures.saturating_add(1);
+            c.last = now;
+            if c.failures >= free {
+                // 1 s at the threshold, then doubling: 2, 4, … up to MAX_BLOCK.
+                let doublings = (c.failures - free).min(20);
+                c.blocked_until = now.saturating_add((1u64 << doublings).min(MAX_BLOCK));
+            }
+        }
+    }
+
+    /// Clears the counters of a success for `name` from `addr`.
+    pub fn succeeded(&self, addr: Option<IpAddr>, name: &str) {
+        let mut counters = self.lock();
+        for (key, _) in Self::keys(addr, name) {
+            counters.remove(&key);
+        }
+    }
+
+    /// How many counters are kept.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Makes room: a counter that no longer blocks goes first, the one idle longest; if every
+/// counter blocks, the one whose block ends first.
+fn evict(counters: &mut HashMap<Key, Counter>, now: u64) {
+    let victim = counters
+        .iter()
+        .min_by_key(|(_, c)| (c.blocked_until > now, c.blocked_until, c.last))
+        .map(|(k, _)| k.clone());
+    if let Some(k) = victim {
+        counters.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn a_guesser_is_slowed_then_stopped_with_growing_waits() {
+        let g = Guard::new(100);
+        let (a, now) = (ip("192.168.1.66"), 1000);
+        for _ in 0..NAME_FREE_FAILURES - 1 {
+            assert_eq!(g.check(a, "alice", now), Verdict::Go);
+            g.failed(a, "alice", now);
+        }
+        assert_eq!(g.check(a, "alice", now), Verdict::Go);
+        g.failed(a, "alice", now);
+        assert_eq!(g.check(a, "alice", now), Verdict::Wait(1));
+        assert_eq!(g.check(a, "alice", now + 1), Verdict::Go);
+        g.failed(a, "alice", now + 1);
+        assert_eq!(g.check(a, "alice", now + 1), Verdict::Wait(2));
+        g.failed(a, "alice", now + 3);
+        assert_eq!(g.check(a, "alice", now + 3), Verdict::Wait(4));
+        // The waits are capped.
+        for t in 0..40 {
+            g.failed(a, "alice", now + 10 + t);
+        }
+        assert_eq!(g.check(a, "alice", now + 49), Verdict::Wait(MAX_BLOCK));
+    }
+
+    #[test]
+    fn the_name_is_not_locked_out_elsewhere_and_a_success_clears_the_pair() {
+        let g = Guard::new(100);
+        let (thief, phone) = (ip("192.168.1.66"), ip("192.168.1.20"));
+        for _ in 0..NAME_FREE_FAILURES {
+            g.failed(thief, "alice", 1000);
+        }
+        assert!(matches!(g.check(thief, "alice", 1000), Verdict::Wait(_)));
+        assert_eq!(g.check(phone, "alice", 1000), Verdict::Go);
+        g.failed(phone, "alice", 1000);
+        g.succeeded(phone, "alice");
+        assert_eq!(g.check(phone, "alice", 1000), Verdict::Go);
+        // Trying other names from the same address is stopped by the address counter.
+        let g = Guard::new(100);
+        for i in 0..ADDRESS_FREE_FAILURES {
+            g.failed(thief, &format!("user{i}"), 1000);
+        }
+        assert!(matches!(g.check(thief, "anyone", 1000), Verdict::Wait(_)));
+        assert_eq!(g.check(phone, "anyone", 1000), Verdict::Go);
+        // Requests without an address (not from the network) are never held.
+        g.failed(None, "x", 1000);
+        assert_eq!(g.check(None, "x", 1000), Verdict::Go);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_blocking_counters_are_evicted_last() {
+        let g = Guard::new(16);
+        let thief = ip("10.0.0.1");
+        for _ in 0..NAME_FREE_FAILURES {
+            g.failed(thief, "alice", 1000);
+        }
+        // Many other addresses each fail once: the map stays at its bound, and the
+        // blocking counters survive.
+        for i in 0..500u32 {
+            let a = IpAddr::from([10, 1, (i / 250) as u8, (i % 250) as u8]);
+            g.failed(Some(a), "x", 1000);
+        }
+        assert!(g.len() <= 16, "{}", g.len());
+        assert!(matches!(g.check(thief, "alice", 1000), Verdict::Wait(_)));
+    }
+}
