@@ -247,6 +247,9 @@ config_keys! {
         head_timeout: u64 = Fallback::Value(10), "SECS";
         /// Seconds a client has to send a request body once its head has arrived (1 to 300).
         body_timeout: u64 = Fallback::Value(10), "SECS";
+        /// Refuse to mint until the kernel reports the clock synchronised (NTP); on for a
+        /// Raspberry Pi, which has no battery-backed clock, off elsewhere.
+        require_synced_clock: bool = Fallback::Board, "BOOL";
         /// Scopes the metadata advertises; unset, the metadata lists none.
         scopes_supported: Vec<String> = Fallback::Unset, "SCOPE";
         /// sled page cache, bytes.
@@ -411,6 +414,8 @@ pub struct Config {
     pub head_timeout: std::time::Duration,
     /// Time for a request body to arrive.
     pub body_timeout: std::time::Duration,
+    /// Whether minting waits for a synchronised clock (`None`: as the board says).
+    pub require_synced_clock: Option<bool>,
 }
 
 impl Config {
@@ -611,6 +616,7 @@ pub fn resolve(
         scopes_supported: s.scopes_supported.value,
         head_timeout: std::time::Duration::from_secs(s.head_timeout.value.unwrap_or(10)),
         body_timeout: std::time::Duration::from_secs(s.body_timeout.value.unwrap_or(10)),
+        require_synced_clock: s.require_synced_clock.value,
     })
 }
 

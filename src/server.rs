@@ -7,6 +7,7 @@ use crate::cli::HostArgs;
 use crate::config::Config;
 use crate::http::Http;
 use crate::led::{Led, LedEvent};
+use crate::protocol::clock::ClockState;
 use crate::service::{self, unix_now, Service};
 use crate::store::Store;
 use crate::systemd::{Notifier, ServiceState};
@@ -45,6 +46,79 @@ const WORKER_STALL: Duration = Duration::from_secs(10);
 /// How often expired refresh tokens, revocations and keys are swept.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
+/// Watches the clock from the server loop: judges it once a second, says when its state
+/// changes or it jumps back, and keeps the LED showing a fault while it is not trusted.
+struct ClockWatch {
+    require_synced: bool,
+    state: Option<ClockState>,
+    trusted_since: Option<Instant>,
+    last_look: Option<Instant>,
+    last_now: u64,
+    last_blink: Option<Instant>,
+}
+
+impl ClockWatch {
+    fn new(require_synced: bool) -> ClockWatch {
+        ClockWatch {
+            require_synced,
+            state: None,
+            trusted_since: None,
+            last_look: None,
+            last_now: 0,
+            last_blink: None,
+        }
+    }
+
+    fn look(&mut self, service: &Service, led: &Led) {
+        if self
+            .last_look
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_look = Some(Instant::now());
+        let now = unix_now();
+        if self.last_now > now.saturating_add(1) {
+            log::warn!("the clock went back {} s", self.last_now - now);
+        }
+        self.last_now = now;
+        let synced = if self.require_synced {
+            crate::sys::kernel_clock_synchronized()
+        } else {
+            None
+        };
+        let state = ClockState::judge(
+            now,
+            crate::protocol::clock::BUILD_FLOOR,
+            self.require_synced,
+            synced,
+        );
+        service.set_clock(state);
+        if self.state != Some(state) {
+            if state == ClockState::Ok {
+                log::info!("clock trusted: tokens are minted");
+                self.trusted_since = Some(Instant::now());
+            } else {
+                log::warn!("not minting tokens: {} (Unix time {now})", state.why());
+                self.trusted_since = None;
+            }
+            self.state = Some(state);
+        }
+        if state != ClockState::Ok
+            && self
+                .last_blink
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
+        {
+            self.last_blink = Some(Instant::now());
+            led.events().send(LedEvent::Fault);
+        }
+    }
+
+    fn trusted_for(&self) -> Duration {
+        self.trusted_since.map_or(Duration::ZERO, |t| t.elapsed())
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT.
 pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     let started = Instant::now();
@@ -72,7 +146,6 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     let policy = cfg.policy(issuer.clone(), &profile);
     crate::secret::set_password_checks_at_once(profile.password_checks_at_once);
     let ring = service::ensure_keys(&store, &policy, cfg.algorithm)?;
-    let purged = store.purge(unix_now())?;
     let service = Arc::new(Service::new(
         store,
         policy,
@@ -101,13 +174,18 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         head_timeout: cfg.head_timeout,
         body_timeout: cfg.body_timeout,
     };
+    // The clock is judged before the first request can arrive.
+    let require_synced = cfg
+        .require_synced_clock
+        .unwrap_or(service.board.is_raspberry_pi);
+    let mut clock = ClockWatch::new(require_synced);
+    clock.look(&service, &led);
     let serving = http.spawn(limits, service.clone(), stop.clone())?;
     let key = service.keys();
     log::info!(
-        "signing with {} key {}; {} expired records purged; data in {}",
+        "signing with {} key {}; data in {}",
         key.current().alg,
         key.current().kid,
-        purged,
         cfg.data_dir.display()
     );
     log::info!(
@@ -120,7 +198,7 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     led.events().send(LedEvent::Ready);
 
     let watchdog = notifier.watchdog_interval();
-    let mut last_purge = Instant::now();
+    let mut last_purge: Option<Instant> = None;
     let mut last_ping = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
@@ -139,8 +217,13 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
                 last_ping = Instant::now();
             }
         }
-        if last_purge.elapsed() >= PURGE_EVERY {
-            last_purge = Instant::now();
+        clock.look(&service, &led);
+        // Purging goes by the clock: only once it has been trusted for a while, so that a
+        // clock set far ahead for a moment does not purge every refresh family.
+        if clock.trusted_for() >= Duration::from_secs(crate::protocol::clock::TRUSTED_BEFORE_PURGE)
+            && last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY)
+        {
+            last_purge = Some(Instant::now());
             if let Err(e) = service.store.purge(unix_now()) {
                 log::error!("purging expired records failed: {e}");
                 led.events().send(LedEvent::Fault);

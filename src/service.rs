@@ -4,6 +4,7 @@
 //! change (a new client, a rotated key) is seen by the very next request.
 
 use crate::keys::{self, KeyError, KeyRing, SigningAlg};
+use crate::protocol::clock::ClockState;
 use crate::protocol::{Change, Context, HostFacts, Policy};
 use crate::store::{Store, StoreError};
 use std::fmt;
@@ -117,6 +118,8 @@ pub struct Service {
     keys: RwLock<Arc<KeyRing>>,
     families_evicted: std::sync::Mutex<crate::notice::Notice>,
     throttled: std::sync::Mutex<crate::notice::Notice>,
+    /// The clock's state, as the server loop last judged it.
+    clock: std::sync::atomic::AtomicU8,
 }
 
 impl Service {
@@ -149,6 +152,8 @@ impl Service {
             throttled: std::sync::Mutex::new(crate::notice::Notice::new(
                 std::time::Duration::from_secs(60),
             )),
+            // Not trusted until the server loop has looked.
+            clock: std::sync::atomic::AtomicU8::new(ClockState::Unsynchronized as u8),
         })
     }
 
@@ -159,6 +164,21 @@ impl Service {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record(Instant::now(), n as u64)
+    }
+
+    /// The clock's state.
+    pub fn clock(&self) -> ClockState {
+        match self.clock.load(std::sync::atomic::Ordering::Relaxed) {
+            x if x == ClockState::Ok as u8 => ClockState::Ok,
+            x if x == ClockState::BeforeBuild as u8 => ClockState::BeforeBuild,
+            _ => ClockState::Unsynchronized,
+        }
+    }
+
+    /// Records the clock's state.
+    pub fn set_clock(&self, state: ClockState) {
+        self.clock
+            .store(state as u8, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Counts attempts refused unchecked; how many to log when a line is due.
@@ -187,6 +207,7 @@ impl Service {
             verified: &self.verified,
             guard: &self.guard,
             now,
+            clock: self.clock(),
             host: HostFacts {
                 board: &self.board,
                 profile: &self.profile,

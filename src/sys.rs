@@ -93,3 +93,19 @@ pub fn read_host(src: &Sources) -> Result<Host, HostError> {
         mem_total_bytes: meminfo.mem_total,
     })
 }
+
+/// Whether the kernel considers the clock synchronised (`timedatectl`'s "System clock
+/// synchronized"): `adjtimex` in read-only mode, status without `STA_UNSYNC`. `None` when
+/// the kernel cannot be asked.
+#[allow(unsafe_code)]
+pub fn kernel_clock_synchronized() -> Option<bool> {
+    // SAFETY: `timex` is a plain C struct of integers, for which all zeroes is a valid
+    // value; `modes == 0` makes adjtimex only read the kernel's state into the struct we
+    // own, which lives for the whole call. Nothing else is touched.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    let state = unsafe { libc::adjtimex(&mut tx) };
+    if state < 0 {
+        return None;
+    }
+    Some(state != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0)
+}

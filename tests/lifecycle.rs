@@ -343,3 +343,42 @@ fn running_out_of_descriptors_is_survived_and_serving_resumes() {
     assert_eq!(s.get("/health").status, 200, "{}", s.logs());
     assert!(s.wait_exit(std::time::Duration::from_millis(1)).is_none());
 }
+
+#[test]
+fn on_a_pi_tokens_wait_for_a_synchronised_clock() {
+    // Sized as a Pi (whose default is to wait for NTP), and with the key set explicitly.
+    // What this machine's kernel says decides what to expect: CI machines here report the
+    // clock unsynchronised, a desktop with NTP synchronised.
+    let synced = piauth::sys::kernel_clock_synchronized() == Some(true);
+    let cpuinfo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/cpuinfo/pi4b-c03111-aarch64.cpuinfo");
+    for (config, extra) in [
+        ("", vec!["--cpuinfo", cpuinfo.to_str().unwrap()]),
+        ("require_synced_clock = true", vec![]),
+    ] {
+        let s = Server::start_configured(config, &extra);
+        let secret = s.add_client("c", &["client_credentials"], &[]);
+        let r = s.post_basic("/token", "c", &secret, "grant_type=client_credentials");
+        let health = s.get("/health");
+        if synced {
+            assert_eq!(r.status, 200);
+            assert_eq!(health.json()["clock"]["state"], "ok");
+            continue;
+        }
+        assert_eq!(
+            (r.status, r.error().as_str()),
+            (503, "temporarily_unavailable")
+        );
+        assert!(r.header("retry-after").is_some());
+        assert_eq!(health.status, 503);
+        assert_eq!(health.json()["clock"]["state"], "unsynchronized");
+        assert!(s.logs().contains("not minting tokens"), "{}", s.logs());
+    }
+    // Off (the default off a Pi), the same machine mints.
+    let s = Server::start_configured("require_synced_clock = false", &[]);
+    let secret = s.add_client("c", &["client_credentials"], &[]);
+    assert_eq!(
+        s.token("c", &secret, "grant_type=client_credentials")["token_type"],
+        "Bearer"
+    );
+}

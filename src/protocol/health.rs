@@ -16,7 +16,7 @@ pub fn health(ctx: &Context, detailed: bool) -> Reply {
             json!({"status": "failing"})
         }
     };
-    let ok = store["status"] == "ok";
+    let ok = store["status"] == "ok" && ctx.clock == super::clock::ClockState::Ok;
     let status = if ok { 200 } else { 503 };
     if !detailed {
         return Reply::json(
@@ -34,6 +34,7 @@ pub fn health(ctx: &Context, detailed: bool) -> Reply {
             "uptime_seconds": ctx.host.uptime_seconds,
             "issuer": ctx.policy.issuer,
             "store": store,
+            "clock": {"state": ctx.clock, "why": ctx.clock.why(), "now": ctx.now},
             "key": {"kid": key.kid, "alg": key.alg.as_str()},
             "board": {
                 "is_raspberry_pi": board.is_raspberry_pi,

@@ -13,6 +13,7 @@
 
 mod changes;
 pub mod client_auth;
+pub mod clock;
 mod endpoints;
 mod exchange;
 pub mod guard;
@@ -157,6 +158,8 @@ pub struct Context<'a> {
     pub guard: &'a guard::Guard,
     /// Unix time, seconds.
     pub now: u64,
+    /// Whether that time can be trusted to mint tokens.
+    pub clock: clock::ClockState,
     /// The host, for `/health`.
     pub host: HostFacts<'a>,
 }

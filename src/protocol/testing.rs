@@ -147,6 +147,7 @@ impl World {
             verified: &self.verified,
             guard: &self.guard,
             now: self.now,
+            clock: super::clock::ClockState::Ok,
             host: HostFacts {
                 board: &self.board,
                 profile: &self.profile,

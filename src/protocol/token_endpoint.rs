@@ -117,6 +117,13 @@ pub fn respond(
     ctx: &Context,
     rng: &mut dyn Entropy,
 ) -> Step {
+    if ctx.clock != super::clock::ClockState::Ok {
+        // Tokens minted now would carry a wrong time; the log and /health say why.
+        return Step::from(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the server's clock is not set yet: try again shortly",
+        ));
+    }
     // Password guesses are held per address and per (user, address), before Argon2 runs.
     let user = match (params.get("grant_type"), params.get("username")) {
         (Some("password"), Some(u)) => Some(u),
