@@ -34,6 +34,12 @@ pub enum Command {
     Key(KeyCommand),
     /// Show the detected board and the tuning profile chosen for it.
     Board(BoardArgs),
+    /// Show the running server's recent audit records (issuances, refusals, admin changes).
+    Audit {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where board detection reads from.

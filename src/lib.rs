@@ -20,6 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod board;
 pub mod board_report;
 pub mod cli;

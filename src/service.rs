@@ -93,6 +93,9 @@ pub fn ensure_keys(
     Ok(KeyRing::load(&store.keys()?)?)
 }
 
+/// Audit records kept in memory for `piauth audit`.
+pub const AUDIT_RECORDS: usize = 256;
+
 /// Shared state of a running server.
 pub struct Service {
     /// The store.
@@ -115,6 +118,8 @@ pub struct Service {
     pub verified: crate::token::VerifiedCache,
     /// Failed attempts, by address and name.
     pub guard: crate::protocol::guard::Guard,
+    /// The recent audit records.
+    pub audit: crate::audit::AuditRing,
     keys: RwLock<Arc<KeyRing>>,
     families_evicted: std::sync::Mutex<crate::notice::Notice>,
     throttled: std::sync::Mutex<crate::notice::Notice>,
@@ -145,6 +150,8 @@ impl Service {
             verified: crate::token::VerifiedCache::new(profile.token_cache_entries),
             // About 100 bytes a counter: 4 per connection the board may hold.
             guard: crate::protocol::guard::Guard::new(profile.max_connections * 4),
+            // About 150 bytes a record.
+            audit: crate::audit::AuditRing::new(AUDIT_RECORDS),
             keys: RwLock::new(Arc::new(ring)),
             families_evicted: std::sync::Mutex::new(crate::notice::Notice::new(
                 std::time::Duration::from_secs(60),

@@ -290,3 +290,71 @@ fn key_rotation_keeps_old_tokens_verifiable_through_the_jwks() {
     assert_eq!(keys[1]["current"], false);
     assert!(keys[1]["published_until"].is_u64());
 }
+
+#[test]
+fn the_audit_trail_records_issuances_refusals_and_admin_changes_and_no_secret() {
+    let mut s = Server::start();
+    let secret = s.add_client("app", &["client_credentials", "password"], &["read"]);
+    s.add_user("alice", "right-pw", &["read"]);
+    s.token("app", &secret, "grant_type=client_credentials");
+    s.post_basic(
+        "/token",
+        "app",
+        "wrong-secret-xyz",
+        "grant_type=client_credentials",
+    );
+    s.post_basic(
+        "/token",
+        "app",
+        &secret,
+        "grant_type=password&username=alice&password=not-it-123",
+    );
+    let audit = s.admin_json(&["audit", "--json"]);
+    let seen: Vec<(String, String)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("admin:client_add", "ok"),
+        ("admin:user_add", "ok"),
+        ("token", "issued"),
+        ("client_auth", "wrong_secret"),
+        ("token", "wrong_password"),
+    ];
+    assert_eq!(
+        seen,
+        expected
+            .iter()
+            .map(|(a, o)| (a.to_string(), o.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let issued = &audit[2];
+    assert_eq!(issued["client"], "app");
+    assert_eq!(issued["grant"], "client_credentials");
+    assert_eq!(issued["peer"], "127.0.0.1");
+    assert_eq!(audit[4]["user"], "alice");
+    let text = audit.to_string() + &s.logs();
+    for secret in [
+        secret.as_str(),
+        "wrong-secret-xyz",
+        "not-it-123",
+        "right-pw",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked");
+    }
+    assert!(s.logs().contains(
+        "audit action=token outcome=issued client=app grant=client_credentials peer=127.0.0.1"
+    ));
+    // The trail is the running server's; with it stopped, the command says so.
+    s.stop();
+    let out = s.cmd(&["audit"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running server"));
+}

@@ -298,7 +298,10 @@ fn nothing_secret_reaches_the_log() {
     // The server logs the admin command before it answers; the log is read once that
     // line has arrived, not after a pause.
     let log = s.wait_for_log("AdminRequest(user_passwd)", 1);
-    assert!(log.contains("client authentication failed"), "{log}");
+    assert!(
+        log.contains("action=client_auth outcome=wrong_secret client=app"),
+        "{log}"
+    );
     for needle in [
         secret.as_str(),
         "Sup3rS3cret-pw",

@@ -22,6 +22,7 @@ fn read_password_stdin() -> Result<String, AdminError> {
 pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, AdminError> {
     Ok(Some(match command {
         Command::Serve(_) | Command::Board(_) => return Ok(None),
+        Command::Audit { json } => (AdminRequest::Audit, *json),
         Command::Client(c) => match c {
             ClientCommand::Add { spec, json } => (AdminRequest::ClientAdd(spec.clone()), *json),
             ClientCommand::List { json } => (AdminRequest::ClientList, *json),

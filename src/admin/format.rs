@@ -23,7 +23,10 @@ pub fn render(req: &AdminRequest, v: &Value, json: bool) -> String {
                 text(&v["client_id"]),
                 text(&v["client_secret"])
             ),
-            AdminRequest::ClientList | AdminRequest::UserList | AdminRequest::KeyList => {
+            AdminRequest::ClientList
+            | AdminRequest::UserList
+            | AdminRequest::KeyList
+            | AdminRequest::Audit => {
                 let rows = v.as_array().cloned().unwrap_or_default();
                 let mut s = String::new();
                 for row in rows {

@@ -320,6 +320,13 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             let kid = service::rotate_key(store, ctx.policy, ctx.algorithm)?;
             return Ok((json!({ "kid": kid, "alg": ctx.algorithm.as_str() }), true));
         }
+        AdminRequest::Audit => {
+            return Err(AdminError::NotFound(
+                "the audit trail lives in the running server's memory: no server answers on \
+                 this data directory's admin socket"
+                    .into(),
+            ))
+        }
         AdminRequest::KeySecret => {
             let records = store.keys()?;
             let ring = KeyRing::load(&records).map_err(|e| AdminError::Internal(e.to_string()))?;
@@ -364,6 +371,7 @@ pub fn serve(path: &Path, service: Arc<Service>) -> std::io::Result<()> {
 fn handle(stream: UnixStream, service: &Service) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let reply = match read_request(&stream) {
+        Ok(AdminRequest::Audit) => AdminReply::Ok(json!(service.audit.recent())),
         Ok(req) => {
             log::info!("admin: {req:?}");
             let ctx = AdminContext {
@@ -372,7 +380,17 @@ fn handle(stream: UnixStream, service: &Service) {
                 policy: &service.policy,
                 algorithm: service.algorithm,
             };
-            match execute(req, &ctx) {
+            let (op, audited) = (req.op(), req.changes_something());
+            let result = execute(req, &ctx);
+            if audited {
+                let outcome = if result.is_ok() { "ok" } else { "failed" };
+                service.audit.record(crate::audit::AuditRecord::new(
+                    unix_now(),
+                    format!("admin:{op}"),
+                    outcome,
+                ));
+            }
+            match result {
                 Ok((value, keys_changed)) => {
                     if keys_changed {
                         if let Err(e) = service.reload_keys() {

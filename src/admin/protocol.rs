@@ -65,13 +65,34 @@ pub enum AdminRequest {
     KeyRotate,
     /// Export the current HS256 secret.
     KeySecret,
+    /// The recent audit records of the running server.
+    Audit,
+}
+
+impl AdminRequest {
+    /// The operation's name, as the wire and the audit trail write it.
+    pub fn op(&self) -> String {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        v["op"].as_str().unwrap_or("?").to_string()
+    }
+
+    /// Whether it changes anything (and so belongs in the audit trail).
+    pub fn changes_something(&self) -> bool {
+        !matches!(
+            self,
+            AdminRequest::ClientList
+                | AdminRequest::ClientShow { .. }
+                | AdminRequest::UserList
+                | AdminRequest::KeyList
+                | AdminRequest::Audit
+        )
+    }
 }
 
 impl fmt::Debug for AdminRequest {
     // Only the operation: requests can carry passwords.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = serde_json::to_value(self).unwrap_or_default();
-        write!(f, "AdminRequest({})", v["op"].as_str().unwrap_or("?"))
+        write!(f, "AdminRequest({})", self.op())
     }
 }
 

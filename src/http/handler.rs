@@ -4,17 +4,21 @@
 //! the store (in one transaction), the event to the log and the LED. A write refused
 //! because another request got there first goes back to the core ([`protocol::resolve`]).
 
+use crate::audit::AuditRecord;
 use crate::entropy::OsEntropy;
 use crate::led::LedEvent;
+use crate::protocol::client_auth::AuthFailure;
 use crate::protocol::{self, Event, Reply, Request, Step};
 use crate::service::{unix_now, Service};
+use std::net::IpAddr;
 
 /// Answers `request`.
 pub fn answer(request: &Request, service: &Service) -> Reply {
     let keys = service.keys();
     let ctx = service.context(&keys, unix_now());
     let step = protocol::handle(request, &ctx, &mut OsEntropy);
-    match apply(step, service) {
+    let peer = request.peer;
+    match apply(step, peer, service) {
         Ok(reply) => reply,
         // Another request changed what this one read (the same refresh token, rotated a
         // moment earlier): decide once more against what the store holds now.
@@ -24,14 +28,14 @@ pub fn answer(request: &Request, service: &Service) -> Reply {
                 Some(Event::Issued { client_id, .. }) => client_id.clone(),
                 _ => String::new(),
             };
-            match apply(step, service) {
+            match apply(step, peer, service) {
                 Ok(reply) => reply,
                 Err(conflict) => {
                     let next = protocol::resolve(&conflict, &client);
-                    apply(next, service).unwrap_or_else(|c| {
+                    apply(next, peer, service).unwrap_or_else(|c| {
                         let s =
                             protocol::store_failed(&format_args!("conflict after conflict: {c:?}"));
-                        report(s.event.as_ref(), service);
+                        report(s.event.as_ref(), peer, service);
                         s.reply
                     })
                 }
@@ -41,27 +45,41 @@ pub fn answer(request: &Request, service: &Service) -> Reply {
 }
 
 /// Writes what `step` says, then reports it; a conflict is handed back.
-fn apply(step: Step, service: &Service) -> Result<Reply, protocol::Conflict> {
+fn apply(step: Step, peer: Option<IpAddr>, service: &Service) -> Result<Reply, protocol::Conflict> {
     match service.store.apply(&step.changes) {
         Ok(Ok(())) => {
-            report(step.event.as_ref(), service);
+            report(step.event.as_ref(), peer, service);
             Ok(step.reply)
         }
         Ok(Err(conflict)) => Err(conflict),
         Err(e) => {
             let failed = protocol::store_failed(&e);
-            report(failed.event.as_ref(), service);
+            report(failed.event.as_ref(), peer, service);
             Ok(failed.reply)
         }
     }
 }
 
-/// The log line and LED blink of an event. Ids only: never a secret.
-fn report(event: Option<&Event>, service: &Service) {
+/// The audit record, log line and LED blink of an event. Ids only: never a secret.
+fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
     let Some(event) = event else { return };
+    let record = |action: &str, outcome: &'static str| {
+        AuditRecord::new(unix_now(), action, outcome).peer(peer)
+    };
     match event {
-        Event::Issued { evicted, .. } => {
+        Event::Issued {
+            client_id,
+            grant,
+            user,
+            evicted,
+        } => {
             service.led.send(LedEvent::TokenIssued);
+            service.audit.record(
+                record("token", "issued")
+                    .client(client_id)
+                    .user(user.as_deref())
+                    .grant(Some(grant)),
+            );
             if let Some(dropped) = service.families_evicted(*evicted) {
                 log::warn!(
                     "refresh-token family cap ({}) reached: {dropped} least recently used \
@@ -73,13 +91,27 @@ fn report(event: Option<&Event>, service: &Service) {
         Event::ClientAuthFailed { client_id, why } => {
             service.led.send(LedEvent::AuthFailed);
             // The id is logged to find a misconfigured device; the secret never is.
-            log::warn!("client authentication failed for {client_id:?}: {why:?}");
+            let outcome = match why {
+                AuthFailure::UnknownClient => "unknown_client",
+                AuthFailure::WrongSecret => "wrong_secret",
+                AuthFailure::Disabled => "disabled",
+            };
+            service
+                .audit
+                .record(record("client_auth", outcome).client(client_id));
         }
-        Event::PasswordRefused { client_id } => {
+        Event::PasswordRefused { client_id, user } => {
             service.led.send(LedEvent::AuthFailed);
-            log::warn!("password grant refused (wrong username or password) via {client_id:?}");
+            service.audit.record(
+                record("token", "wrong_password")
+                    .client(client_id)
+                    .user(Some(user))
+                    .grant(Some("password")),
+            );
         }
         Event::Throttled { peer, wait } => {
+            // Kept for `piauth audit`; the log hears of them summed, once a minute.
+            service.audit.keep(record("attempt", "throttled"));
             if let Some(n) = service.throttled(1) {
                 log::warn!(
                     "failed attempts from {}: refused unchecked for {wait} s ({n} refusals since \
@@ -89,8 +121,10 @@ fn report(event: Option<&Event>, service: &Service) {
             }
         }
         Event::RefreshReused { client_id } => {
-            log::warn!(
-                "refresh token reused by {client_id:?}: revoking its family (RFC 9700 §4.14)"
+            service.audit.record(
+                record("token", "refresh_reuse_family_revoked")
+                    .client(client_id)
+                    .grant(Some("refresh_token")),
             );
         }
         Event::Failed(detail) => {

@@ -11,6 +11,10 @@
 //! rotated the same refresh token first), it applies nothing and reports a [`Conflict`];
 //! [`resolve`] says what to answer and change then.
 
+// A refused request returns its whole answer (a `Step`) as the error; it is built once per
+// request, so boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 mod changes;
 pub mod client_auth;
 pub mod clock;
@@ -171,6 +175,10 @@ pub enum Event {
     Issued {
         /// The client.
         client_id: String,
+        /// The grant type.
+        grant: &'static str,
+        /// The user, for the password grant and its refreshes.
+        user: Option<String>,
         /// Families dropped by the cap.
         evicted: usize,
     },
@@ -185,6 +193,8 @@ pub enum Event {
     PasswordRefused {
         /// The client that asked.
         client_id: String,
+        /// The user name given.
+        user: String,
     },
     /// An attempt refused unchecked: too many failures from its address or for its name.
     Throttled {

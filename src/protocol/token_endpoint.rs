@@ -51,6 +51,8 @@ pub enum RefreshPlan {
 /// What to issue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
+    /// The grant it answers.
+    pub grant: GrantType,
     /// The client.
     pub client_id: String,
     /// `sub`: the client or the user.
@@ -148,6 +150,7 @@ pub fn respond(
         Err(Refusal::Error(e)) => Step::from(e),
         Err(Refusal::Password) => Step::from(BAD_PASSWORD).with_event(Event::PasswordRefused {
             client_id: client.id().to_string(),
+            user: user.unwrap_or_default().to_string(),
         }),
         Err(Refusal::Reused(family)) => Step {
             reply: Reply::oauth_error(&REFRESH_REUSED),
@@ -194,6 +197,7 @@ pub fn decide(
         }
     }
     let base = Issue {
+        grant,
         client_id: c.id.clone(),
         subject: c.id.clone(),
         username: None,
@@ -400,6 +404,8 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         changes,
         event: Some(Event::Issued {
             client_id: issue.client_id.clone(),
+            grant: issue.grant.as_str(),
+            user: issue.username.clone(),
             evicted,
         }),
     }

@@ -321,6 +321,8 @@ fn a_client_credentials_token_carries_the_claims_and_writes_nothing() {
         step.event,
         Some(Event::Issued {
             client_id: "dev".into(),
+            grant: "client_credentials",
+            user: None,
             evicted: 0
         })
     );
