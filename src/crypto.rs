@@ -54,21 +54,22 @@ impl Es256Key {
         }
     }
 
-    /// The JWS signature: r||s, 64 bytes (RFC 7518 §3.4).
+    /// The JWS signature: r||s, 64 bytes (RFC 7518 §3.4), always low-S.
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        match self {
+        let sig = match self {
             Es256Key::Ring(pair) => {
                 let rng = ring::rand::SystemRandom::new();
                 let sig = pair.sign(&rng, message).map_err(|_| SignError::Ring)?;
-                Ok(sig.as_ref().to_vec())
+                p256::ecdsa::Signature::from_slice(sig.as_ref()).map_err(SignError::Signature)?
             }
             Es256Key::RustCrypto(key) => {
                 use p256::ecdsa::signature::Signer as _;
-                let sig: p256::ecdsa::Signature =
-                    key.try_sign(message).map_err(SignError::Signature)?;
-                Ok(sig.to_bytes().to_vec())
+                key.try_sign(message).map_err(SignError::Signature)?
             }
-        }
+        };
+        // (r, s) and (r, n - s) both verify; issuing only the low one leaves a verifier
+        // nothing to malleate and matches what strict verifiers (and other stacks) expect.
+        Ok(sig.normalize_s().unwrap_or(sig).to_bytes().to_vec())
     }
 }
 
@@ -168,6 +169,35 @@ mod tests {
             (base.verifier_factory)(&Algorithm::ES256, key).unwrap()
         };
         verifier.verify(msg, &sig.to_vec()).is_ok()
+    }
+
+    #[test]
+    fn every_signature_is_low_s_and_verifies_independently() {
+        use rand::RngCore;
+        install();
+        let der = der();
+        let enc = jsonwebtoken::EncodingKey::from_ec_der(&der);
+        let jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&enc, Algorithm::ES256).unwrap();
+        let public = DecodingKey::from_jwk(&jwk).unwrap();
+        let ring_public = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            public.try_get_as_bytes().unwrap().to_vec(),
+        );
+        for signer_ring in [true, false] {
+            let key = Es256Key::from_pkcs8_with(&der, signer_ring).unwrap();
+            for _ in 0..1000 {
+                let mut msg = [0u8; 48];
+                rand::rngs::OsRng.fill_bytes(&mut msg);
+                let sig = key.sign(&msg).unwrap();
+                let parsed = p256::ecdsa::Signature::from_slice(&sig).unwrap();
+                assert!(
+                    parsed.normalize_s().is_none(),
+                    "a high-S signature was issued"
+                );
+                assert!(ring_public.verify(&msg, &sig).is_ok());
+                assert!(verify_with(&public, &msg, &sig, false));
+            }
+        }
     }
 
     #[test]
