@@ -4,6 +4,7 @@ mod util;
 
 mod admin;
 mod board;
+mod durability;
 mod errors;
 mod hostile;
 mod lifecycle;

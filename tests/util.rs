@@ -244,6 +244,13 @@ impl Server {
         child.wait().unwrap()
     }
 
+    /// Ends the server at once with SIGKILL, as a power cut would, and reaps it.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("server running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// Starts the server again on the same port and data directory.
     pub fn restart(&mut self) {
         if self.child.is_some() {
@@ -372,6 +379,26 @@ impl Server {
             form.len()
         );
         raw_request_from(&self.addr, Some(source), req.as_bytes())
+    }
+
+    /// [`Server::post_basic`], or `None` if the server did not answer (it was killed).
+    pub fn try_post_basic(&self, path: &str, id: &str, secret: &str, form: &str) -> Option<Resp> {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: {}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            self.addr,
+            basic(id, secret),
+            form.len()
+        );
+        let mut s = TcpStream::connect(&self.addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+        s.write_all(req.as_bytes()).ok()?;
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        if !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            return None;
+        }
+        Some(parse_response(&buf))
     }
 
     /// POST a form with Basic credentials.
