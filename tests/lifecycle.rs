@@ -382,3 +382,37 @@ fn on_a_pi_tokens_wait_for_a_synchronised_clock() {
         "Bearer"
     );
 }
+
+#[test]
+fn a_store_damaged_into_an_empty_one_is_refused_not_served() {
+    let mut s = Server::start();
+    s.add_client("sensor", &["client_credentials"], &[]);
+    s.stop();
+    // Damage the start of sled's log, as a failing SD card would: sled then recovers to an
+    // empty store, which must not be taken for a fresh one.
+    let log = s.data_dir().join("db/db");
+    let mut bytes = std::fs::read(&log).unwrap();
+    for b in bytes.iter_mut().take(4096) {
+        *b = 0xa5;
+    }
+    std::fs::write(&log, bytes).unwrap();
+    let out = s.cmd(&["client", "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to start with an empty store"),
+        "{err}"
+    );
+    let out = Command::new(bin())
+        .args([
+            "--data-dir",
+            s.data_dir().to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("restore the data directory"));
+}

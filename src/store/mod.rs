@@ -42,6 +42,9 @@ pub enum StoreError {
     Corrupt(&'static str),
     /// The store was written by a newer piauth, in a layout this one does not know.
     NewerLayout(String),
+    /// The data directory's marker names a store that is no longer there: sled found its
+    /// files damaged and recovered to an empty store, or they were replaced.
+    Emptied(PathBuf),
 }
 
 impl fmt::Display for StoreError {
@@ -58,6 +61,13 @@ impl fmt::Display for StoreError {
                 f,
                 "the store has layout {v}, written by a newer piauth; this one reads layout {}",
                 migrate::LAYOUT_NAME
+            ),
+            StoreError::Emptied(dir) => write!(
+                f,
+                "the store in {} is not the one this data directory held (its files are damaged \
+                 and read as empty, or were replaced): refusing to start with an empty store; \
+                 restore the data directory from a backup",
+                dir.display()
             ),
         }
     }
@@ -317,6 +327,7 @@ impl Store {
             db,
             _lock: Arc::new(lock),
         };
+        check_identity(&store, dir)?;
         migrate::to_current(&store)?;
         restrict_permissions(dir);
         // The index holds one small key per family: cheaper to walk than the records.
@@ -494,6 +505,51 @@ impl Store {
 
     fn family_record(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, StoreError> {
         Self::get(&self.families, "family", id.to_string().as_bytes())
+    }
+}
+
+/// The marker file naming the store a data directory holds.
+const MARKER: &str = "store-id";
+
+/// Makes sure the store is the one the data directory held. A random id is kept twice: in
+/// the store and in a small file beside it. sled, finding its log damaged, recovers to the
+/// last good point, which can be an empty store: then the file still names an id the store
+/// no longer has, and piauth refuses to start rather than hand out new keys and forget every
+/// client.
+fn check_identity(store: &Store, dir: &Path) -> Result<(), StoreError> {
+    let marker = dir.join(MARKER);
+    let in_file = std::fs::read_to_string(&marker)
+        .ok()
+        .map(|s| s.trim().to_string());
+    let in_store = store
+        .meta
+        .get("store_id")?
+        .map(|v| String::from_utf8_lossy(&v).into_owned());
+    let write_marker = |id: &str| {
+        std::fs::OpenOptions::new()
+            .mode(0o600)
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&marker)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(id.as_bytes())?;
+                f.sync_all()
+            })
+            .map_err(|e| StoreError::Io(e.into()))
+    };
+    match (in_file, in_store) {
+        (Some(f), Some(s)) if f == s => Ok(()),
+        (Some(_), _) => Err(StoreError::Emptied(dir.to_path_buf())),
+        // A store from before the marker: mark it.
+        (None, Some(s)) => write_marker(&s),
+        (None, None) => {
+            let id = crate::secret::random_token(16);
+            store.meta.insert("store_id", id.as_bytes())?;
+            store.flush()?;
+            write_marker(&id)
+        }
     }
 }
 
