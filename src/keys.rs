@@ -223,9 +223,13 @@ impl Signer {
                 Ok(k.sign(message).to_bytes().to_vec())
             }
             Signer::Rsa { key, pss: false } => {
-                use rsa::signature::{SignatureEncoding, Signer as _};
+                // With a random source the private-key operation is blinded: the unblinded
+                // path leaks timing about the key (RUSTSEC-2023-0071, "Marvin").
+                use rsa::signature::{RandomizedSigner, SignatureEncoding};
                 let k = rsa::pkcs1v15::SigningKey::<Sha256>::new((**key).clone());
-                Ok(k.try_sign(message).map_err(SignError::Signature)?.to_vec())
+                Ok(k.try_sign_with_rng(&mut rand::rngs::OsRng, message)
+                    .map_err(SignError::Signature)?
+                    .to_vec())
             }
             Signer::Rsa { key, pss: true } => {
                 use rsa::signature::{RandomizedSigner, SignatureEncoding};
