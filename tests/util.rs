@@ -31,6 +31,9 @@ pub struct Server {
     env: Vec<(String, String)>,
     /// A command the server runs under (the binary and its arguments follow it).
     wrapper: Vec<String>,
+    /// Every secret this server handed out or was given through the helpers: client
+    /// secrets, passwords, tokens. None may appear in its log (checked when it is dropped).
+    secrets: Mutex<Vec<String>>,
 }
 
 /// An HTTP response.
@@ -103,6 +106,7 @@ impl Server {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             wrapper: Vec::new(),
+            secrets: Mutex::new(Vec::new()),
         };
         s.launch("127.0.0.1:0");
         s
@@ -315,7 +319,9 @@ impl Server {
             args.extend(["--scope", s]);
         }
         let v = self.admin_json(&args);
-        v["client_secret"].as_str().unwrap().to_string()
+        let secret = v["client_secret"].as_str().unwrap().to_string();
+        self.remember_secret(&secret);
+        secret
     }
 
     /// Adds a user.
@@ -324,6 +330,7 @@ impl Server {
         for s in scopes {
             args.extend(["--scope", s]);
         }
+        self.remember_secret(password);
         let out = self.cmd_stdin(&args, &format!("{password}\n"));
         assert!(
             out.status.success(),
@@ -439,7 +446,21 @@ impl Server {
     pub fn token(&self, id: &str, secret: &str, form: &str) -> Value {
         let r = self.post_basic("/token", id, secret, form);
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        r.json()
+        let v = r.json();
+        for t in ["access_token", "refresh_token"] {
+            if let Some(t) = v[t].as_str() {
+                self.remember_secret(t);
+            }
+        }
+        v
+    }
+
+    /// Adds `secret` to what must never reach this server's log. Short test passwords
+    /// ("pw") are left out: they could turn up by chance inside a key id.
+    pub fn remember_secret(&self, secret: &str) {
+        if secret.len() >= 8 {
+            self.secrets.lock().unwrap().push(secret.to_string());
+        }
     }
 
     /// Introspects a token as client `id`.
@@ -455,6 +476,17 @@ impl Drop for Server {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // Every test's server, checked for every secret it used: no secret, password or
+        // token may reach a log line.
+        if !std::thread::panicking() {
+            let log = self.logs();
+            for secret in self.secrets.lock().unwrap().iter() {
+                assert!(
+                    !log.contains(secret.as_str()),
+                    "the log holds a secret the test used: {secret}\n{log}"
+                );
+            }
         }
     }
 }
