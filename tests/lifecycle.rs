@@ -74,19 +74,19 @@ fn changing_the_algorithm_rotates_to_a_key_of_that_algorithm() {
     crate::util::verify_with_jwks(&s2, es["access_token"].as_str().unwrap()).unwrap();
 }
 
+/// Runs `piauth serve` on `data_dir` and waits for it to end (it is expected to refuse).
+fn serve_to_the_end(data_dir: &std::path::Path) -> std::process::Output {
+    Command::new(bin())
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_second_server_on_the_same_data_dir_is_refused() {
     let s = Server::start();
-    let out = Command::new(bin())
-        .args([
-            "--data-dir",
-            s.data_dir().to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
+    let out = serve_to_the_end(&s.data_dir());
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("in use"),
@@ -403,16 +403,7 @@ fn a_store_damaged_into_an_empty_one_is_refused_not_served() {
         err.contains("refusing to start with an empty store"),
         "{err}"
     );
-    let out = Command::new(bin())
-        .args([
-            "--data-dir",
-            s.data_dir().to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
+    let out = serve_to_the_end(&s.data_dir());
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("restore the data directory"));
 }

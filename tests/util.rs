@@ -378,25 +378,24 @@ impl Server {
         secret: &str,
         form: &str,
     ) -> Resp {
-        let req = format!(
+        let req = self.basic_form_request(path, id, secret, form);
+        raw_request_from(&self.addr, Some(source), req.as_bytes())
+    }
+
+    /// A form POST with Basic credentials, as bytes to send, closing after the answer.
+    fn basic_form_request(&self, path: &str, id: &str, secret: &str, form: &str) -> String {
+        format!(
             "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: {}\r\n\
              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
             self.addr,
             basic(id, secret),
             form.len()
-        );
-        raw_request_from(&self.addr, Some(source), req.as_bytes())
+        )
     }
 
     /// [`Server::post_basic`], or `None` if the server did not answer (it was killed).
     pub fn try_post_basic(&self, path: &str, id: &str, secret: &str, form: &str) -> Option<Resp> {
-        let req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: {}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-            self.addr,
-            basic(id, secret),
-            form.len()
-        );
+        let req = self.basic_form_request(path, id, secret, form);
         let mut s = TcpStream::connect(&self.addr).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
         s.write_all(req.as_bytes()).ok()?;
