@@ -249,7 +249,7 @@ fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<ConnSlot> {
     })
 }
 
-const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: 84\r\n\r\n{\"error\":\"temporarily_unavailable\",\"error_description\":\"too many open connections\"}";
+const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: 83\r\n\r\n{\"error\":\"temporarily_unavailable\",\"error_description\":\"too many open connections\"}";
 
 async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -298,11 +298,7 @@ async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: Arc<A
                     shared.limits.max_connections_per_address
                 );
             }
-            tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                let mut stream = stream;
-                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(FULL)).await;
-            });
+            tokio::spawn(turn_away(stream));
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -321,6 +317,27 @@ async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: Arc<A
     }
     // Requests in flight finish; idle keep-alive connections close.
     let _ = tokio::time::timeout(QUEUE_TIMEOUT, graceful.shutdown()).await;
+}
+
+/// Answers a connection past the caps with the canned `503` and closes it gracefully: the
+/// request the client already sent is read (at most 64 KiB, for at most a second), because
+/// closing a socket with unread data resets it, and the reset would destroy the answer.
+async fn turn_away(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(FULL).await?;
+        stream.shutdown().await?;
+        let mut buf = [0u8; 4096];
+        let mut read = 0;
+        while read < 64 * 1024 {
+            match stream.read(&mut buf).await? {
+                0 => break,
+                n => read += n,
+            }
+        }
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
 }
 
 /// Reads one request within its bounds, runs it through the core on a worker, and
@@ -471,6 +488,21 @@ mod tests {
             }),
             led: crate::led::LedEvents::none(),
         }
+    }
+
+    #[test]
+    fn the_canned_503_says_its_own_length() {
+        let text = std::str::from_utf8(FULL).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let declared: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(declared, body.len());
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"], "temporarily_unavailable");
     }
 
     #[test]
