@@ -50,6 +50,10 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// changes or it jumps back, and keeps the LED showing a fault while it is not trusted.
 struct ClockWatch {
     require_synced: bool,
+    /// The kernel has reported the clock synchronised since start: it stays trusted even
+    /// if NTP is lost later (the kernel flags a clock unsynchronised about 9 hours after
+    /// its last update, while it still keeps good time), unless it goes back.
+    was_synced: bool,
     state: Option<ClockState>,
     trusted_since: Option<Instant>,
     last_look: Option<Instant>,
@@ -61,6 +65,7 @@ impl ClockWatch {
     fn new(require_synced: bool) -> ClockWatch {
         ClockWatch {
             require_synced,
+            was_synced: false,
             state: None,
             trusted_since: None,
             last_look: None,
@@ -80,10 +85,20 @@ impl ClockWatch {
         let now = unix_now();
         if self.last_now > now.saturating_add(1) {
             log::warn!("the clock went back {} s", self.last_now - now);
+            self.was_synced = false;
         }
         self.last_now = now;
         let synced = if self.require_synced {
-            crate::sys::kernel_clock_synchronized()
+            let kernel = crate::sys::kernel_clock_synchronized();
+            if kernel.is_none() && self.state.is_none() {
+                log::warn!("cannot ask the kernel whether the clock is synchronised (adjtimex)");
+            }
+            self.was_synced |= kernel == Some(true);
+            if self.was_synced {
+                Some(true)
+            } else {
+                kernel
+            }
         } else {
             None
         };

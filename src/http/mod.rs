@@ -162,7 +162,7 @@ impl Http {
             .store(limits.workers.max(1), Ordering::Relaxed);
         let shared = Arc::new(Shared {
             pool: Pool {
-                workers: tokio::sync::Semaphore::new(limits.workers.max(1)),
+                workers: Arc::new(tokio::sync::Semaphore::new(limits.workers.max(1))),
                 health: self.health.clone(),
                 led: service.led.clone(),
             },
@@ -196,7 +196,7 @@ struct Shared {
 
 /// The worker threads of the core, and what the watchdog learns from them.
 struct Pool {
-    workers: tokio::sync::Semaphore,
+    workers: Arc<tokio::sync::Semaphore>,
     health: Arc<Health>,
     led: crate::led::LedEvents,
 }
@@ -249,6 +249,9 @@ fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<ConnSlot> {
     })
 }
 
+/// Connections past the caps answered at once, at most.
+const TURN_AWAY_AT_ONCE: usize = 64;
+
 const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: 83\r\n\r\n{\"error\":\"temporarily_unavailable\",\"error_description\":\"too many open connections\"}";
 
 async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
@@ -268,6 +271,7 @@ async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: Arc<A
         .max_headers(MAX_HEADERS)
         .max_buf_size(16 * 1024);
     let mut accept_errors = crate::notice::Notice::new(Duration::from_secs(60));
+    let turning_away = Arc::new(AtomicUsize::new(0));
     while !stop.load(Ordering::Relaxed) {
         let health = &shared.pool.health;
         health.loop_beat.store(health.now_ms(), Ordering::Relaxed);
@@ -298,7 +302,16 @@ async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: Arc<A
                     shared.limits.max_connections_per_address
                 );
             }
-            tokio::spawn(turn_away(stream));
+            // At most TURN_AWAY_AT_ONCE such answers are pending; past them a connection is
+            // closed at once, so that a flood of them cannot use up the descriptors.
+            if turning_away.load(Ordering::Relaxed) < TURN_AWAY_AT_ONCE {
+                turning_away.fetch_add(1, Ordering::Relaxed);
+                let turning_away = turning_away.clone();
+                tokio::spawn(async move {
+                    turn_away(stream).await;
+                    turning_away.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -450,15 +463,21 @@ async fn on_worker(pool: &Pool, work: impl FnOnce() -> Reply + Send + 'static) -
             "the server is busy: try again shortly",
         ))
     };
-    let Ok(Ok(permit)) = tokio::time::timeout(QUEUE_TIMEOUT, pool.workers.acquire()).await else {
+    let Ok(Ok(permit)) =
+        tokio::time::timeout(QUEUE_TIMEOUT, pool.workers.clone().acquire_owned()).await
+    else {
         return busy();
     };
-    let health = &pool.health;
-    health.busy.fetch_add(1, Ordering::Relaxed);
-    let done = tokio::task::spawn_blocking(work).await;
-    health.busy.fetch_sub(1, Ordering::Relaxed);
-    health.last_done.store(health.now_ms(), Ordering::Relaxed);
-    drop(permit);
+    // The permit and the busy count go with the work, not with this future: a client that
+    // hangs up drops the future, but the work runs on and must still free its slot.
+    let health = pool.health.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        // Dropped in reverse: the busy count falls before the slot is given back.
+        let _permit = permit;
+        let _busy = Busy::start(health);
+        work()
+    })
+    .await;
     match done {
         Ok(reply) => reply,
         Err(e) => {
@@ -472,13 +491,33 @@ async fn on_worker(pool: &Pool, work: impl FnOnce() -> Reply + Send + 'static) -
     }
 }
 
+/// A worker busy with a request, for the watchdog; counted until dropped (even by a panic).
+struct Busy(Arc<Health>);
+
+impl Busy {
+    fn start(health: Arc<Health>) -> Busy {
+        if health.busy.fetch_add(1, Ordering::Relaxed) == 0 {
+            // Stall time counts from when the workers got busy, not from an idle spell.
+            health.last_done.store(health.now_ms(), Ordering::Relaxed);
+        }
+        Busy(health)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
+        self.0.last_done.store(self.0.now_ms(), Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn pool(workers: usize) -> Pool {
         Pool {
-            workers: tokio::sync::Semaphore::new(workers),
+            workers: Arc::new(tokio::sync::Semaphore::new(workers)),
             health: Arc::new(Health {
                 epoch: Instant::now(),
                 loop_beat: AtomicU64::new(0),
@@ -518,6 +557,41 @@ mod tests {
             assert_eq!(failed.status, 500);
             assert_eq!(failed.json_body()["error"], "server_error");
             // The one worker slot was given back, and the next request is served.
+            let ok = on_worker(&pool, || Reply::json(200, &serde_json::json!({}))).await;
+            assert_eq!(ok.status, 200);
+        });
+        assert_eq!(pool.health.busy.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_client_that_hangs_up_mid_request_does_not_keep_its_worker_slot() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let pool = pool(1);
+        let (started, gate) = (
+            Arc::new(std::sync::Barrier::new(2)),
+            Arc::new(std::sync::Mutex::new(())),
+        );
+        let held = gate.lock().unwrap();
+        rt.block_on(async {
+            let (s, g) = (started.clone(), gate.clone());
+            let work = on_worker(&pool, move || {
+                s.wait();
+                drop(g.lock().unwrap());
+                Reply::json(200, &serde_json::json!({}))
+            });
+            // Polled once: the work is handed to a worker. Then the client hangs up, and
+            // hyper drops the future.
+            let work = std::pin::pin!(work);
+            assert!(tokio::time::timeout(Duration::ZERO, work).await.is_err());
+        });
+        started.wait();
+        assert_eq!(pool.health.busy.load(Ordering::Relaxed), 1, "still running");
+        drop(held);
+        // Once the work ends, the slot and the busy count are free again.
+        rt.block_on(async {
             let ok = on_worker(&pool, || Reply::json(200, &serde_json::json!({}))).await;
             assert_eq!(ok.status, 200);
         });

@@ -1,6 +1,6 @@
 //! Client authentication (RFC 6749 §2.3): who is asking, for every POST endpoint.
 
-use super::guard::Verdict;
+use super::guard::{Kind, Verdict};
 use super::{Context, Event, Reply, Request, Step};
 use crate::oauth_error::OAuthError;
 use crate::record::{is_valid_name, ClientRecord};
@@ -77,7 +77,7 @@ pub fn authenticate(
     let creds = request::client_credentials(req.header("Authorization"), params)
         .map_err(|e| Step::from(e.error))?;
     let guard = ctx.guard;
-    if let Verdict::Wait(wait) = guard.check(req.peer, creds.id(), ctx.now) {
+    if let Verdict::Wait(wait) = guard.check(req.peer, Kind::Client, creds.id(), ctx.now) {
         return Err(
             Step::reply(Reply::too_many_attempts(wait)).with_event(Event::Throttled {
                 peer: req.peer,
@@ -88,15 +88,19 @@ pub fn authenticate(
     let record = ctx.dir.client(creds.id())?;
     match check(&creds, record, ctx.pepper) {
         Ok(client) => {
-            guard.succeeded(req.peer, creds.id());
+            guard.succeeded(req.peer, Kind::Client, creds.id());
             Ok(client)
         }
         Err((e, why)) => {
-            guard.failed(req.peer, creds.id(), ctx.now);
-            Err(Step::from(e).with_event(Event::ClientAuthFailed {
-                client_id: loggable_id(creds.id()),
-                why,
-            }))
+            guard.failed(req.peer, Kind::Client, creds.id(), ctx.now);
+            // An id that names no client is not repeated: it may be a secret typed into the
+            // wrong field.
+            let client_id = if why == AuthFailure::UnknownClient {
+                "(unknown client)".to_string()
+            } else {
+                loggable_id(creds.id())
+            };
+            Err(Step::from(e).with_event(Event::ClientAuthFailed { client_id, why }))
         }
     }
 }

@@ -41,7 +41,8 @@ impl ClockState {
             ClockState::Ok => "the clock is trusted",
             ClockState::BeforeBuild => "the clock reads earlier than this piauth was built",
             ClockState::Unsynchronized => {
-                "the kernel reports the clock unsynchronised (no NTP yet; require_synced_clock)"
+                "the clock is not known to be synchronised (no NTP yet, or the kernel cannot be \
+                 asked; require_synced_clock)"
             }
         }
     }

@@ -24,7 +24,16 @@ pub const MAX_BLOCK: u64 = 15 * 60;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Address(IpAddr),
-    NameAt(String, IpAddr),
+    NameAt(Kind, String, IpAddr),
+}
+
+/// Whose name: a client id and a user name never share a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A client id.
+    Client,
+    /// A user name.
+    User,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -58,11 +67,11 @@ impl Guard {
         }
     }
 
-    fn keys(addr: Option<IpAddr>, name: &str) -> Vec<(Key, u32)> {
+    fn keys(addr: Option<IpAddr>, kind: Kind, name: &str) -> Vec<(Key, u32)> {
         match addr {
             Some(a) => vec![
                 (Key::Address(a), ADDRESS_FREE_FAILURES),
-                (Key::NameAt(name.to_string(), a), NAME_FREE_FAILURES),
+                (Key::NameAt(kind, name.to_string(), a), NAME_FREE_FAILURES),
             ],
             // No address (not from the network): nothing to hold against.
             None => Vec::new(),
@@ -75,9 +84,9 @@ impl Guard {
     }
 
     /// May an attempt for `name` from `addr` be checked at `now` (seconds)?
-    pub fn check(&self, addr: Option<IpAddr>, name: &str, now: u64) -> Verdict {
+    pub fn check(&self, addr: Option<IpAddr>, kind: Kind, name: &str, now: u64) -> Verdict {
         let counters = self.lock();
-        let wait = Self::keys(addr, name)
+        let wait = Self::keys(addr, kind, name)
             .iter()
             .filter_map(|(k, _)| counters.get(k))
             .map(|c| c.blocked_until.saturating_sub(now))
@@ -91,9 +100,9 @@ impl Guard {
     }
 
     /// Counts a failure for `name` from `addr` at `now`.
-    pub fn failed(&self, addr: Option<IpAddr>, name: &str, now: u64) {
+    pub fn failed(&self, addr: Option<IpAddr>, kind: Kind, name: &str, now: u64) {
         let mut counters = self.lock();
-        for (key, free) in Self::keys(addr, name) {
+        for (key, free) in Self::keys(addr, kind, name) {
             if !counters.contains_key(&key) && counters.len() >= self.capacity {
                 evict(&mut counters, now);
             }
@@ -112,11 +121,12 @@ impl Guard {
         }
     }
 
-    /// Clears the counters of a success for `name` from `addr`.
-    pub fn succeeded(&self, addr: Option<IpAddr>, name: &str) {
-        let mut counters = self.lock();
-        for (key, _) in Self::keys(addr, name) {
-            counters.remove(&key);
+    /// Clears the counter of `name` at `addr` after a success. The address's own counter
+    /// stays: a guesser who also holds one good credential must not wipe it with every
+    /// request.
+    pub fn succeeded(&self, addr: Option<IpAddr>, kind: Kind, name: &str) {
+        if let Some(a) = addr {
+            self.lock().remove(&Key::NameAt(kind, name.to_string(), a));
         }
     }
 
@@ -156,22 +166,25 @@ mod tests {
         let g = Guard::new(100);
         let (a, now) = (ip("192.168.1.66"), 1000);
         for _ in 0..NAME_FREE_FAILURES - 1 {
-            assert_eq!(g.check(a, "alice", now), Verdict::Go);
-            g.failed(a, "alice", now);
+            assert_eq!(g.check(a, Kind::User, "alice", now), Verdict::Go);
+            g.failed(a, Kind::User, "alice", now);
         }
-        assert_eq!(g.check(a, "alice", now), Verdict::Go);
-        g.failed(a, "alice", now);
-        assert_eq!(g.check(a, "alice", now), Verdict::Wait(1));
-        assert_eq!(g.check(a, "alice", now + 1), Verdict::Go);
-        g.failed(a, "alice", now + 1);
-        assert_eq!(g.check(a, "alice", now + 1), Verdict::Wait(2));
-        g.failed(a, "alice", now + 3);
-        assert_eq!(g.check(a, "alice", now + 3), Verdict::Wait(4));
+        assert_eq!(g.check(a, Kind::User, "alice", now), Verdict::Go);
+        g.failed(a, Kind::User, "alice", now);
+        assert_eq!(g.check(a, Kind::User, "alice", now), Verdict::Wait(1));
+        assert_eq!(g.check(a, Kind::User, "alice", now + 1), Verdict::Go);
+        g.failed(a, Kind::User, "alice", now + 1);
+        assert_eq!(g.check(a, Kind::User, "alice", now + 1), Verdict::Wait(2));
+        g.failed(a, Kind::User, "alice", now + 3);
+        assert_eq!(g.check(a, Kind::User, "alice", now + 3), Verdict::Wait(4));
         // The waits are capped.
         for t in 0..40 {
-            g.failed(a, "alice", now + 10 + t);
+            g.failed(a, Kind::User, "alice", now + 10 + t);
         }
-        assert_eq!(g.check(a, "alice", now + 49), Verdict::Wait(MAX_BLOCK));
+        assert_eq!(
+            g.check(a, Kind::User, "alice", now + 49),
+            Verdict::Wait(MAX_BLOCK)
+        );
     }
 
     #[test]
@@ -179,23 +192,40 @@ mod tests {
         let g = Guard::new(100);
         let (thief, phone) = (ip("192.168.1.66"), ip("192.168.1.20"));
         for _ in 0..NAME_FREE_FAILURES {
-            g.failed(thief, "alice", 1000);
+            g.failed(thief, Kind::User, "alice", 1000);
         }
-        assert!(matches!(g.check(thief, "alice", 1000), Verdict::Wait(_)));
-        assert_eq!(g.check(phone, "alice", 1000), Verdict::Go);
-        g.failed(phone, "alice", 1000);
-        g.succeeded(phone, "alice");
-        assert_eq!(g.check(phone, "alice", 1000), Verdict::Go);
+        assert!(matches!(
+            g.check(thief, Kind::User, "alice", 1000),
+            Verdict::Wait(_)
+        ));
+        assert_eq!(g.check(phone, Kind::User, "alice", 1000), Verdict::Go);
+        g.failed(phone, Kind::User, "alice", 1000);
+        g.succeeded(phone, Kind::User, "alice");
+        assert_eq!(g.check(phone, Kind::User, "alice", 1000), Verdict::Go);
+        // A good credential from the guesser's address clears neither the address counter
+        // nor another name's.
+        let g2 = Guard::new(100);
+        for i in 0..ADDRESS_FREE_FAILURES {
+            g2.failed(thief, Kind::User, &format!("user{i}"), 1000);
+            g2.succeeded(thief, Kind::Client, "app");
+        }
+        assert!(matches!(
+            g2.check(thief, Kind::User, "new", 1000),
+            Verdict::Wait(_)
+        ));
         // Trying other names from the same address is stopped by the address counter.
         let g = Guard::new(100);
         for i in 0..ADDRESS_FREE_FAILURES {
-            g.failed(thief, &format!("user{i}"), 1000);
+            g.failed(thief, Kind::User, &format!("user{i}"), 1000);
         }
-        assert!(matches!(g.check(thief, "anyone", 1000), Verdict::Wait(_)));
-        assert_eq!(g.check(phone, "anyone", 1000), Verdict::Go);
+        assert!(matches!(
+            g.check(thief, Kind::User, "anyone", 1000),
+            Verdict::Wait(_)
+        ));
+        assert_eq!(g.check(phone, Kind::User, "anyone", 1000), Verdict::Go);
         // Requests without an address (not from the network) are never held.
-        g.failed(None, "x", 1000);
-        assert_eq!(g.check(None, "x", 1000), Verdict::Go);
+        g.failed(None, Kind::User, "x", 1000);
+        assert_eq!(g.check(None, Kind::User, "x", 1000), Verdict::Go);
     }
 
     #[test]
@@ -203,15 +233,18 @@ mod tests {
         let g = Guard::new(16);
         let thief = ip("10.0.0.1");
         for _ in 0..NAME_FREE_FAILURES {
-            g.failed(thief, "alice", 1000);
+            g.failed(thief, Kind::User, "alice", 1000);
         }
         // Many other addresses each fail once: the map stays at its bound, and the
         // blocking counters survive.
         for i in 0..500u32 {
             let a = IpAddr::from([10, 1, (i / 250) as u8, (i % 250) as u8]);
-            g.failed(Some(a), "x", 1000);
+            g.failed(Some(a), Kind::User, "x", 1000);
         }
         assert!(g.len() <= 16, "{}", g.len());
-        assert!(matches!(g.check(thief, "alice", 1000), Verdict::Wait(_)));
+        assert!(matches!(
+            g.check(thief, Kind::User, "alice", 1000),
+            Verdict::Wait(_)
+        ));
     }
 }

@@ -7,7 +7,7 @@
 //! changes.
 
 use super::client_auth::AuthenticatedClient;
-use super::guard::Verdict;
+use super::guard::{Kind, Verdict};
 use super::{Change, Context, Directory, Event, LookupError, Policy, Reply, Step};
 use crate::entropy::{self, Entropy};
 use crate::oauth_error::{ErrorCode, OAuthError};
@@ -132,7 +132,7 @@ pub fn respond(
         _ => None,
     };
     if let Some(u) = user {
-        if let Verdict::Wait(wait) = ctx.guard.check(peer, u, ctx.now) {
+        if let Verdict::Wait(wait) = ctx.guard.check(peer, Kind::User, u, ctx.now) {
             return Step::reply(Reply::too_many_attempts(wait))
                 .with_event(Event::Throttled { peer, wait });
         }
@@ -140,18 +140,26 @@ pub fn respond(
     let decided = decide(params, client, ctx.dir, ctx.policy, ctx.now);
     if let Some(u) = user {
         match &decided {
-            Ok(_) => ctx.guard.succeeded(peer, u),
-            Err(Refusal::Password) => ctx.guard.failed(peer, u, ctx.now),
+            Ok(_) => ctx.guard.succeeded(peer, Kind::User, u),
+            Err(Refusal::Password) => ctx.guard.failed(peer, Kind::User, u, ctx.now),
             Err(_) => {}
         }
     }
     match decided {
         Ok(i) => issue(&i, ctx, rng),
         Err(Refusal::Error(e)) => Step::from(e),
-        Err(Refusal::Password) => Step::from(BAD_PASSWORD).with_event(Event::PasswordRefused {
-            client_id: client.id().to_string(),
-            user: user.unwrap_or_default().to_string(),
-        }),
+        Err(Refusal::Password) => {
+            // A name that is no user is not repeated: it may be a password typed into the
+            // wrong field.
+            let user = user
+                .filter(|u| matches!(ctx.dir.user(u), Ok(Some(_))))
+                .unwrap_or("(unknown user)")
+                .to_string();
+            Step::from(BAD_PASSWORD).with_event(Event::PasswordRefused {
+                client_id: client.id().to_string(),
+                user,
+            })
+        }
         Err(Refusal::Reused(family)) => Step {
             reply: Reply::oauth_error(&REFRESH_REUSED),
             changes: vec![Change::RevokeFamily(family)],

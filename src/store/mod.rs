@@ -525,20 +525,27 @@ fn check_identity(store: &Store, dir: &Path) -> Result<(), StoreError> {
         .meta
         .get("store_id")?
         .map(|v| String::from_utf8_lossy(&v).into_owned());
+    // Written aside and renamed into place, so that a full disk or a power cut leaves the
+    // old marker or the new one, never a torn one.
     let write_marker = |id: &str| {
+        let aside = dir.join(format!("{MARKER}.new"));
         std::fs::OpenOptions::new()
             .mode(0o600)
             .create(true)
             .truncate(true)
             .write(true)
-            .open(&marker)
+            .open(&aside)
             .and_then(|mut f| {
                 use std::io::Write;
                 f.write_all(id.as_bytes())?;
                 f.sync_all()
             })
+            .and_then(|()| std::fs::rename(&aside, &marker))
+            .and_then(|()| std::fs::File::open(dir)?.sync_all())
             .map_err(|e| StoreError::Io(e.into()))
     };
+    // An empty marker (from a write that never completed) names no store.
+    let in_file = in_file.filter(|f| !f.is_empty());
     match (in_file, in_store) {
         (Some(f), Some(s)) if f == s => Ok(()),
         (Some(_), _) => Err(StoreError::Emptied(dir.to_path_buf())),
@@ -553,40 +560,42 @@ fn check_identity(store: &Store, dir: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// Makes every file below `dir` 0600 and every directory 0700: the store holds private
-/// keys, and sled creates its files with whatever umask the process has (0644 under the
-/// usual 022; the systemd unit sets 0077). Says how many it changed.
+/// Makes the store's own files 0600 and its directories 0700: the data directory itself,
+/// everything under `db/`, the lock and the marker (nothing else an operator keeps there is
+/// touched). The store holds private keys, and sled creates its files with whatever umask
+/// the process has (0644 under the usual 022; the systemd unit sets 0077).
 fn restrict_permissions(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let mut changed = 0;
-    let mut dirs = vec![dir.to_path_buf()];
+    let mut set = |path: &Path, want: u32| {
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if meta.permissions().mode() & 0o777 != want
+                && std::fs::set_permissions(path, std::fs::Permissions::from_mode(want)).is_ok()
+            {
+                changed += 1;
+            }
+        }
+    };
+    set(dir, 0o700);
+    set(&dir.join("lock"), 0o600);
+    set(&dir.join(MARKER), 0o600);
+    let mut dirs = vec![dir.join("db")];
     while let Some(d) = dirs.pop() {
+        set(&d, 0o700);
         let Ok(entries) = std::fs::read_dir(&d) else {
             continue;
         };
         for entry in entries.flatten() {
-            let (path, Ok(meta)) = (entry.path(), entry.metadata()) else {
-                continue;
-            };
-            let want = if meta.is_dir() {
-                dirs.push(path.clone());
-                0o700
-            } else if meta.is_file() {
-                0o600
-            } else {
-                // The admin socket is made 0600 where it is bound.
-                continue;
-            };
-            if meta.permissions().mode() & 0o777 != want
-                && std::fs::set_permissions(&path, std::fs::Permissions::from_mode(want)).is_ok()
-            {
-                changed += 1;
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(entry.path()),
+                Ok(t) if t.is_file() => set(&entry.path(), 0o600),
+                _ => {}
             }
         }
     }
     if changed > 0 {
         log::warn!(
-            "{changed} files in {} were readable by others: made private (0600, directories 0700)",
+            "{changed} store files in {} were readable by others: made private (0600, directories 0700)",
             dir.display()
         );
     }
