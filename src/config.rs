@@ -614,8 +614,8 @@ pub fn resolve(
             token_cache_entries: s.token_cache_entries.value,
         },
         scopes_supported: s.scopes_supported.value,
-        head_timeout: std::time::Duration::from_secs(s.head_timeout.value.unwrap_or(10)),
-        body_timeout: std::time::Duration::from_secs(s.body_timeout.value.unwrap_or(10)),
+        head_timeout: std::time::Duration::from_secs(s.head_timeout.value.unwrap_or_default()),
+        body_timeout: std::time::Duration::from_secs(s.body_timeout.value.unwrap_or_default()),
         require_synced_clock: s.require_synced_clock.value,
     })
 }

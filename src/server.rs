@@ -11,16 +11,19 @@ use crate::protocol::clock::ClockState;
 use crate::service::{self, unix_now, Service};
 use crate::store::Store;
 use crate::systemd::{Notifier, ServiceState};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Creates the data directory if needed and makes it private.
+/// Creates the data directory, private from the start, if it is not there. An existing
+/// one is made private by `Store::open`, which says so.
 pub fn open_data_dir(dir: &Path) -> Result<(), AppError> {
-    std::fs::create_dir_all(dir)
-        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
         .map_err(AppError::io(format!(
             "use data directory {}",
             dir.display()

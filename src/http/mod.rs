@@ -149,20 +149,19 @@ impl Http {
         service: Arc<Service>,
         stop: Arc<AtomicBool>,
     ) -> Result<std::thread::JoinHandle<()>, HttpError> {
+        let workers = limits.workers.max(1);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
-            .max_blocking_threads(limits.workers.max(1))
+            .max_blocking_threads(workers)
             // Named so that the panic hook knows a request's panic is caught (main.rs).
             .thread_name(WORKER_THREAD)
             .build()
             .map_err(HttpError::Runtime)?;
-        self.health
-            .workers
-            .store(limits.workers.max(1), Ordering::Relaxed);
+        self.health.workers.store(workers, Ordering::Relaxed);
         let shared = Arc::new(Shared {
             pool: Pool {
-                workers: Arc::new(tokio::sync::Semaphore::new(limits.workers.max(1))),
+                workers: Arc::new(tokio::sync::Semaphore::new(workers)),
                 health: self.health.clone(),
                 led: service.led.clone(),
             },
@@ -420,19 +419,19 @@ async fn answer(
             }
         }
     };
+    // Only these go to the access log: never query strings or bodies, which can hold
+    // credentials.
+    let (method, path) = (request.method.clone(), request.path.clone());
     let reply = match reply {
         Some(r) => r,
         None => {
-            let (service, request) = (shared.service.clone(), request.clone());
+            let service = shared.service.clone();
             on_worker(&shared.pool, move || handler::answer(&request, &service)).await
         }
     };
-    // Never log query strings or bodies: they can hold credentials.
     log::info!(
-        "{} {} {} {} {}us",
+        "{} {method} {path} {} {}us",
         peer.ip(),
-        request.method,
-        request.path,
         reply.status,
         started.elapsed().as_micros()
     );

@@ -80,8 +80,12 @@ pub struct Issue {
 pub enum Refusal {
     /// An OAuth error; nothing is written.
     Error(OAuthError),
-    /// A wrong password or an unknown user (answered as [`BAD_PASSWORD`]).
-    Password,
+    /// A wrong password or an unknown user (answered alike, as [`BAD_PASSWORD`]); whether
+    /// the user exists is for the log only.
+    Password {
+        /// The user name names a user.
+        known_user: bool,
+    },
     /// A replaced refresh token came back: revoke its family (RFC 9700 §4.14), then refuse.
     Reused(FamilyId),
     /// The store could not be read.
@@ -141,18 +145,18 @@ pub fn respond(
     if let Some(u) = user {
         match &decided {
             Ok(_) => ctx.guard.succeeded(peer, Kind::User, u),
-            Err(Refusal::Password) => ctx.guard.failed(peer, Kind::User, u, ctx.now),
+            Err(Refusal::Password { .. }) => ctx.guard.failed(peer, Kind::User, u, ctx.now),
             Err(_) => {}
         }
     }
     match decided {
         Ok(i) => issue(&i, ctx, rng),
         Err(Refusal::Error(e)) => Step::from(e),
-        Err(Refusal::Password) => {
+        Err(Refusal::Password { known_user }) => {
             // A name that is no user is not repeated: it may be a password typed into the
             // wrong field.
             let user = user
-                .filter(|u| matches!(ctx.dir.user(u), Ok(Some(_))))
+                .filter(|_| known_user)
                 .unwrap_or("(unknown user)")
                 .to_string();
             Step::from(BAD_PASSWORD).with_event(Event::PasswordRefused {
@@ -232,11 +236,11 @@ pub fn decide(
             let password = params.require("password", "password is required")?;
             let Some(user) = dir.user(username)? else {
                 secret::burn_password_check(password, policy.password_cost);
-                return Err(Refusal::Password);
+                return Err(Refusal::Password { known_user: false });
             };
             match secret::check_password(password, &user.password_hash) {
                 Ok(true) => {}
-                Ok(false) => return Err(Refusal::Password),
+                Ok(false) => return Err(Refusal::Password { known_user: true }),
                 Err(_) => {
                     return Err(
                         OAuthError::server_error("stored password hash is unreadable").into(),

@@ -29,7 +29,7 @@ fn issued(d: Result<Issue, Refusal>) -> Issue {
 fn refused(d: Result<Issue, Refusal>) -> ErrorCode {
     match d {
         Err(Refusal::Error(e)) => e.code,
-        Err(Refusal::Password) => BAD_PASSWORD.code,
+        Err(Refusal::Password { .. }) => BAD_PASSWORD.code,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -127,13 +127,13 @@ fn password_grant_narrows_to_client_and_user_and_starts_a_family() {
 fn password_grant_refuses_wrong_password_and_unknown_user_alike() {
     let c = authed(client(&[GrantType::Password], "read"));
     let d = with_user("read");
-    for body in [
-        "grant_type=password&username=alice&password=nope",
-        "grant_type=password&username=bob&password=pw",
+    for (body, known_user) in [
+        ("grant_type=password&username=alice&password=nope", true),
+        ("grant_type=password&username=bob&password=pw", false),
     ] {
         assert!(matches!(
             decide(&form(body), &c, &d, &policy(), 0),
-            Err(Refusal::Password)
+            Err(Refusal::Password { known_user: k }) if k == known_user
         ));
     }
 }
