@@ -556,6 +556,30 @@ pub fn resolve(
         "must be at least 1",
     )?;
     check(
+        "max_connections_per_address",
+        &s.max_connections_per_address,
+        |c| *c >= 1,
+        "must be at least 1",
+    )?;
+    check(
+        "refresh_grace",
+        &s.refresh_grace,
+        |t| *t <= 60,
+        "must be 0 to 60 seconds",
+    )?;
+    check(
+        "head_timeout",
+        &s.head_timeout,
+        |t| (1..=300).contains(t),
+        "must be 1 to 300 seconds",
+    )?;
+    check(
+        "body_timeout",
+        &s.body_timeout,
+        |t| (1..=300).contains(t),
+        "must be 1 to 300 seconds",
+    )?;
+    check(
         "max_body_bytes",
         &s.max_body_bytes,
         |b| *b >= 512,

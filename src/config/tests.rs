@@ -85,6 +85,13 @@ fn errors_name_the_line_the_key_and_what_is_accepted() {
         ("scopes_supported = [\"a b\"]", "scopes_supported"),
         ("token_cache_entries = 2000000", "token_cache_entries"),
         ("log_level = \"loud\"", "log_level"),
+        ("head_timeout = 0", "head_timeout"),
+        ("body_timeout = 301", "body_timeout"),
+        ("refresh_grace = 61", "refresh_grace"),
+        (
+            "max_connections_per_address = 0",
+            "max_connections_per_address",
+        ),
     ] {
         assert_eq!(from_text(text).unwrap_err().key, Some(key), "{text}");
     }
