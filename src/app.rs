@@ -1,7 +1,7 @@
 //! Wiring: turns a parsed command line into a running server or an admin action.
 
 use crate::admin::{self, AdminContext, AdminError, AdminRequest};
-use crate::cli::{Cli, Command, HostArgs};
+use crate::cli::{Cli, Command, HostArgs, TlsCommand};
 use crate::config::{self, Config, ConfigError};
 use crate::http::HttpError;
 use crate::service::ServiceError;
@@ -27,6 +27,8 @@ pub enum AppError {
     Host(HostError),
     /// The HTTP listener could not be set up, or stopped accepting.
     Http(HttpError),
+    /// The TLS certificate could not be loaded or made.
+    Tls(crate::tls::TlsError),
     /// Other I/O: the data directory, the admin socket, signal handlers.
     Io {
         /// What was being done.
@@ -45,6 +47,7 @@ impl fmt::Display for AppError {
             AppError::Admin(e) => e.fmt(f),
             AppError::Host(e) => e.fmt(f),
             AppError::Http(e) => e.fmt(f),
+            AppError::Tls(e) => write!(f, "TLS: {e}"),
             AppError::Io { doing, source } => write!(f, "cannot {doing}: {source}"),
         }
     }
@@ -67,7 +70,8 @@ from_error!(
     Service(ServiceError),
     Admin(AdminError),
     Host(HostError),
-    Http(HttpError)
+    Http(HttpError),
+    Tls(crate::tls::TlsError)
 );
 
 impl AppError {
@@ -119,6 +123,10 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::Serve(args) => {
             init_logging(cfg.log_level);
             return crate::server::serve(cfg, &args.host);
+        }
+        Command::Tls(TlsCommand::Fingerprint) => {
+            let identity = crate::server::tls_identity(&cfg)?;
+            format!("{}\n", identity.fingerprint())
         }
         Command::Board(args) => {
             let (host, profile) = tune(&cfg, &args.host)?;

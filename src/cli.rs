@@ -34,12 +34,23 @@ pub enum Command {
     Key(KeyCommand),
     /// Show the detected board and the tuning profile chosen for it.
     Board(BoardArgs),
+    /// The HTTPS certificate.
+    #[command(subcommand)]
+    Tls(TlsCommand),
     /// Show the running server's recent audit records (issuances, refusals, admin changes).
     Audit {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `piauth tls …`.
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Print the SHA-256 fingerprint of the certificate served, for devices to pin (the
+    /// certificate piauth makes is made now if it has not been yet).
+    Fingerprint,
 }
 
 /// Where board detection reads from.

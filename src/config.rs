@@ -223,7 +223,17 @@ config_keys! {
         /// Address and port to listen on (`127.0.0.1:0` picks a free port).
         listen: String = Fallback::Value(DEFAULT_LISTEN.into()), "ADDR";
         /// `iss`, a default audience, and the base of the metadata URLs.
-        issuer: String = Fallback::Derived("`http://<hostname>:<port>`"), "URL";
+        issuer: String = Fallback::Derived("`https://<hostname>:<port>` (`http` without TLS)"), "URL";
+        /// `auto`: HTTPS unless `listen` is a loopback address; `on`; `off`: plain HTTP
+        /// (behind a proxy).
+        tls: String = Fallback::Value("auto".into()), "MODE";
+        /// PEM certificate chain to serve, leaf first, with `tls_key`; unset, piauth makes
+        /// a certificate at first start (`<data_dir>/tls.pem`).
+        tls_cert: PathBuf = Fallback::Unset, "FILE";
+        /// PEM private key of `tls_cert`.
+        tls_key: PathBuf = Fallback::Unset, "FILE";
+        /// More host names and addresses for the certificate piauth makes.
+        tls_names: Vec<String> = Fallback::Unset, "NAME";
         /// Signing algorithm: `ES256`, `EdDSA`, `RS256`, `PS256` or `HS256`.
         algorithm: String = Fallback::Value("ES256".into()), "ALG";
         /// Access-token lifetime in seconds (1 to 86400).
@@ -416,6 +426,12 @@ pub struct Config {
     pub body_timeout: std::time::Duration,
     /// Whether minting waits for a synchronised clock (`None`: as the board says).
     pub require_synced_clock: Option<bool>,
+    /// Whether to serve HTTPS.
+    pub tls: crate::tls::Mode,
+    /// The certificate to serve.
+    pub tls_source: crate::tls::Source,
+    /// More names for a certificate piauth makes.
+    pub tls_names: Vec<String>,
 }
 
 impl Config {
@@ -609,6 +625,26 @@ pub fn resolve(
         |n| *n <= 1_000_000,
         "must be at most 1000000",
     )?;
+    let tls = crate::tls::Mode::parse(s.tls.value.as_deref().unwrap_or_default())
+        .ok_or_else(|| bad("tls", &s.tls, "must be auto, on or off".into()))?;
+    check(
+        "tls_names",
+        &s.tls_names,
+        |v| {
+            v.iter()
+                .all(|n| crate::tls::is_dns_name(n) || n.parse::<std::net::IpAddr>().is_ok())
+        },
+        "each entry must be a host name or an IP address",
+    )?;
+    if s.tls_cert.value.is_some() != s.tls_key.value.is_some() {
+        let (key, setting) = match s.tls_cert.value {
+            Some(_) => ("tls_cert", &s.tls_cert),
+            None => ("tls_key", &s.tls_key),
+        };
+        return Err(bad(key, setting, "tls_cert and tls_key go together".into()));
+    }
+    let data_dir = s.data_dir.value.unwrap_or_default();
+    let tls_source = crate::tls::Source::new(s.tls_cert.value, s.tls_key.value, &data_dir);
     let led = LedSpec::parse(
         s.led.value.as_deref().unwrap_or_default(),
         s.led_active_low.value.unwrap_or_default(),
@@ -616,7 +652,7 @@ pub fn resolve(
     .map_err(|e| bad("led", &s.led, e.to_string()))?;
     Ok(Config {
         listen: s.listen.value.unwrap_or_default(),
-        data_dir: s.data_dir.value.unwrap_or_default(),
+        data_dir,
         issuer: s.issuer.value.map(|i| i.trim_end_matches('/').to_string()),
         algorithm,
         access_ttl: s.access_ttl.value.unwrap_or_default(),
@@ -641,6 +677,9 @@ pub fn resolve(
         head_timeout: std::time::Duration::from_secs(s.head_timeout.value.unwrap_or_default()),
         body_timeout: std::time::Duration::from_secs(s.body_timeout.value.unwrap_or_default()),
         require_synced_clock: s.require_synced_clock.value,
+        tls,
+        tls_source,
+        tls_names: s.tls_names.value.unwrap_or_default(),
     })
 }
 

@@ -43,5 +43,6 @@ pub mod service;
 pub mod store;
 pub mod sys;
 pub mod systemd;
+pub mod tls;
 pub mod token;
 pub mod tuning;

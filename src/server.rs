@@ -30,7 +30,7 @@ pub fn open_data_dir(dir: &Path) -> Result<(), AppError> {
         )))
 }
 
-fn default_issuer(addr: std::net::SocketAddr) -> String {
+fn default_issuer(addr: std::net::SocketAddr, scheme: &str) -> String {
     let host = if addr.ip().is_unspecified() {
         crate::sys::hostname().unwrap_or_else(|| "localhost".into())
     } else {
@@ -39,7 +39,27 @@ fn default_issuer(addr: std::net::SocketAddr) -> String {
             ip => ip.to_string(),
         }
     };
-    format!("http://{host}:{}", addr.port())
+    format!("{scheme}://{host}:{}", addr.port())
+}
+
+/// The certificate `cfg` serves, made first if piauth makes it and has not yet: for the
+/// host's names and addresses, from the trusted time (never before the build).
+pub fn tls_identity(cfg: &Config) -> Result<crate::tls::Identity, AppError> {
+    let addresses: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| i.ip())
+        // Link-local IPv6 addresses are different on every link: no use in a certificate.
+        .filter(|ip| !matches!(ip, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+        .collect();
+    let names = crate::tls::certificate_names(
+        crate::sys::hostname().as_deref(),
+        &addresses,
+        &cfg.tls_names,
+    );
+    open_data_dir(&cfg.data_dir)?;
+    let now = crate::service::unix_now().max(crate::protocol::clock::BUILD_FLOOR);
+    Ok(crate::tls::Identity::load(&cfg.tls_source, &names, now)?)
 }
 
 /// The event loop ticks at least every 500 ms, and a request may take a password check
@@ -157,10 +177,15 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     open_data_dir(&cfg.data_dir)?;
     let store = Store::open(&cfg.data_dir, profile.sled_cache_bytes)?;
     let http = Http::bind(&cfg.listen)?;
+    let tls = match cfg.tls.serves_tls(http.local_addr.ip()) {
+        true => Some(tls_identity(&cfg)?),
+        false => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let issuer = cfg
         .issuer
         .clone()
-        .unwrap_or_else(|| default_issuer(http.local_addr));
+        .unwrap_or_else(|| default_issuer(http.local_addr, scheme));
     let policy = cfg.policy(issuer.clone(), &profile);
     crate::secret::set_password_checks_at_once(profile.password_checks_at_once);
     let ring = service::ensure_keys(&store, &policy, cfg.algorithm)?;
@@ -198,7 +223,22 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         .unwrap_or(service.board.is_raspberry_pi);
     let mut clock = ClockWatch::new(require_synced);
     clock.look(&service, &led);
-    let serving = http.spawn(limits, service.clone(), stop.clone())?;
+    match &tls {
+        Some(identity) => log::info!(
+            "serving HTTPS; certificate SHA-256 fingerprint {}",
+            identity.fingerprint()
+        ),
+        None if http.local_addr.ip().is_loopback() => {
+            log::info!("serving plain HTTP on loopback (a TLS proxy in front, or local use)")
+        }
+        None => log::warn!(
+            "serving plain HTTP on {}: passwords, client secrets and tokens cross the network \
+             readable by anyone on it; set tls = \"auto\" unless a TLS proxy is in front",
+            http.local_addr
+        ),
+    }
+    let tls = tls.map(|identity| identity.server_config()).transpose()?;
+    let serving = http.spawn(limits, service.clone(), stop.clone(), tls)?;
     let key = service.keys();
     log::info!(
         "signing with {} key {}; data in {}",
@@ -207,7 +247,7 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         cfg.data_dir.display()
     );
     log::info!(
-        "listening on http://{} (issuer {issuer}) after {} ms",
+        "listening on {scheme}://{} (issuer {issuer}) after {} ms",
         http.local_addr,
         started.elapsed().as_millis()
     );

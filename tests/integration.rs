@@ -8,4 +8,5 @@ mod durability;
 mod errors;
 mod hostile;
 mod lifecycle;
+mod tls;
 mod token;

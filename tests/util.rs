@@ -24,6 +24,8 @@ pub struct Server {
     child: Option<Child>,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    /// It serves HTTPS (with the certificate it made in its data directory).
+    pub https: bool,
     /// Keeps the temporary directory alive.
     pub dir: tempfile::TempDir,
     logs: Arc<(Mutex<String>, std::sync::Condvar)>,
@@ -89,15 +91,35 @@ impl Server {
 
     /// Starts a server with config lines, `serve` flags and environment variables.
     pub fn start_full(config: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        let mut s = Server::new(tempfile::tempdir().unwrap(), config, extra, env);
+        s.launch("127.0.0.1:0");
+        s
+    }
+
+    /// Starts a server with its data in `dir`/data (which a test may have prepared).
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let mut s = Server::new(dir, "", extra, &[]);
+        s.launch("127.0.0.1:0");
+        s
+    }
+
+    /// Starts a server listening on `listen` rather than a loopback port.
+    pub fn start_listening(listen: &str, extra: &[&str]) -> Server {
+        let mut s = Server::new(tempfile::tempdir().unwrap(), "", extra, &[]);
+        s.launch(listen);
+        s
+    }
+
+    fn new(dir: tempfile::TempDir, config: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
         std::fs::write(
             dir.path().join("piauth.toml"),
             format!("{TEST_CONFIG}{config}\n"),
         )
         .unwrap();
-        let mut s = Server {
+        Server {
             child: None,
             addr: String::new(),
+            https: false,
             dir,
             logs: Arc::new((Mutex::new(String::new()), std::sync::Condvar::new())),
             extra: extra.iter().map(|s| s.to_string()).collect(),
@@ -107,9 +129,7 @@ impl Server {
                 .collect(),
             wrapper: Vec::new(),
             secrets: Mutex::new(Vec::new()),
-        };
-        s.launch("127.0.0.1:0");
-        s
+        }
     }
 
     /// Starts a server under `wrapper`, e.g. `["sh", "-c", "ulimit -n 64 && exec \"$0\" \"$@\""]`.
@@ -195,9 +215,9 @@ impl Server {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(url);
                 }
                 let (text, grew) = &*logs;
                 let mut l = text.lock().unwrap();
@@ -207,7 +227,11 @@ impl Server {
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => self.addr = addr,
+            Ok(url) => {
+                let (scheme, addr) = url.split_once("://").expect("a URL");
+                self.https = scheme == "https";
+                self.addr = addr.to_string();
+            }
             Err(_) => {
                 let _ = child.kill();
                 panic!("server did not start; log:\n{}", self.logs());
@@ -341,11 +365,16 @@ impl Server {
 
     /// The issuer URL the server uses.
     pub fn issuer(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Sends raw bytes, returns the parsed response.
     pub fn raw(&self, request: &[u8]) -> Resp {
+        if self.https {
+            let cafile = self.data_dir().join("tls.pem");
+            return tls_request(&self.addr, &cafile, "localhost", request).0;
+        }
         raw_request(&self.addr, request)
     }
 
@@ -516,6 +545,42 @@ pub fn connect_from(addr: &str, source: Option<&str>) -> TcpStream {
     sock.bind(&source.into()).unwrap();
     sock.connect(&server.into()).unwrap();
     sock.into()
+}
+
+/// A TLS client config that trusts only the certificates in `cafile`.
+pub fn tls_client(cafile: &std::path::Path) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cafile).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// Sends `request` over TLS to `addr`, checking the certificate against `cafile` for
+/// `server_name`; the response and the certificate the server showed (DER).
+pub fn tls_request(
+    addr: &str,
+    cafile: &std::path::Path,
+    server_name: &str,
+    request: &[u8],
+) -> (Resp, Vec<u8>) {
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_string()).unwrap();
+    let conn = rustls::ClientConnection::new(tls_client(cafile), name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    let _ = tls.read_to_end(&mut buf);
+    let cert = tls.conn.peer_certificates().unwrap()[0].to_vec();
+    (parse_response(&buf), cert)
 }
 
 /// [`raw_request`] from `source`.

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import ssl
 import subprocess
 import threading
 import time
@@ -63,9 +64,9 @@ class Piauth:
         def drain():
             for line in self.proc.stderr:
                 self.log.append(line)
-                m = re.search(r"listening on http://(\S+)", line)
+                m = re.search(r"listening on (https?)://(\S+)", line)
                 if m:
-                    self.addr = m.group(1)
+                    self.scheme, self.addr = m.group(1), m.group(2)
                     found.set()
                 m = re.search(r"tuning: (\{.*\})", line)
                 if m:
@@ -75,12 +76,15 @@ class Piauth:
         if not found.wait(timeout):
             self.proc.kill()
             raise RuntimeError("piauth did not start:\n" + "".join(self.log))
-        self.url = f"http://{self.addr}"
+        self.url = f"{self.scheme}://{self.addr}"
+        # Over HTTPS, the certificate piauth made at first start is the one to trust.
+        self.cafile = os.path.join(data, "tls.pem") if self.scheme == "https" else None
+        self.ssl = ssl.create_default_context(cafile=self.cafile) if self.cafile else None
         self.host, port = self.addr.rsplit(":", 1)
         self.port = int(port)
         while True:  # start-up = spawn to the first answered request
             try:
-                urllib.request.urlopen(self.url + "/health", timeout=timeout).read()
+                urllib.request.urlopen(self.url + "/health", timeout=timeout, context=self.ssl).read()
                 break
             except OSError:
                 time.sleep(0.001)
@@ -114,7 +118,7 @@ class Piauth:
 
     def post(self, path, body, auth, timeout=120):
         req = urllib.request.Request(self.url + path, data=body.encode(), headers={"Authorization": auth})
-        return json.loads(urllib.request.urlopen(req, timeout=timeout).read())
+        return json.loads(urllib.request.urlopen(req, timeout=timeout, context=self.ssl).read())
 
     def kib(self, field):
         return status_kib(self.proc.pid, field)

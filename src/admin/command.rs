@@ -21,7 +21,7 @@ fn read_password_stdin() -> Result<String, AdminError> {
 /// for the commands that are not admin commands.
 pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, AdminError> {
     Ok(Some(match command {
-        Command::Serve(_) | Command::Board(_) => return Ok(None),
+        Command::Serve(_) | Command::Board(_) | Command::Tls(_) => return Ok(None),
         Command::Audit { json } => (AdminRequest::Audit, *json),
         Command::Client(c) => match c {
             ClientCommand::Add { spec, json } => (AdminRequest::ClientAdd(spec.clone()), *json),

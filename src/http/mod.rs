@@ -143,11 +143,13 @@ impl Http {
 
     /// Serves on a thread of its own until `stop` is set, then lets requests in flight
     /// finish (for up to [`QUEUE_TIMEOUT`]) and returns.
+    /// With `tls`, every connection is HTTPS.
     pub fn spawn(
         &self,
         limits: Limits,
         service: Arc<Service>,
         stop: Arc<AtomicBool>,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<std::thread::JoinHandle<()>, HttpError> {
         let workers = limits.workers.max(1);
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -174,7 +176,8 @@ impl Http {
         std::thread::Builder::new()
             .name("http".into())
             .spawn(move || {
-                runtime.block_on(serve(listener, shared, stop));
+                let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+                runtime.block_on(serve(listener, shared, stop, tls));
                 // Blocking work left (a request past the grace period) is not waited for.
                 runtime.shutdown_timeout(Duration::from_millis(100));
             })
@@ -253,7 +256,12 @@ const TURN_AWAY_AT_ONCE: usize = 64;
 
 const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: 83\r\n\r\n{\"error\":\"temporarily_unavailable\",\"error_description\":\"too many open connections\"}";
 
-async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -302,8 +310,9 @@ async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: Arc<A
                 );
             }
             // At most TURN_AWAY_AT_ONCE such answers are pending; past them a connection is
-            // closed at once, so that a flood of them cannot use up the descriptors.
-            if turning_away.load(Ordering::Relaxed) < TURN_AWAY_AT_ONCE {
+            // closed at once, so that a flood of them cannot use up the descriptors. Over
+            // TLS it is closed at once too: the answer would cost a handshake.
+            if tls.is_none() && turning_away.load(Ordering::Relaxed) < TURN_AWAY_AT_ONCE {
                 turning_away.fetch_add(1, Ordering::Relaxed);
                 let turning_away = turning_away.clone();
                 tokio::spawn(async move {
@@ -314,15 +323,34 @@ async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: Arc<A
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let handshake_timeout = shared.limits.head_timeout;
         let shared = shared.clone();
         let svc = hyper::service::service_fn(move |req| {
             let shared = shared.clone();
             async move { Ok::<_, Infallible>(answer(req, peer, &shared).await) }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+        let Some(tls) = &tls else {
+            let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc));
+            tokio::spawn(async move {
+                let _slot = slot;
+                if let Err(e) = conn.await {
+                    log::debug!("connection from {peer}: {e}");
+                }
+            });
+            continue;
+        };
+        let (tls, builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
         tokio::spawn(async move {
             let _slot = slot;
-            if let Err(e) = conn.await {
+            // A handshake is bounded like a request head: a client that starts one and
+            // never finishes holds its slot for `head_timeout`, then is closed.
+            let stream = match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => return log::debug!("TLS handshake with {peer} failed: {e}"),
+                Err(_) => return log::debug!("TLS handshake with {peer} timed out"),
+            };
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = watcher.watch(conn).await {
                 log::debug!("connection from {peer}: {e}");
             }
         });

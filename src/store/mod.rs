@@ -293,6 +293,9 @@ impl Tx<'_> {
 impl Store {
     /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        // A store made now gets sled's files under the process umask: made private
+        // without a warning, since no one could have read them yet.
+        let existed = dir.join("db").exists();
         // Our own lock, taken first: sled locks too, but reports a held lock only as text.
         let lock = std::fs::OpenOptions::new()
             .mode(0o600)
@@ -329,7 +332,7 @@ impl Store {
         };
         check_identity(&store, dir)?;
         migrate::to_current(&store)?;
-        restrict_permissions(dir);
+        restrict_permissions(dir, existed);
         // The index holds one small key per family: cheaper to walk than the records.
         store
             .family_count
@@ -564,7 +567,7 @@ fn check_identity(store: &Store, dir: &Path) -> Result<(), StoreError> {
 /// everything under `db/`, the lock and the marker (nothing else an operator keeps there is
 /// touched). The store holds private keys, and sled creates its files with whatever umask
 /// the process has (0644 under the usual 022; the systemd unit sets 0077).
-fn restrict_permissions(dir: &Path) {
+fn restrict_permissions(dir: &Path, warn: bool) {
     use std::os::unix::fs::PermissionsExt;
     let mut changed = 0;
     let mut set = |path: &Path, want: u32| {
@@ -593,7 +596,7 @@ fn restrict_permissions(dir: &Path) {
             }
         }
     }
-    if changed > 0 {
+    if changed > 0 && warn {
         log::warn!(
             "{changed} store files in {} were readable by others: made private (0600, directories 0700)",
             dir.display()

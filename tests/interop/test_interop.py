@@ -11,8 +11,8 @@ from oauthlib.oauth2 import BackendApplicationClient, LegacyApplicationClient
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-# piauth on a LAN speaks plain HTTP; oauthlib refuses that unless told.
-os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+# piauth serves HTTPS, so oauthlib needs no OAUTHLIB_INSECURE_TRANSPORT.
+assert "OAUTHLIB_INSECURE_TRANSPORT" not in os.environ
 
 ALGORITHMS = ["ES256", "EdDSA", "RS256", "PS256", "HS256"]
 

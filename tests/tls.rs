@@ -1,0 +1,174 @@
+//! HTTPS through the real binary: the certificate piauth makes, its fingerprint, the issuer's
+//! scheme, plain HTTP's warning, and handshakes that never finish.
+
+use crate::util::{tls_request, Server};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn fingerprint_of(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    hex.join(":")
+}
+
+#[test]
+fn https_with_a_certificate_made_once_whose_fingerprint_the_cli_prints() {
+    let mut s = Server::start_with(&["--tls", "on"]);
+    assert!(s.https, "{}", s.logs());
+    let secret = s.add_client("sensor", &["client_credentials"], &["read"]);
+
+    // A device that trusts the file piauth made gets a token, and the metadata says https.
+    let meta = s.get("/.well-known/oauth-authorization-server").json();
+    assert_eq!(meta["issuer"], format!("https://{}", s.addr));
+    assert!(meta["token_endpoint"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://"));
+    let token = s.token("sensor", &secret, "grant_type=client_credentials");
+    let (_, claims) = crate::util::jwt_parts(token["access_token"].as_str().unwrap());
+    assert_eq!(claims["iss"], format!("https://{}", s.addr));
+
+    // The certificate the server shows is the one `tls fingerprint` names, and the log too.
+    let cafile = s.data_dir().join("tls.pem");
+    let req = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (resp, shown) = tls_request(&s.addr, &cafile, "localhost", req);
+    assert_eq!(resp.status, 200);
+    let out = s.cmd(&["tls", "fingerprint"]);
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(printed.trim(), fingerprint_of(&shown));
+    assert!(s
+        .logs()
+        .contains(&format!("fingerprint {}", printed.trim())));
+
+    // It covers the names a device on the LAN would use, and survives a restart.
+    let (resp, _) = tls_request(&s.addr, &cafile, "127.0.0.1", req);
+    assert_eq!(resp.status, 200);
+    s.restart();
+    let (_, again) = tls_request(&s.addr, &cafile, "localhost", req);
+    assert_eq!(again, shown, "a restart made a new certificate");
+    // The private key beside it is the server's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&cafile).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn the_fingerprint_can_be_read_before_the_first_start_and_the_server_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(crate::util::bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["tls", "fingerprint"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let before = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(before.trim().len(), 32 * 3 - 1);
+    let pem = std::fs::read(data.join("tls.pem")).unwrap();
+    // The server started on that directory serves that very certificate.
+    let s = Server::start_in(dir, &["--tls", "on"]);
+    assert_eq!(std::fs::read(s.data_dir().join("tls.pem")).unwrap(), pem);
+    assert!(s.logs().contains(&format!("fingerprint {}", before.trim())));
+}
+
+#[test]
+fn an_operators_certificate_is_served_and_a_mismatched_key_refused() {
+    // Two certificates made by piauth stand in for the operator's own.
+    let make = |dir: &std::path::Path| {
+        let out = std::process::Command::new(crate::util::bin())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["tls", "fingerprint"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        (
+            dir.join("tls.pem"),
+            String::from_utf8(out.stdout).unwrap().trim().to_string(),
+        )
+    };
+    let certs = tempfile::tempdir().unwrap();
+    let (a, a_print) = make(&certs.path().join("a"));
+    let (b, _) = make(&certs.path().join("b"));
+    let a_arg = a.display().to_string();
+    let s = Server::start_with(&["--tls", "on", "--tls-cert", &a_arg, "--tls-key", &a_arg]);
+    let req = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (resp, shown) = tls_request(&s.addr, &a, "localhost", req);
+    assert_eq!(resp.status, 200);
+    assert_eq!(fingerprint_of(&shown), a_print);
+    assert!(!s.data_dir().join("tls.pem").exists(), "made one anyway");
+
+    // Certificate a with key b: a clear error and a non-zero exit, not a server that
+    // cannot finish a handshake.
+    let out = std::process::Command::new(crate::util::bin())
+        .arg("--data-dir")
+        .arg(certs.path().join("c"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls", "on"])
+        .args(["--tls-cert", &a_arg, "--tls-key", &b.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TLS"), "{err}");
+    // One without the other is a configuration error.
+    let out = std::process::Command::new(crate::util::bin())
+        .arg("--data-dir")
+        .arg(certs.path().join("c"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert", &a_arg])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78), "{out:?}");
+}
+
+#[test]
+fn plain_http_off_loopback_is_warned_about_and_auto_serves_https_there() {
+    let s = Server::start_listening("0.0.0.0:0", &["--tls", "off"]);
+    assert!(!s.https);
+    assert!(
+        s.logs().contains("serving plain HTTP on 0.0.0.0"),
+        "{}",
+        s.logs()
+    );
+    assert!(s.logs().contains(" WARN "), "{}", s.logs());
+    let s = Server::start_listening("0.0.0.0:0", &[]);
+    assert!(s.https, "{}", s.logs());
+    assert!(!s.logs().contains("serving plain HTTP"));
+}
+
+#[test]
+fn a_handshake_that_never_finishes_is_closed_and_holds_no_one_up() {
+    let s = Server::start_with(&["--tls", "on", "--head-timeout", "1"]);
+    let cafile = s.data_dir().join("tls.pem");
+    // Silent connections, and one that sends the start of a ClientHello and no more.
+    let mut stalled: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(&s.addr).unwrap())
+        .collect();
+    stalled[0]
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+    // Others are served meanwhile.
+    let req = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (resp, _) = tls_request(&s.addr, &cafile, "localhost", req);
+    assert_eq!(resp.status, 200);
+    // Each stalled one is closed once head_timeout has passed: a read ends instead of
+    // waiting for the test's own bound.
+    let started = Instant::now();
+    for conn in &mut stalled {
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) if started.elapsed() < Duration::from_secs(20) => break,
+                Ok(0) | Err(_) => panic!("a stalled handshake was kept open"),
+                // An alert before the close is fine.
+                Ok(_) => continue,
+            }
+        }
+    }
+    let (resp, _) = tls_request(&s.addr, &cafile, "localhost", req);
+    assert_eq!(resp.status, 200);
+}
