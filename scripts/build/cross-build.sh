@@ -50,7 +50,10 @@ done
 for t in "${targets[@]}"; do
     echo "== building $t"
     start=$(date +%s)
-    /usr/bin/cargo zigbuild --release --locked --target "$t" -Zbuild-std=std,panic_abort
+    # No backtrace symbolizer (gimli, addr2line, miniz: ~100 KB): the binary is stripped, so
+    # it would have nothing to read.
+    /usr/bin/cargo zigbuild --release --locked --target "$t" -Zbuild-std=std,panic_abort \
+        -Zbuild-std-features=panic-unwind
     bin="target/$t/release/piauth"
     echo "== $t: $(stat -c %s "$bin") bytes, built in $(( $(date +%s) - start )) s"
 done
