@@ -276,6 +276,12 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
             }
         }
         clock.look(&service, &led);
+        // A store whose disk refused a write opens itself again once it can, idle or not;
+        // until then the LED shows a fault (and /health says so).
+        service.store.recover_if_due();
+        if service.store.failing().is_some() {
+            led.events().send(LedEvent::Fault);
+        }
         // Purging goes by the clock: only once it has been trusted for a while, so that a
         // clock set far ahead for a moment does not purge every refresh family.
         if clock.trusted_for() >= Duration::from_secs(crate::protocol::clock::TRUSTED_BEFORE_PURGE)

@@ -133,3 +133,103 @@ fn kill_9_mid_storm_loses_nothing_acknowledged() {
     }
     assert!(clients_acked.len() >= 3, "{clients_acked:?}");
 }
+
+/// A tmpfs of its own, unmounted when dropped.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    /// `None` where mounting is not allowed (not root); CI runs as root.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "piauth-test"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// Writes until the disk refuses; the bytes written.
+fn fill(path: &std::path::Path) -> usize {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    let mut n = 0;
+    while f.write_all(&chunk).and_then(|()| f.sync_all()).is_ok() {
+        n += chunk.len();
+    }
+    n
+}
+
+#[test]
+fn a_full_disk_gives_clean_errors_keeps_client_credentials_and_recovers_by_itself() {
+    let Some(disk) = SmallDisk::mount("48m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let s = Server::start_in(tempfile::tempdir_in(disk.0.path()).unwrap(), &[]);
+    let sensor = s.add_client("sensor", &["client_credentials"], &["read"]);
+    let app = s.add_client("app", &["password", "refresh_token"], &["read"]);
+    s.add_user("alice", "wonderland-pw", &["read"]);
+    let login = "grant_type=password&username=alice&password=wonderland-pw";
+    let before = s.token("app", &app, login)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let filler = disk.0.path().join("filler");
+    assert!(fill(&filler) > 0);
+    // Writes fail: each with a clean OAuth error, never a hang or a crash.
+    let mut failed = None;
+    for _ in 0..200 {
+        let r = s.post_basic("/token", "app", &app, login);
+        if r.status != 200 {
+            failed = Some(r);
+            break;
+        }
+    }
+    let failed = failed.expect("200 logins on a full disk all succeeded");
+    assert_eq!(
+        failed.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&failed.body)
+    );
+    assert_eq!(failed.error(), "temporarily_unavailable");
+    assert!(failed.header("retry-after").is_some());
+    s.wait_for_log("the store cannot write", 1);
+    // /health tells the watchdog and the operator; devices with client credentials go on.
+    let health = s.get("/health");
+    assert_eq!(health.status, 503);
+    assert_eq!(health.json()["store"]["status"], "failing");
+    assert_eq!(
+        s.post_basic("/token", "sensor", &sensor, "grant_type=client_credentials")
+            .status,
+        200
+    );
+
+    // Space returns: the store takes writes again without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    s.wait_for_log("the store takes writes again", 1);
+    assert_eq!(s.get("/health").status, 200);
+    assert_eq!(s.post_basic("/token", "app", &app, login).status, 200);
+    // Nothing acknowledged before was lost: the first login's refresh token still rotates.
+    let form = format!("grant_type=refresh_token&refresh_token={before}");
+    assert_eq!(s.post_basic("/token", "app", &app, &form).status, 200);
+    assert_eq!(
+        s.logs().matches("the store cannot write").count(),
+        1,
+        "{}",
+        s.logs()
+    );
+}

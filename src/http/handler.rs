@@ -53,7 +53,10 @@ fn apply(step: Step, peer: Option<IpAddr>, service: &Service) -> Result<Reply, p
         }
         Ok(Err(conflict)) => Err(conflict),
         Err(e) => {
-            let failed = protocol::store_failed(&e);
+            let failed = match e.is_disk() {
+                true => protocol::store_cannot_write(),
+                false => protocol::store_failed(&e),
+            };
             report(failed.event.as_ref(), peer, service);
             Ok(failed.reply)
         }

@@ -11,10 +11,8 @@ pub fn health(ctx: &Context, detailed: bool) -> Reply {
     let store: Value = match ctx.dir.check() {
         Ok(()) => json!({"status": "ok", "clients": counts.clients, "users": counts.users,
                         "refresh_families": counts.refresh_families}),
-        Err(e) => {
-            log::error!("health: {e}");
-            json!({"status": "failing"})
-        }
+        // Said once in the log where it happened; /health is polled.
+        Err(e) => json!({"status": "failing", "why": e.to_string()}),
     };
     let ok = store["status"] == "ok" && ctx.clock == super::clock::ClockState::Ok;
     let status = if ok { 200 } else { 503 };

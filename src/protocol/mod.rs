@@ -258,6 +258,15 @@ pub fn store_failed(e: &dyn fmt::Display) -> Step {
         .with_event(Event::Failed(e.to_string()))
 }
 
+/// The answer when the store's disk refuses writes (full, say): it passes, so the client is
+/// told to come back (`503` with `Retry-After`). Said once in the log by the store.
+pub fn store_cannot_write() -> Step {
+    Step::from(OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        "the server cannot save this change now; try again later",
+    ))
+}
+
 /// What to answer and change when the store refused a change because its precondition no
 /// longer held.
 pub fn resolve(conflict: &Conflict, client_id: &str) -> Step {

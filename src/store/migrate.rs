@@ -16,7 +16,7 @@
 //! least recently used family instead of the one that expires first. Moving to it orders
 //! the existing families by expiry, the best guess of their last use that layout 2 kept.
 
-use super::{dec, enc, index_key, Store, StoreError};
+use super::{dec, enc, index_key, StoreError, Trees};
 use crate::record::FamilyRecord;
 use crate::refresh::{FamilyId, TokenDigest};
 use crate::scope::Scope;
@@ -28,7 +28,7 @@ const LAYOUT: &[u8] = b"3";
 pub(super) const LAYOUT_NAME: &str = "3";
 
 /// Brings `store` to the current layout; refuses a layout from a newer piauth.
-pub(super) fn to_current(store: &Store) -> Result<(), StoreError> {
+pub(super) fn to_current(store: &Trees) -> Result<(), StoreError> {
     match store.meta.get("layout")? {
         Some(v) if v == LAYOUT => return Ok(()),
         Some(v) if v.as_ref() == b"2" => {}
@@ -50,7 +50,7 @@ pub(super) fn to_current(store: &Store) -> Result<(), StoreError> {
 }
 
 /// Builds the use index from the expiry index (earliest expiry: least recently used).
-fn from_layout_2(store: &Store) -> Result<(), StoreError> {
+fn from_layout_2(store: &Trees) -> Result<(), StoreError> {
     store.family_use.clear()?;
     let mut n = 0usize;
     for key in store.family_expiry.iter().keys() {
@@ -92,7 +92,7 @@ struct V1Family {
     revoked: bool,
 }
 
-fn from_layout_1(store: &Store) -> Result<(), StoreError> {
+fn from_layout_1(store: &Trees) -> Result<(), StoreError> {
     let refresh = store.db.open_tree("refresh")?;
     store.family_expiry.clear()?;
     let mut moved = 0usize;

@@ -29,7 +29,8 @@ use std::fmt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// A store failure.
 #[derive(Debug)]
@@ -45,6 +46,10 @@ pub enum StoreError {
     /// The data directory's marker names a store that is no longer there: sled found its
     /// files damaged and recovered to an empty store, or they were replaced.
     Emptied(PathBuf),
+    /// A write failed on the disk, and none can be made until it takes writes again.
+    WritesFail(String),
+    /// The store is being opened again after a failed write.
+    Reopening,
 }
 
 impl fmt::Display for StoreError {
@@ -69,6 +74,10 @@ impl fmt::Display for StoreError {
                  restore the data directory from a backup",
                 dir.display()
             ),
+            StoreError::WritesFail(why) => write!(f, "the store cannot write: {why}"),
+            StoreError::Reopening => {
+                f.write_str("the store is being opened again after a failed write")
+            }
         }
     }
 }
@@ -89,6 +98,14 @@ impl From<sled::Error> for StoreError {
 }
 
 impl StoreError {
+    /// The disk refused: it may take writes again by itself (space freed).
+    pub fn is_disk(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Io(_) | StoreError::WritesFail(_) | StoreError::Reopening
+        )
+    }
+
     fn lookup(self, what: &'static str) -> LookupError {
         LookupError {
             what,
@@ -97,9 +114,40 @@ impl StoreError {
     }
 }
 
-/// The opened store.
+/// The store: sled's trees, and what it takes to go on after the disk refused a write.
 #[derive(Clone)]
 pub struct Store {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    cache_bytes: u64,
+    /// `None` only after an attempt to open the trees again failed.
+    trees: RwLock<Option<Arc<Trees>>>,
+    writes: Mutex<Writes>,
+    /// Held while any clone of the store is open; released with the last.
+    _lock: std::fs::File,
+}
+
+/// Whether writes fail, and when opening again was last tried.
+#[derive(Default)]
+struct Writes {
+    failing: Option<String>,
+    last_try: Option<Instant>,
+}
+
+/// How often a store whose writes fail tries again.
+const RETRY_WRITES_EVERY: Duration = Duration::from_secs(1);
+/// The room a store whose writes failed wants before it opens sled again: two of sled's
+/// segments.
+const PROBE_BYTES: usize = 1 << 20;
+
+/// The opened sled database and its trees. A write that fails on the disk (full, or
+/// failing) leaves sled refusing every later write until it is opened again: [`Store`]
+/// does that once the disk takes writes again.
+#[derive(Clone)]
+pub struct Trees {
     db: sled::Db,
     meta: sled::Tree,
     clients: sled::Tree,
@@ -112,8 +160,6 @@ pub struct Store {
     legacy_refresh: sled::Tree,
     /// Families stored, kept in memory because sled's `len` walks the whole tree.
     family_count: Arc<AtomicUsize>,
-    /// Held while any clone of the store is open; released with the last.
-    _lock: Arc<std::fs::File>,
 }
 
 /// `n` (big-endian, so keys sort by it) ‖ `id`: the keys of both family indexes.
@@ -311,12 +357,213 @@ impl Store {
                 StoreError::Io(e.into())
             });
         }
+        let trees = Trees::open(dir, cache_bytes, Arc::new(AtomicUsize::new(0)))?;
+        check_identity(&trees, dir)?;
+        migrate::to_current(&trees)?;
+        restrict_permissions(dir, existed);
+        // The index holds one small key per family: cheaper to walk than the records.
+        trees
+            .family_count
+            .store(trees.family_expiry.len(), Ordering::Relaxed);
+        Ok(Store {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                cache_bytes,
+                trees: RwLock::new(Some(Arc::new(trees))),
+                writes: Mutex::new(Writes::default()),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The trees, after opening them again if writes failed and it is time to try.
+    fn trees(&self) -> Result<Arc<Trees>, StoreError> {
+        self.recover_if_due();
+        let slot = self.shared.trees.read().unwrap_or_else(|p| p.into_inner());
+        slot.clone().ok_or(StoreError::Reopening)
+    }
+
+    /// Passes `result` on, noting a disk failure: from then on the store tries to open
+    /// itself again, and `/health` reports it failing, until a write can be made.
+    fn watch<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Io(e)) = &result {
+            let mut w = lock(&self.shared.writes);
+            if w.failing.is_none() {
+                log::error!(
+                    "the store cannot write ({e}): logins, rotations and admin changes fail \
+                     until it can (client_credentials goes on); retrying every second"
+                );
+                w.failing = Some(e.to_string());
+                w.last_try = Some(Instant::now());
+            }
+        }
+        result
+    }
+
+    /// Why writes fail, while they do.
+    pub fn failing(&self) -> Option<String> {
+        lock(&self.shared.writes).failing.clone()
+    }
+
+    /// Once a second while writes fail: if the disk takes a probe file again, opens sled
+    /// anew (sled refuses every write after a failed one until it is reopened).
+    pub fn recover_if_due(&self) {
+        let mut w = lock(&self.shared.writes);
+        if w.failing.is_none() || w.last_try.is_some_and(|t| t.elapsed() < RETRY_WRITES_EVERY) {
+            return;
+        }
+        w.last_try = Some(Instant::now());
+        if let Err(e) = probe(&self.shared.dir) {
+            log::debug!("the store's disk still refuses writes: {e}");
+            return;
+        }
+        let mut slot = self.shared.trees.write().unwrap_or_else(|p| p.into_inner());
+        let count = match slot.take().map(Arc::try_unwrap) {
+            // A request still reads the old trees: the next try will find them free.
+            Some(Err(busy)) => {
+                *slot = Some(busy);
+                return;
+            }
+            // Dropped here, so that sled lets go of its files before they are opened again.
+            Some(Ok(old)) => old.family_count.clone(),
+            None => Arc::new(AtomicUsize::new(0)),
+        };
+        match Trees::open(&self.shared.dir, self.shared.cache_bytes, count.clone()) {
+            Ok(trees) => {
+                if count.load(Ordering::Relaxed) == 0 {
+                    count.store(trees.family_expiry.len(), Ordering::Relaxed);
+                }
+                *slot = Some(Arc::new(trees));
+                w.failing = None;
+                log::warn!("the store takes writes again");
+            }
+            Err(e) => log::error!("the store could not be opened again: {e}; retrying"),
+        }
+    }
+
+    /// Waits until everything written is on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let r = self.trees()?.flush();
+        self.watch(r)
+    }
+
+    /// Applies `changes` in one transaction and flushes, or applies none of them and says
+    /// which precondition failed.
+    pub fn apply(&self, changes: &[Change]) -> Result<Result<(), Conflict>, StoreError> {
+        let r = self.trees()?.apply(changes);
+        self.watch(r)
+    }
+
+    /// The pepper client secrets are hashed under, made on first use.
+    pub fn pepper(&self) -> Result<Vec<u8>, StoreError> {
+        let r = self.trees()?.pepper();
+        self.watch(r)
+    }
+
+    /// A client.
+    pub fn client(&self, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        self.trees()?.client(id)
+    }
+    /// All clients, by id.
+    pub fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        self.trees()?.clients()
+    }
+    /// A user.
+    pub fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.trees()?.user(name)
+    }
+    /// All users, by name.
+    pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        self.trees()?.users()
+    }
+    /// All signing keys.
+    pub fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        self.trees()?.keys()
+    }
+
+    /// Deletes what can no longer matter at `now`: expired families, revocations of
+    /// expired access tokens, keys no longer published. Returns how many.
+    pub fn purge(&self, now: u64) -> Result<usize, StoreError> {
+        let r = self.trees()?.purge(now);
+        self.watch(r)
+    }
+
+    /// The trees as they are now (tests look inside).
+    #[cfg(test)]
+    fn t(&self) -> Arc<Trees> {
+        self.trees().unwrap()
+    }
+}
+
+/// Writes and syncs `PROBE_BYTES` in `dir`, then removes them: whether the disk has room
+/// for sled to go on.
+fn probe(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join("space-probe");
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| {
+            f.write_all(&vec![0; PROBE_BYTES])?;
+            f.sync_all()
+        });
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Directory for Store {
+    fn client(&self, id: &str) -> Result<Option<ClientRecord>, LookupError> {
+        Directory::client(&*self.trees().map_err(|e| e.lookup("client"))?, id)
+    }
+    fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError> {
+        Directory::user(&*self.trees().map_err(|e| e.lookup("user"))?, name)
+    }
+    fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
+        Directory::family(&*self.trees().map_err(|e| e.lookup("family"))?, id)
+    }
+    fn legacy_family(&self, digest: &TokenDigest) -> Result<Option<FamilyId>, LookupError> {
+        Directory::legacy_family(&*self.trees().map_err(|e| e.lookup("family"))?, digest)
+    }
+    fn is_jti_revoked(&self, jti: &str) -> Result<bool, LookupError> {
+        Directory::is_jti_revoked(&*self.trees().map_err(|e| e.lookup("revocation"))?, jti)
+    }
+    fn least_recently_used(&self, n: usize) -> Result<Vec<FamilyId>, LookupError> {
+        Directory::least_recently_used(&*self.trees().map_err(|e| e.lookup("family"))?, n)
+    }
+    fn families_of(&self, owner: Owner<'_>) -> Result<Vec<(FamilyId, FamilyRecord)>, LookupError> {
+        Directory::families_of(&*self.trees().map_err(|e| e.lookup("family"))?, owner)
+    }
+    fn counts(&self) -> Counts {
+        self.trees().map(|t| t.counts()).unwrap_or_default()
+    }
+    /// Failing while writes fail, though reads go on: the operator must hear of a full disk.
+    fn check(&self) -> Result<(), LookupError> {
+        if let Some(why) = self.failing() {
+            return Err(StoreError::WritesFail(why).lookup("writes"));
+        }
+        Directory::check(&*self.trees().map_err(|e| e.lookup("store"))?)
+    }
+}
+
+impl Trees {
+    fn open(
+        dir: &Path,
+        cache_bytes: u64,
+        family_count: Arc<AtomicUsize>,
+    ) -> Result<Trees, StoreError> {
         let db = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(cache_bytes)
             .open()?;
         let tree = |name: &str| db.open_tree(name);
-        let store = Store {
+        Ok(Trees {
             meta: tree("meta")?,
             clients: tree("clients")?,
             users: tree("users")?,
@@ -326,18 +573,9 @@ impl Store {
             family_expiry: tree("family_expiry")?,
             family_use: tree("family_use")?,
             legacy_refresh: tree("legacy_refresh")?,
-            family_count: Arc::new(AtomicUsize::new(0)),
+            family_count,
             db,
-            _lock: Arc::new(lock),
-        };
-        check_identity(&store, dir)?;
-        migrate::to_current(&store)?;
-        restrict_permissions(dir, existed);
-        // The index holds one small key per family: cheaper to walk than the records.
-        store
-            .family_count
-            .store(store.family_expiry.len(), Ordering::Relaxed);
-        Ok(store)
+        })
     }
 
     /// Waits until everything written is on disk.
@@ -519,7 +757,7 @@ const MARKER: &str = "store-id";
 /// last good point, which can be an empty store: then the file still names an id the store
 /// no longer has, and piauth refuses to start rather than hand out new keys and forget every
 /// client.
-fn check_identity(store: &Store, dir: &Path) -> Result<(), StoreError> {
+fn check_identity(store: &Trees, dir: &Path) -> Result<(), StoreError> {
     let marker = dir.join(MARKER);
     let in_file = std::fs::read_to_string(&marker)
         .ok()
@@ -604,12 +842,12 @@ fn restrict_permissions(dir: &Path, warn: bool) {
     }
 }
 
-impl Directory for Store {
+impl Directory for Trees {
     fn client(&self, id: &str) -> Result<Option<ClientRecord>, LookupError> {
-        Store::client(self, id).map_err(|e| e.lookup("client"))
+        Trees::client(self, id).map_err(|e| e.lookup("client"))
     }
     fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError> {
-        Store::user(self, name).map_err(|e| e.lookup("user"))
+        Trees::user(self, name).map_err(|e| e.lookup("user"))
     }
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
         self.family_record(id)
@@ -774,7 +1012,11 @@ mod tests {
         assert_eq!(r, Err(Conflict::FamilyGone(other)));
         // One record per family, however often it rotates.
         assert_eq!(
-            (s.families.len(), s.family_expiry.len(), s.family_use.len()),
+            (
+                s.t().families.len(),
+                s.t().family_expiry.len(),
+                s.t().family_use.len()
+            ),
             (1, 1, 1)
         );
     }
@@ -815,11 +1057,17 @@ mod tests {
         assert_eq!(s.purge(100).unwrap(), 0);
         assert_eq!(s.purge(200).unwrap(), 1);
         assert!(get(&s, &fa).is_none() && get(&s, &fb).is_some());
-        assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (1, 1));
-        assert_eq!(s.family_use.len(), 1);
+        assert_eq!(
+            (s.counts().refresh_families, s.t().family_expiry.len()),
+            (1, 1)
+        );
+        assert_eq!(s.t().family_use.len(), 1);
         assert_eq!(s.purge(300).unwrap(), 1);
-        assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (0, 0));
-        assert!(s.families.is_empty() && s.family_use.is_empty());
+        assert_eq!(
+            (s.counts().refresh_families, s.t().family_expiry.len()),
+            (0, 0)
+        );
+        assert!(s.t().families.is_empty() && s.t().family_use.is_empty());
     }
 
     #[test]
@@ -839,7 +1087,10 @@ mod tests {
         );
         s.apply(&[Change::EvictFamily(ids[1])]).unwrap().unwrap();
         assert!(get(&s, &ids[1]).is_none());
-        assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (2, 2));
+        assert_eq!(
+            (s.counts().refresh_families, s.t().family_expiry.len()),
+            (2, 2)
+        );
         // The count and the order survive a reopen.
         drop(s);
         let s = open(&dir);
@@ -927,11 +1178,14 @@ mod tests {
         assert_eq!(f.username.as_deref(), Some("ann"));
         assert_eq!(f.scope.to_string(), "read write");
         assert!(get(&s, &fb).is_none() && get(&s, &fc).is_none());
-        assert_eq!((s.counts().refresh_families, s.family_expiry.len()), (1, 1));
+        assert_eq!(
+            (s.counts().refresh_families, s.t().family_expiry.len()),
+            (1, 1)
+        );
         // The newest token's old-form value still finds its family; used ones do not.
         assert_eq!(Directory::legacy_family(&s, &digest(2)).unwrap(), Some(fa));
         assert_eq!(Directory::legacy_family(&s, &digest(1)).unwrap(), None);
-        let names = s.db.tree_names();
+        let names = s.t().db.tree_names();
         for gone in ["refresh", "refresh_expiry", "family_tokens"] {
             assert!(
                 !names.iter().any(|n| n.as_ref() == gone.as_bytes()),
@@ -946,9 +1200,9 @@ mod tests {
         // Opening again changes nothing; purge drops the map entry once its family is gone.
         let s = open(&dir);
         assert!(digest(5).matches(&get(&s, &fa).unwrap().current));
-        assert_eq!(s.legacy_refresh.len(), 1);
+        assert_eq!(s.t().legacy_refresh.len(), 1);
         assert_eq!(s.purge(2000).unwrap(), 2);
-        assert!(s.legacy_refresh.is_empty() && s.families.is_empty());
+        assert!(s.t().legacy_refresh.is_empty() && s.t().families.is_empty());
     }
 
     #[test]
@@ -979,7 +1233,7 @@ mod tests {
             db.flush().unwrap();
         }
         let s = open(&dir);
-        assert_eq!(s.meta.get("layout").unwrap().unwrap().as_ref(), b"3");
+        assert_eq!(s.t().meta.get("layout").unwrap().unwrap().as_ref(), b"3");
         assert_eq!(
             s.least_recently_used(3).unwrap(),
             vec![ids[1], ids[2], ids[0]]
@@ -1004,7 +1258,7 @@ mod tests {
     #[test]
     fn a_store_from_a_newer_piauth_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        open(&dir).meta.insert("layout", "4").unwrap();
+        open(&dir).t().meta.insert("layout", "4").unwrap();
         let e = try_open(&dir).err().unwrap();
         assert!(matches!(&e, StoreError::NewerLayout(v) if v == "4"), "{e}");
         assert!(e.to_string().contains("newer piauth"));
