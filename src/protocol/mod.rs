@@ -290,7 +290,9 @@ pub fn resolve(conflict: &Conflict, client_id: &str) -> Step {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod testing;
+/// Test support, also for the fuzz targets (`tests/fuzz`).
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod testing;
 #[cfg(test)]
 mod tests;
