@@ -32,6 +32,14 @@ pub enum Change {
     RevokeFamily(FamilyId),
     /// Delete a family to make room (nothing if it is gone).
     EvictFamily(FamilyId),
+    /// Delete a family if it has expired by `now` (nothing if it is gone, or a rotation
+    /// since it was found expired gave it a new lifetime).
+    PurgeFamily {
+        /// The family.
+        id: FamilyId,
+        /// The time it was found expired at.
+        now: u64,
+    },
     /// Refuse an access token by `jti` until `until`.
     RevokeAccessToken {
         /// The token's `jti`.

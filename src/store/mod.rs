@@ -277,10 +277,14 @@ impl Tx<'_> {
                     self.families.insert(key.as_bytes(), enc(&family))?;
                 }
             }
-            Change::EvictFamily(id) => {
+            Change::EvictFamily(id) | Change::PurgeFamily { id, .. } => {
                 let key = id.to_string();
                 let key = key.as_bytes();
-                if let Some(family) = self.family(key)? {
+                let live = |f: &FamilyRecord| match change {
+                    Change::PurgeFamily { now, .. } => f.expires_at > *now,
+                    _ => false,
+                };
+                if let Some(family) = self.family(key)?.filter(|f| !live(f)) {
                     self.families.remove(key)?;
                     self.family_expiry
                         .remove(index_key(family.expires_at, key))?;
@@ -714,7 +718,12 @@ impl Trees {
             })
             .collect();
         if !expired.is_empty() {
-            let changes: Vec<Change> = expired.into_iter().map(Change::EvictFamily).collect();
+            // Each is deleted only if still expired inside the transaction: a family rotated
+            // between this read and the write lives on.
+            let changes: Vec<Change> = expired
+                .into_iter()
+                .map(|id| Change::PurgeFamily { id, now })
+                .collect();
             n += changes.len();
             // Eviction has no precondition: it cannot conflict.
             let _ = self.apply(&changes)?;
@@ -1044,6 +1053,25 @@ mod tests {
         assert_eq!(r, Err(Conflict::FamilyGone(a)));
         assert!(get(&s, &a).is_some() && get(&s, &b).is_none());
         assert_eq!(s.counts().refresh_families, 1);
+    }
+
+    #[test]
+    fn a_purge_spares_a_family_rotated_since_it_was_found_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(&dir);
+        let f = new_id();
+        insert(&s, &f, family(100, &digest(1)));
+        // The purge read the index at 100; the device rotated before its write landed.
+        rotate(&s, &f, &digest(1), family(500, &digest(2))).unwrap();
+        s.apply(&[Change::PurgeFamily { id: f, now: 100 }])
+            .unwrap()
+            .unwrap();
+        assert_eq!(get(&s, &f).unwrap().expires_at, 500);
+        s.apply(&[Change::PurgeFamily { id: f, now: 500 }])
+            .unwrap()
+            .unwrap();
+        assert!(get(&s, &f).is_none());
+        assert_eq!(s.counts().refresh_families, 0);
     }
 
     #[test]
