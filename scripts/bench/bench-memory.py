@@ -30,6 +30,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--algorithm", default="ES256")
+    ap.add_argument("--tls", action="store_true",
+                    help="over HTTPS, with the certificate the server makes (each connection one handshake)")
     ap.add_argument("--mix", default="client_credentials,password,refresh_token,introspect",
                     help="request kinds to drive, comma-separated")
     ap.add_argument("--password-every", type=int, default=50, metavar="N",
@@ -43,7 +45,7 @@ def main():
     server = Piauth(os.path.join(tmp.name, "data"), binary=args.bin,
                     # Sized as a Pi, which would wait for NTP; the machine measuring may lack it.
                     serve_args=["--algorithm", args.algorithm, "--cpuinfo", args.cpuinfo, "--meminfo", args.meminfo,
-                                "--require-synced-clock", "false"])
+                                "--require-synced-clock", "false", "--tls", "on" if args.tls else "off"])
     proc, host, port, tuning = server.proc, server.host, server.port, server.tuning
     auth = basic("bench", server.add_client("bench", ["client_credentials", "password", "refresh_token"]))
     server.add_user("bench", "bench-password")
@@ -69,8 +71,11 @@ def main():
     # Each connection comes from its own loopback address, as each device on a LAN has its
     # own: the server caps the connections one address may hold.
     def connect(i):
-        return http.client.HTTPConnection(host, port, timeout=60,
-                                          source_address=(f"127.0.{1 + i // 250}.{1 + i % 250}", 0))
+        source = (f"127.0.{1 + i // 250}.{1 + i % 250}", 0)
+        if server.ssl:
+            return http.client.HTTPSConnection(host, port, timeout=60, source_address=source,
+                                               context=server.ssl)
+        return http.client.HTTPConnection(host, port, timeout=60, source_address=source)
 
     def worker(i):
         conn = connect(i)
@@ -112,7 +117,7 @@ def main():
             samples.append(status_kib(proc.pid, "VmRSS"))
             if args.report_every and time.monotonic() >= next_report:
                 next_report += args.report_every
-                conn = http.client.HTTPConnection(host, port, timeout=60)
+                conn = connect(0)
                 conn.request("GET", "/health")
                 families = json.loads(conn.getresponse().read())["store"]["refresh_families"]
                 with lock:
