@@ -124,9 +124,12 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             init_logging(cfg.log_level);
             return crate::server::serve(cfg, &args.host);
         }
-        Command::Tls(TlsCommand::Fingerprint) => {
+        Command::Tls(command) => {
             let identity = crate::server::tls_identity(&cfg)?;
-            format!("{}\n", identity.fingerprint())
+            match command {
+                TlsCommand::Fingerprint => format!("{}\n", identity.fingerprint()),
+                TlsCommand::Cert => identity.chain_pem(),
+            }
         }
         Command::Board(args) => {
             let (host, profile) = tune(&cfg, &args.host)?;

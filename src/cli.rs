@@ -51,6 +51,9 @@ pub enum TlsCommand {
     /// Print the SHA-256 fingerprint of the certificate served, for devices to pin (the
     /// certificate piauth makes is made now if it has not been yet).
     Fingerprint,
+    /// Print the certificate served, as PEM and without its key: the file to give a device
+    /// to trust.
+    Cert,
 }
 
 /// Where board detection reads from.

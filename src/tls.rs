@@ -165,6 +165,22 @@ impl Identity {
         fingerprint(&self.chain[0])
     }
 
+    /// The certificate chain as PEM, without the key: what a device is given to trust.
+    pub fn chain_pem(&self) -> String {
+        use base64::Engine;
+        let mut out = String::new();
+        for cert in &self.chain {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(cert);
+            out.push_str("-----BEGIN CERTIFICATE-----\n");
+            for line in b64.as_bytes().chunks(64) {
+                out.push_str(std::str::from_utf8(line).unwrap_or_default());
+                out.push('\n');
+            }
+            out.push_str("-----END CERTIFICATE-----\n");
+        }
+        out
+    }
+
     /// The rustls configuration that serves it: TLS 1.2 and 1.3, HTTP/1.1.
     pub fn server_config(self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -362,6 +378,13 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let again = Identity::load(&source, &names, 1_900_000_000).unwrap();
         assert_eq!(first.fingerprint(), again.fingerprint());
+        // What devices are given: the certificate, which reads back the same, and no key.
+        let pem = first.chain_pem();
+        assert!(!pem.contains("PRIVATE KEY"));
+        let back: Vec<_> = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(back, first.chain);
         assert!(first.server_config().is_ok());
         // The same file named as the operator's is the same identity.
         let files = Source::Files {

@@ -41,6 +41,14 @@ fn https_with_a_certificate_made_once_whose_fingerprint_the_cli_prints() {
     assert!(s
         .logs()
         .contains(&format!("fingerprint {}", printed.trim())));
+    // `tls cert` gives what a device trusts: enough for a verified request, and no key.
+    let out = s.cmd(&["tls", "cert"]);
+    assert!(out.status.success());
+    let cert = s.dir.path().join("piauth.crt");
+    std::fs::write(&cert, &out.stdout).unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("PRIVATE"));
+    let (resp, _) = tls_request(&s.addr, &cert, "localhost", req);
+    assert_eq!(resp.status, 200);
 
     // It covers the names a device on the LAN would use, and survives a restart.
     let (resp, _) = tls_request(&s.addr, &cafile, "127.0.0.1", req);

@@ -17,13 +17,17 @@ class Server(Piauth):
         self.dir = tempfile.TemporaryDirectory()
         # Cheap password hashing: these tests are about the protocol, not Argon2's cost.
         # HTTPS, as on a LAN (loopback alone would be plain), with the certificate piauth
-        # makes at first start; the clients trust that file, as a device would.
+        # makes at first start; the clients trust what `piauth tls cert` prints, as a device
+        # would (the server's own file also holds its key).
         super().__init__(os.path.join(self.dir.name, "data"), ["--algorithm", algorithm, "--tls", "on"],
                          config="argon2_memory_kib = 1024\nargon2_iterations = 1\n", binary=BIN, timeout=60)
         assert self.url.startswith("https://")
         self.issuer = self.url
-        os.environ["REQUESTS_CA_BUNDLE"] = self.cafile  # requests, requests-oauthlib
-        os.environ["SSL_CERT_FILE"] = self.cafile  # urllib: PyJWKClient
+        cert = os.path.join(self.dir.name, "piauth.crt")
+        with open(cert, "w") as f:
+            f.write(self.admin("tls", "cert"))
+        os.environ["REQUESTS_CA_BUNDLE"] = cert  # requests, requests-oauthlib
+        os.environ["SSL_CERT_FILE"] = cert  # urllib: PyJWKClient
 
     def stop(self):
         super().stop()
