@@ -125,7 +125,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             return crate::server::serve(cfg, &args.host);
         }
         Command::Tls(command) => {
-            let identity = crate::server::tls_identity(&cfg)?;
+            let identity = crate::tls::Identity::load_existing(&cfg.tls_source)?;
             match command {
                 TlsCommand::Fingerprint => format!("{}\n", identity.fingerprint()),
                 TlsCommand::Cert => identity.chain_pem(),

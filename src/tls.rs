@@ -48,7 +48,7 @@ impl Mode {
         match self {
             Mode::On => true,
             Mode::Off => false,
-            Mode::Auto => !listen.is_loopback(),
+            Mode::Auto => !listen.to_canonical().is_loopback(),
         }
     }
 }
@@ -130,16 +130,25 @@ impl Identity {
                 Identity::parse(&chain, cert, &key_pem, key)
             }
             Source::Generated(path) => {
-                let pem = match std::fs::read(path) {
-                    Ok(pem) => pem,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        write_new(path, make(names, now)?.as_bytes())?;
-                        read(path)?
-                    }
-                    Err(source) => return Err(io(path)(source)),
-                };
+                if !path.exists() {
+                    write_new(path, make(names, now)?.as_bytes())?;
+                }
+                let pem = read(path)?;
                 Identity::parse(&pem, path, &pem, path)
             }
+        }
+    }
+
+    /// Loads the identity of `source` as it is: a certificate piauth makes and has not
+    /// made yet is an error, not made here (so that `piauth tls …` run by another user,
+    /// or on another data directory, never leaves a certificate the server does not use).
+    pub fn load_existing(source: &Source) -> Result<Identity, TlsError> {
+        match source {
+            Source::Generated(path) if !path.exists() => Err(pem(
+                path,
+                "no certificate yet: the server makes it when it first starts with TLS",
+            )),
+            _ => Identity::load(source, &[], 0),
         }
     }
 
@@ -240,7 +249,12 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
             other => other,
         });
     let _ = std::fs::remove_file(&aside);
-    result.map_err(io(path))
+    // The new name on disk too: a certificate lost to a power cut would be remade with a
+    // new fingerprint, and every device that pinned the old one would stop trusting piauth.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    result
+        .and_then(|()| std::fs::File::open(dir)?.sync_all())
+        .map_err(io(path))
 }
 
 /// The SHA-256 fingerprint of a DER certificate, as `openssl x509 -fingerprint -sha256`
@@ -328,6 +342,7 @@ mod tests {
             (lan, true),
             (any, true),
             ("127.0.0.1".parse().unwrap(), false),
+            ("::ffff:127.0.0.1".parse().unwrap(), false),
         ] {
             assert_eq!(Mode::Auto.serves_tls(ip), want, "{ip}");
         }

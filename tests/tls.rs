@@ -63,50 +63,55 @@ fn https_with_a_certificate_made_once_whose_fingerprint_the_cli_prints() {
 }
 
 #[test]
-fn the_fingerprint_can_be_read_before_the_first_start_and_the_server_keeps_it() {
+fn tls_commands_make_nothing_and_say_why_before_the_server_has_made_a_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = std::process::Command::new(crate::util::bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["tls", "fingerprint"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let before = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(before.trim().len(), 32 * 3 - 1);
-    let pem = std::fs::read(data.join("tls.pem")).unwrap();
-    // The server started on that directory serves that very certificate.
+    let tls = |what: &str| {
+        std::process::Command::new(crate::util::bin())
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["tls", what])
+            .output()
+            .unwrap()
+    };
+    for what in ["fingerprint", "cert"] {
+        let out = tls(what);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no certificate yet"), "{err}");
+    }
+    assert!(!data.join("tls.pem").exists());
+    // Once the server has made it, both read the one it serves.
     let s = Server::start_in(dir, &["--tls", "on"]);
-    assert_eq!(std::fs::read(s.data_dir().join("tls.pem")).unwrap(), pem);
-    assert!(s.logs().contains(&format!("fingerprint {}", before.trim())));
+    let out = tls("fingerprint");
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(s
+        .logs()
+        .contains(&format!("fingerprint {}", printed.trim())));
 }
 
 #[test]
 fn an_operators_certificate_is_served_and_a_mismatched_key_refused() {
     // Two certificates made by piauth stand in for the operator's own.
-    let make = |dir: &std::path::Path| {
-        let out = std::process::Command::new(crate::util::bin())
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["tls", "fingerprint"])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        (
-            dir.join("tls.pem"),
-            String::from_utf8(out.stdout).unwrap().trim().to_string(),
-        )
-    };
     let certs = tempfile::tempdir().unwrap();
-    let (a, a_print) = make(&certs.path().join("a"));
-    let (b, _) = make(&certs.path().join("b"));
+    let mut made = Vec::new();
+    for name in ["a.pem", "b.pem"] {
+        let mut s = Server::start_with(&["--tls", "on"]);
+        s.stop();
+        let to = certs.path().join(name);
+        std::fs::copy(s.data_dir().join("tls.pem"), &to).unwrap();
+        made.push(to);
+    }
+    let (a, b) = (&made[0], &made[1]);
     let a_arg = a.display().to_string();
     let s = Server::start_with(&["--tls", "on", "--tls-cert", &a_arg, "--tls-key", &a_arg]);
     let req = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    let (resp, shown) = tls_request(&s.addr, &a, "localhost", req);
+    let (resp, shown) = tls_request(&s.addr, a, "localhost", req);
     assert_eq!(resp.status, 200);
-    assert_eq!(fingerprint_of(&shown), a_print);
+    assert!(s
+        .logs()
+        .contains(&format!("fingerprint {}", fingerprint_of(&shown))));
     assert!(!s.data_dir().join("tls.pem").exists(), "made one anyway");
 
     // Certificate a with key b: a clear error and a non-zero exit, not a server that

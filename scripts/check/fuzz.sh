@@ -24,11 +24,13 @@ for t in "${targets[@]}"; do
     corpus="target/fuzz-corpus/$t"
     mkdir -p "$corpus"
     echo "== fuzzing $t for ${seconds} s"
+    log="target/fuzz-$t.log"
+    status=0
     cargo fuzz run --fuzz-dir tests/fuzz -O "$t" "$corpus" "tests/fuzz/seeds/$t" -- \
-        -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 2>&1 |
-        grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|ERROR|panicked|SUMMARY' || true
-    # grep hides the run's own status: a crash leaves an artifact.
-    if [ -n "$(find "tests/fuzz/artifacts/$t" -type f 2>/dev/null | head -n 1)" ]; then
+        -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 >"$log" 2>&1 || status=$?
+    grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)|ERROR|panicked|SUMMARY' "$log" || true
+    if [ "$status" != 0 ] || [ -n "$(find "tests/fuzz/artifacts/$t" -type f 2>/dev/null | head -n 1)" ]; then
+        tail -n 30 "$log" >&2
         echo "fuzz target $t failed: see tests/fuzz/artifacts/$t" >&2
         exit 1
     fi

@@ -102,7 +102,7 @@ impl StoreError {
     pub fn is_disk(&self) -> bool {
         matches!(
             self,
-            StoreError::Io(_) | StoreError::WritesFail(_) | StoreError::Reopening
+            StoreError::Io(sled::Error::Io(_)) | StoreError::WritesFail(_) | StoreError::Reopening
         )
     }
 
@@ -380,9 +380,8 @@ impl Store {
         })
     }
 
-    /// The trees, after opening them again if writes failed and it is time to try.
+    /// The trees as they are (while being opened again after a failure, none).
     fn trees(&self) -> Result<Arc<Trees>, StoreError> {
-        self.recover_if_due();
         let slot = self.shared.trees.read().unwrap_or_else(|p| p.into_inner());
         slot.clone().ok_or(StoreError::Reopening)
     }
@@ -390,7 +389,7 @@ impl Store {
     /// Passes `result` on, noting a disk failure: from then on the store tries to open
     /// itself again, and `/health` reports it failing, until a write can be made.
     fn watch<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if let Err(StoreError::Io(e)) = &result {
+        if let Err(StoreError::Io(e @ sled::Error::Io(_))) = &result {
             let mut w = lock(&self.shared.writes);
             if w.failing.is_none() {
                 log::error!(
@@ -409,38 +408,49 @@ impl Store {
         lock(&self.shared.writes).failing.clone()
     }
 
-    /// Once a second while writes fail: if the disk takes a probe file again, opens sled
-    /// anew (sled refuses every write after a failed one until it is reopened).
+    /// Called once a second by the server loop (never on a request): while writes fail,
+    /// if no request holds the trees and the disk takes a probe file again, opens sled anew
+    /// (sled refuses every write after a failed one until it is reopened) and checks it is
+    /// still the same store.
     pub fn recover_if_due(&self) {
-        let mut w = lock(&self.shared.writes);
-        if w.failing.is_none() || w.last_try.is_some_and(|t| t.elapsed() < RETRY_WRITES_EVERY) {
+        {
+            let mut w = lock(&self.shared.writes);
+            let due = w.last_try.is_none_or(|t| t.elapsed() >= RETRY_WRITES_EVERY);
+            if w.failing.is_none() || !due {
+                return;
+            }
+            w.last_try = Some(Instant::now());
+        }
+        let busy =
+            |slot: &Option<Arc<Trees>>| slot.as_ref().is_some_and(|t| Arc::strong_count(t) > 1);
+        if busy(&self.shared.trees.read().unwrap_or_else(|p| p.into_inner())) {
             return;
         }
-        w.last_try = Some(Instant::now());
+        // Outside every lock: requests go on reading while the SD card is probed.
         if let Err(e) = probe(&self.shared.dir) {
             log::debug!("the store's disk still refuses writes: {e}");
             return;
         }
         let mut slot = self.shared.trees.write().unwrap_or_else(|p| p.into_inner());
-        let count = match slot.take().map(Arc::try_unwrap) {
-            // A request still reads the old trees: the next try will find them free.
-            Some(Err(busy)) => {
-                *slot = Some(busy);
-                return;
-            }
-            // Dropped here, so that sled lets go of its files before they are opened again.
-            Some(Ok(old)) => old.family_count.clone(),
+        if busy(&slot) {
+            return;
+        }
+        // Dropped here, so that sled lets go of its files before they are opened again.
+        let count = match slot.take() {
+            Some(old) => old.family_count.clone(),
             None => Arc::new(AtomicUsize::new(0)),
         };
-        match Trees::open(&self.shared.dir, self.shared.cache_bytes, count.clone()) {
+        let opened = Trees::open(&self.shared.dir, self.shared.cache_bytes, count.clone())
+            .and_then(|trees| check_identity(&trees, &self.shared.dir).map(|()| trees));
+        match opened {
             Ok(trees) => {
-                if count.load(Ordering::Relaxed) == 0 {
-                    count.store(trees.family_expiry.len(), Ordering::Relaxed);
-                }
+                // Counted afresh: changes counted before a flush that then failed are lost.
+                count.store(trees.family_expiry.len(), Ordering::Relaxed);
                 *slot = Some(Arc::new(trees));
-                w.failing = None;
+                lock(&self.shared.writes).failing = None;
                 log::warn!("the store takes writes again");
             }
+            // Until the next try, reads fail too (503): better than serving another store.
             Err(e) => log::error!("the store could not be opened again: {e}; retrying"),
         }
     }
@@ -621,11 +631,14 @@ impl Trees {
         });
         match result {
             Ok(applied) => {
-                self.family_count
-                    .fetch_add(applied.families_added, Ordering::Relaxed);
-                self.family_count
-                    .fetch_sub(applied.families_removed, Ordering::Relaxed);
+                // Counted once on disk: after a failed flush the store is reopened and
+                // counted afresh.
                 self.flush()?;
+                let _ = self
+                    .family_count
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        Some((n + applied.families_added).saturating_sub(applied.families_removed))
+                    });
                 Ok(Ok(()))
             }
             Err(TransactionError::Abort(Abort::Conflict(c))) => Ok(Err(c)),
@@ -724,9 +737,11 @@ impl Trees {
                 .into_iter()
                 .map(|id| Change::PurgeFamily { id, now })
                 .collect();
-            n += changes.len();
-            // Eviction has no precondition: it cannot conflict.
+            let before = self.family_count.load(Ordering::Relaxed);
+            // Purging has no precondition: it cannot conflict. It spares families rotated
+            // since, so only those it removed are counted.
             let _ = self.apply(&changes)?;
+            n += before.saturating_sub(self.family_count.load(Ordering::Relaxed));
         }
         // Empty once every family from before the current layout has gone.
         for entry in self.legacy_refresh.iter() {
