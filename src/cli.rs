@@ -215,11 +215,16 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Make a new key current; old public keys stay published until their tokens expire.
+    /// Publish a new key now; it signs once verifiers' cached JWKS hold it (`jwks_max_age`),
+    /// and the old key stays published until its tokens expire.
     Rotate {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// The keys in place are compromised: the new key signs at once and the others leave
+        /// the JWKS now, so their tokens fail verification and introspection.
+        #[arg(long)]
+        now: bool,
     },
     /// Print the current HS256 secret (base64url) for resource servers that verify HS256.
     Secret,

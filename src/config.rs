@@ -243,6 +243,12 @@ config_keys! {
         refresh_ttl: u64 = Fallback::Value(DEFAULT_REFRESH_TTL), "SECS";
         /// Clock skew allowed on `exp` and `nbf`, in seconds.
         leeway: u64 = Fallback::Value(DEFAULT_LEEWAY), "SECS";
+        /// Seconds verifiers may cache the JWKS (its `max-age`); a rotated key is published
+        /// that long (and a tenth more) before it signs (1 to 86400).
+        jwks_max_age: u64 = Fallback::Value(300), "SECS";
+        /// Rotate the signing key every this many days, staged like `key rotate`; unset:
+        /// only by hand.
+        key_rotation_days: u64 = Fallback::Unset, "DAYS";
         /// Seconds after a rotation in which a device that lost the answer may present the
         /// replaced refresh token again and get the same new one (0 to 60; 0: never).
         refresh_grace: u64 = Fallback::Value(5), "SECS";
@@ -426,6 +432,10 @@ pub struct Config {
     pub body_timeout: std::time::Duration,
     /// Whether minting waits for a synchronised clock (`None`: as the board says).
     pub require_synced_clock: Option<bool>,
+    /// Seconds verifiers may cache the JWKS.
+    pub jwks_max_age: u64,
+    /// Automatic rotation period, days.
+    pub key_rotation_days: Option<u64>,
     /// Whether to serve HTTPS.
     pub tls: crate::tls::Mode,
     /// The certificate to serve.
@@ -449,6 +459,7 @@ impl Config {
             },
             max_refresh_families: profile.max_refresh_families,
             scopes_supported: self.scopes_supported.clone(),
+            jwks_max_age: self.jwks_max_age,
         }
     }
 }
@@ -584,6 +595,18 @@ pub fn resolve(
         "must be 0 to 60 seconds",
     )?;
     check(
+        "jwks_max_age",
+        &s.jwks_max_age,
+        |t| (1..=86_400).contains(t),
+        "must be 1 to 86400 seconds",
+    )?;
+    check(
+        "key_rotation_days",
+        &s.key_rotation_days,
+        |d| (1..=3650).contains(d),
+        "must be 1 to 3650 days",
+    )?;
+    check(
         "head_timeout",
         &s.head_timeout,
         |t| (1..=300).contains(t),
@@ -677,6 +700,8 @@ pub fn resolve(
         head_timeout: std::time::Duration::from_secs(s.head_timeout.value.unwrap_or_default()),
         body_timeout: std::time::Duration::from_secs(s.body_timeout.value.unwrap_or_default()),
         require_synced_clock: s.require_synced_clock.value,
+        jwks_max_age: s.jwks_max_age.value.unwrap_or_default(),
+        key_rotation_days: s.key_rotation_days.value,
         tls,
         tls_source,
         tls_names: s.tls_names.value.unwrap_or_default(),

@@ -160,6 +160,7 @@ pub fn generate(alg: SigningAlg, now: u64) -> Result<KeyRecord, KeyError> {
         created_at: now,
         retired_at: None,
         publish_until: None,
+        active_from: None,
     })
 }
 
@@ -186,7 +187,9 @@ pub struct LoadedKey {
     pub public_jwk: Option<Jwk>,
     /// Unix time of creation.
     pub created_at: u64,
-    /// When it stopped being current.
+    /// When it starts signing.
+    pub active_from: u64,
+    /// When it stops signing.
     pub retired_at: Option<u64>,
     /// Published and accepted until then (retired keys only).
     pub publish_until: Option<u64>,
@@ -223,9 +226,15 @@ impl LoadedKey {
             decoding,
             public_jwk,
             created_at: record.created_at,
+            active_from: record.active_from.unwrap_or(record.created_at),
             retired_at: record.retired_at,
             publish_until: record.publish_until,
         })
+    }
+
+    /// Whether it is the one to sign with at `now`: active, and not yet retired.
+    fn signs_at(&self, now: u64) -> bool {
+        self.active_from <= now && self.retired_at.is_none_or(|r| now < r)
     }
 
     /// Whether tokens it signed are still accepted at `now`.
@@ -234,32 +243,50 @@ impl LoadedKey {
     }
 }
 
-/// The current signing key and the retired keys still published.
+/// The signing keys: the current one, the next one while it waits to sign, and retired ones
+/// still published.
 pub struct KeyRing {
     keys: Vec<LoadedKey>,
-    current: usize,
 }
 
 impl KeyRing {
-    /// Builds the ring from stored keys: the newest key that is not retired is current.
+    /// Builds the ring from stored keys; one of them must never have been retired.
     pub fn load(records: &[KeyRecord]) -> Result<KeyRing, KeyError> {
         let keys = records
             .iter()
             .map(LoadedKey::from_record)
             .collect::<Result<Vec<_>, _>>()?;
-        let current = keys
-            .iter()
-            .enumerate()
-            .filter(|(_, k)| k.retired_at.is_none())
-            .max_by_key(|(_, k)| k.created_at)
-            .map(|(i, _)| i)
-            .ok_or(KeyError::NoCurrentKey)?;
-        Ok(KeyRing { keys, current })
+        if !keys.iter().any(|k| k.retired_at.is_none()) {
+            return Err(KeyError::NoCurrentKey);
+        }
+        Ok(KeyRing { keys })
     }
 
-    /// The key new tokens are signed with.
-    pub fn current(&self) -> &LoadedKey {
-        &self.keys[self.current]
+    /// The key new tokens are signed with at `now`: the most recently activated key not yet
+    /// retired. A clock set before every activation falls back to the earliest key, never
+    /// to none.
+    pub fn current(&self, now: u64) -> &LoadedKey {
+        let by_activation = |k: &&LoadedKey| (k.active_from, k.created_at);
+        self.keys
+            .iter()
+            .filter(|k| k.signs_at(now))
+            .max_by_key(by_activation)
+            .or_else(|| {
+                self.keys
+                    .iter()
+                    .filter(|k| k.active_from <= now)
+                    .max_by_key(by_activation)
+            })
+            .or_else(|| self.keys.iter().min_by_key(by_activation))
+            .expect("a ring holds at least one key")
+    }
+
+    /// The key that will sign next, while it waits for verifiers to learn it.
+    pub fn next(&self, now: u64) -> Option<&LoadedKey> {
+        self.keys
+            .iter()
+            .filter(|k| k.active_from > now && k.retired_at.is_none())
+            .max_by_key(|k| k.active_from)
     }
 
     /// A key by id, if it is still accepted at `now`.
@@ -281,24 +308,76 @@ impl KeyRing {
     }
 }
 
-/// The rotation rule: the current key retires now and stays published for
-/// `max_token_life` seconds (the longest access-token lifetime plus leeway); `new`
-/// becomes current. Returns the records to write.
+/// Whether `key_rotation_days` calls for a new key at `now`: the current key has signed for
+/// `days` and no next key is waiting.
+pub fn rotation_due(ring: &KeyRing, now: u64, days: u64) -> bool {
+    let signed_for = now.saturating_sub(ring.current(now).active_from);
+    ring.next(now).is_none() && signed_for >= days.saturating_mul(86_400)
+}
+
+/// How long a rotated key is published before it signs: the time verifiers may cache the
+/// JWKS (`jwks_max_age`, its `Cache-Control: max-age`), and a tenth more for their clocks
+/// and fetch times. Any verifier then holds the new key before it meets a token signed by it.
+pub fn activation_delay(jwks_max_age: u64) -> u64 {
+    jwks_max_age.saturating_add(jwks_max_age / 10 + 1)
+}
+
+/// How a rotation treats the keys in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// `new` is published now and signs after `delay` seconds; until then the current key
+    /// signs, then it stays published for `max_token_life` (the longest access-token
+    /// lifetime plus leeway), so that no verifier meets a kid it does not have.
+    Staged {
+        /// Seconds until `new` signs ([`activation_delay`]).
+        delay: u64,
+        /// Seconds the retired key stays published after it stops signing.
+        max_token_life: u64,
+    },
+    /// The keys in place are compromised: `new` signs at once and every other key leaves
+    /// the JWKS now, so their tokens fail verification and introspection.
+    Now,
+}
+
+/// The rotation rule. Returns the records to write.
 pub fn rotate(
     records: &[KeyRecord],
-    new: KeyRecord,
+    mut new: KeyRecord,
     now: u64,
-    max_token_life: u64,
+    how: Rotation,
 ) -> Vec<KeyRecord> {
-    let mut changed: Vec<KeyRecord> = records
-        .iter()
-        .filter(|r| r.retired_at.is_none())
-        .map(|r| KeyRecord {
-            retired_at: Some(now),
-            publish_until: Some(now.saturating_add(max_token_life)),
-            ..r.clone()
-        })
-        .collect();
+    let mut changed: Vec<KeyRecord> = match how {
+        Rotation::Staged {
+            delay,
+            max_token_life,
+        } => {
+            let at = now.saturating_add(delay);
+            new.active_from = Some(at);
+            // The current key, and a next one still waiting (superseded, it signs until
+            // `at`), retire when `new` starts signing.
+            records
+                .iter()
+                .filter(|r| r.retired_at.is_none())
+                .map(|r| KeyRecord {
+                    retired_at: Some(at),
+                    publish_until: Some(at.saturating_add(max_token_life)),
+                    ..r.clone()
+                })
+                .collect()
+        }
+        Rotation::Now => {
+            new.active_from = Some(now);
+            records
+                .iter()
+                .filter(|r| r.publish_until.is_none_or(|until| until > now))
+                .map(|r| KeyRecord {
+                    retired_at: Some(r.retired_at.map_or(now, |t| t.min(now))),
+                    publish_until: Some(now),
+                    ..r.clone()
+                })
+                .collect()
+        }
+    };
     changed.push(new);
     changed
 }
@@ -312,7 +391,7 @@ mod tests {
         for alg in SigningAlg::ALL {
             let rec = generate(alg, 100).unwrap();
             let ring = KeyRing::load(std::slice::from_ref(&rec)).unwrap();
-            assert_eq!(ring.current().alg, alg);
+            assert_eq!(ring.current(100).alg, alg);
             let jwks = ring.jwks(100).to_string();
             if alg.is_symmetric() {
                 assert_eq!(jwks, r#"{"keys":[]}"#);
@@ -324,17 +403,100 @@ mod tests {
         }
     }
 
+    fn staged(delay: u64) -> Rotation {
+        Rotation::Staged {
+            delay,
+            max_token_life: 900,
+        }
+    }
+
+    fn kids(ring: &KeyRing, now: u64) -> Vec<String> {
+        let jwks = ring.jwks(now);
+        let keys = jwks["keys"].as_array().unwrap();
+        keys.iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     #[test]
-    fn rotation_keeps_the_old_key_until_its_tokens_expire() {
+    fn a_staged_key_is_published_first_signs_later_and_the_old_one_lingers_for_its_tokens() {
         let old = generate(SigningAlg::EdDsa, 100).unwrap();
         let new = generate(SigningAlg::EdDsa, 200).unwrap();
-        let records = rotate(std::slice::from_ref(&old), new.clone(), 200, 900);
+        // Rotated at 200, with verifiers caching the JWKS for 300 s.
+        let delay = activation_delay(300);
+        assert_eq!(delay, 331);
+        let records = rotate(std::slice::from_ref(&old), new.clone(), 200, staged(delay));
         let ring = KeyRing::load(&records).unwrap();
-        assert_eq!(ring.current().kid, new.kid);
-        assert!(ring.find(&old.kid, 1099).is_some());
-        assert!(ring.find(&old.kid, 1100).is_none());
-        assert_eq!(ring.jwks(500)["keys"].as_array().unwrap().len(), 2);
-        assert_eq!(ring.jwks(1100)["keys"].as_array().unwrap().len(), 1);
+        // Until 531 the old key signs, and both are published: a verifier that fetches the
+        // JWKS at any time from 200 holds the new key before its first token exists.
+        assert_eq!(ring.current(200).kid, old.kid);
+        assert_eq!(ring.current(530).kid, old.kid);
+        assert_eq!(ring.next(530).unwrap().kid, new.kid);
+        assert_eq!(kids(&ring, 200).len(), 2);
+        assert!(kids(&ring, 200).contains(&new.kid));
+        // From 531 the new key signs; the old stays published until its tokens expire.
+        assert_eq!(ring.current(531).kid, new.kid);
+        assert!(ring.next(531).is_none());
+        assert!(ring.find(&old.kid, 531 + 899).is_some());
+        assert!(ring.find(&old.kid, 531 + 900).is_none());
+        assert_eq!(kids(&ring, 531 + 900), [new.kid]);
+    }
+
+    #[test]
+    fn a_second_rotation_while_one_waits_supersedes_it_in_order() {
+        let a = generate(SigningAlg::Es256, 0).unwrap();
+        let b = generate(SigningAlg::Es256, 10).unwrap();
+        let c = generate(SigningAlg::Es256, 20).unwrap();
+        let mut records = rotate(std::slice::from_ref(&a), b.clone(), 10, staged(100));
+        records = merge(records, std::slice::from_ref(&a));
+        let records = merge(rotate(&records, c.clone(), 20, staged(100)), &records);
+        let ring = KeyRing::load(&records).unwrap();
+        assert_eq!(ring.current(109).kid, a.kid);
+        assert_eq!(ring.current(110).kid, b.kid);
+        assert_eq!(ring.current(120).kid, c.kid);
+        assert_eq!(ring.next(115).unwrap().kid, c.kid);
+    }
+
+    /// The store after writing `changed` over `before` (by kid).
+    fn merge(changed: Vec<KeyRecord>, before: &[KeyRecord]) -> Vec<KeyRecord> {
+        let mut out: Vec<KeyRecord> = before
+            .iter()
+            .filter(|r| !changed.iter().any(|c| c.kid == r.kid))
+            .cloned()
+            .collect();
+        out.extend(changed);
+        out
+    }
+
+    #[test]
+    fn rotating_now_signs_at_once_and_pulls_every_other_key() {
+        let old = generate(SigningAlg::Es256, 0).unwrap();
+        let waiting = generate(SigningAlg::Es256, 50).unwrap();
+        let records = rotate(std::slice::from_ref(&old), waiting.clone(), 50, staged(100));
+        let fresh = generate(SigningAlg::Es256, 60).unwrap();
+        let records = merge(rotate(&records, fresh.clone(), 60, Rotation::Now), &records);
+        let ring = KeyRing::load(&records).unwrap();
+        assert_eq!(ring.current(60).kid, fresh.kid);
+        assert_eq!(kids(&ring, 60), std::slice::from_ref(&fresh.kid));
+        assert!(ring.find(&old.kid, 60).is_none());
+        assert!(ring.find(&waiting.kid, 60).is_none());
+        assert_eq!(ring.current(1000).kid, fresh.kid);
+    }
+
+    #[test]
+    fn automatic_rotation_is_due_after_its_days_unless_a_key_waits() {
+        let k = generate(SigningAlg::Es256, 0).unwrap();
+        let ring = KeyRing::load(std::slice::from_ref(&k)).unwrap();
+        assert!(!rotation_due(&ring, 86_399, 1));
+        assert!(rotation_due(&ring, 86_400, 1));
+        let next = generate(SigningAlg::Es256, 86_400).unwrap();
+        let records = rotate(&[k], next, 86_400, staged(331));
+        let ring = KeyRing::load(&records).unwrap();
+        assert!(!rotation_due(&ring, 86_500, 1), "one already waits");
+        assert!(
+            !rotation_due(&ring, 86_400 + 331, 1),
+            "the new one just began"
+        );
     }
 
     #[test]

@@ -182,6 +182,10 @@ pub struct KeyRecord {
     pub retired_at: Option<u64>,
     /// After retirement: the key stays in the JWKS until every token it signed has expired.
     pub publish_until: Option<u64>,
+    /// When it starts signing: a rotated key is published first and signs only once every
+    /// verifier's cached JWKS holds it. `None`: from `created_at` (keys from before staging).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_from: Option<u64>,
 }
 
 impl fmt::Debug for KeyRecord {
@@ -234,6 +238,7 @@ mod tests {
             created_at: 0,
             retired_at: None,
             publish_until: None,
+            active_from: None,
         };
         assert!(!format!("{k:?}").contains("c2VjcmV0"));
     }

@@ -62,6 +62,30 @@ pub fn tls_identity(cfg: &Config) -> Result<crate::tls::Identity, AppError> {
     Ok(crate::tls::Identity::load(&cfg.tls_source, &names, now)?)
 }
 
+/// `key_rotation_days`: once the current key has signed that long and no next key waits,
+/// schedules one, staged like `key rotate`.
+fn rotate_when_due(service: &Service, days: u64) {
+    let now = unix_now();
+    let ring = service.keys();
+    let due = crate::keys::rotation_due(&ring, now, days);
+    if !due {
+        return;
+    }
+    let done = service::rotate_key(&service.store, &service.policy, service.algorithm, false)
+        .map_err(|e| e.to_string())
+        .and_then(|(kid, from)| {
+            service.reload_keys().map_err(|e| e.to_string())?;
+            Ok((kid, from))
+        });
+    match done {
+        Ok((kid, from)) => log::info!(
+            "key_rotation_days ({days}) reached: key {kid} published, signs in {} s",
+            from.saturating_sub(now)
+        ),
+        Err(e) => log::error!("automatic key rotation failed: {e}"),
+    }
+}
+
 /// The event loop ticks at least every 500 ms, and a request may take a password check
 /// longer; past this with nothing done, the server counts as wedged.
 const WORKER_STALL: Duration = Duration::from_secs(10);
@@ -239,11 +263,12 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     }
     let tls = tls.map(|identity| identity.server_config()).transpose()?;
     let serving = http.spawn(limits, service.clone(), stop.clone(), tls)?;
-    let key = service.keys();
+    let keys = service.keys();
+    let key = keys.current(unix_now());
     log::info!(
         "signing with {} key {}; data in {}",
-        key.current().alg,
-        key.current().kid,
+        key.alg,
+        key.kid,
         cfg.data_dir.display()
     );
     log::info!(
@@ -276,6 +301,9 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
             }
         }
         clock.look(&service, &led);
+        if let Some(days) = cfg.key_rotation_days {
+            rotate_when_due(&service, days);
+        }
         // A store whose disk refused a write opens itself again once it can, idle or not;
         // until then the LED shows a fault (and /health says so).
         service.store.recover_if_due();

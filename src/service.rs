@@ -62,15 +62,30 @@ pub fn max_token_life(store: &Store, policy: &Policy) -> Result<u64, StoreError>
     Ok(longest.saturating_add(policy.leeway))
 }
 
-/// Makes a new key of `alg` current, retiring the current one.
-pub fn rotate_key(store: &Store, policy: &Policy, alg: SigningAlg) -> Result<String, ServiceError> {
-    let now = unix_now();
-    let fresh = keys::generate(alg, now)?;
+/// Makes a new key of `alg`: staged (published now, signing once verifiers' cached JWKS
+/// hold it), or at once when `now` (the keys in place are compromised). Returns its id and
+/// when it signs from.
+pub fn rotate_key(
+    store: &Store,
+    policy: &Policy,
+    alg: SigningAlg,
+    now: bool,
+) -> Result<(String, u64), ServiceError> {
+    let time = unix_now();
+    let fresh = keys::generate(alg, time)?;
     let kid = fresh.kid.clone();
-    let changed = keys::rotate(&store.keys()?, fresh, now, max_token_life(store, policy)?);
+    let how = match now {
+        true => keys::Rotation::Now,
+        false => keys::Rotation::Staged {
+            delay: keys::activation_delay(policy.jwks_max_age),
+            max_token_life: max_token_life(store, policy)?,
+        },
+    };
+    let changed = keys::rotate(&store.keys()?, fresh, time, how);
+    let from = changed.last().and_then(|k| k.active_from).unwrap_or(time);
     // Key records have no precondition: this cannot conflict.
     let _ = store.apply(&[Change::PutKeys(changed)])?;
-    Ok(kid)
+    Ok((kid, from))
 }
 
 /// Loads the key ring, creating the first key, or rotating to `alg` when the configured
@@ -80,16 +95,28 @@ pub fn ensure_keys(
     policy: &Policy,
     alg: SigningAlg,
 ) -> Result<KeyRing, ServiceError> {
-    match KeyRing::load(&store.keys()?) {
-        Ok(ring) if ring.current().alg == alg => return Ok(ring),
-        Ok(ring) => log::info!(
-            "signing algorithm changed from {} to {alg}: rotating to a new key",
-            ring.current().alg
-        ),
-        Err(KeyError::NoCurrentKey) => log::info!("no signing key yet: generating a {alg} key"),
+    let now = unix_now();
+    let first = match KeyRing::load(&store.keys()?) {
+        // A key of `alg` signs, or is published and waiting to.
+        Ok(ring) if ring.next(now).map_or(ring.current(now).alg, |k| k.alg) == alg => {
+            return Ok(ring)
+        }
+        Ok(ring) => {
+            log::info!(
+                "signing algorithm changed from {} to {alg}: a new key is published now and \
+                 signs once verifiers' cached JWKS hold it",
+                ring.current(now).alg
+            );
+            false
+        }
+        Err(KeyError::NoCurrentKey) => {
+            log::info!("no signing key yet: generating a {alg} key");
+            true
+        }
         Err(e) => return Err(e.into()),
-    }
-    rotate_key(store, policy, alg)?;
+    };
+    // The first key has no verifier to wait for.
+    rotate_key(store, policy, alg, first)?;
     Ok(KeyRing::load(&store.keys()?)?)
 }
 

@@ -306,21 +306,21 @@ mod tests {
     fn mints_and_verifies_with_every_algorithm() {
         for alg in SigningAlg::ALL {
             let ring = ring(alg);
-            let t = mint(&claims(1000), ring.current()).unwrap();
+            let t = mint(&claims(1000), ring.current(1000)).unwrap();
             assert_eq!(
                 verify(&t, &ring, "http://pi.local", 1000, 0),
                 Ok(claims(1000))
             );
             let header = decode_header(&t).unwrap();
             assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-            assert_eq!(header.kid.as_deref(), Some(ring.current().kid.as_str()));
+            assert_eq!(header.kid.as_deref(), Some(ring.current(1000).kid.as_str()));
         }
     }
 
     #[test]
     fn expiry_and_not_before_honour_leeway() {
         let ring = ring(SigningAlg::EdDsa);
-        let t = mint(&claims(1000), ring.current()).unwrap();
+        let t = mint(&claims(1000), ring.current(1000)).unwrap();
         assert_eq!(
             verify(&t, &ring, "http://pi.local", 1300, 0),
             Err(TokenError::Expired)
@@ -337,7 +337,7 @@ mod tests {
     fn rejects_other_issuer_other_key_and_tampering() {
         let ring_a = ring(SigningAlg::Es256);
         let ring_b = ring(SigningAlg::Es256);
-        let t = mint(&claims(1000), ring_a.current()).unwrap();
+        let t = mint(&claims(1000), ring_a.current(1000)).unwrap();
         assert_eq!(
             verify(&t, &ring_a, "http://x", 1000, 0),
             Err(TokenError::WrongIssuer)
@@ -360,7 +360,7 @@ mod tests {
     #[test]
     fn rejects_alg_none_and_garbage() {
         let ring = ring(SigningAlg::Hs256);
-        let kid = ring.current().kid.clone();
+        let kid = ring.current(1000).kid.clone();
         let header =
             URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#));
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(1000)).unwrap());
@@ -378,7 +378,7 @@ mod tests {
     fn rejects_a_token_whose_alg_was_switched_to_hs256() {
         // The classic confusion attack: sign HS256 with the public key bytes.
         let ring = ring(SigningAlg::Es256);
-        let kid = ring.current().kid.clone();
+        let kid = ring.current(1000).kid.clone();
         let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
         header.typ = Some("at+jwt".into());
         header.kid = Some(kid);
@@ -399,7 +399,7 @@ mod tests {
         let old = generate(SigningAlg::Es256, 0).unwrap();
         let ring = KeyRing::load(std::slice::from_ref(&old)).unwrap();
         let cache = VerifiedCache::new(8);
-        let t = mint(&claims(1000), ring.current()).unwrap();
+        let t = mint(&claims(1000), ring.current(1000)).unwrap();
         let iss = "http://pi.local";
         assert_eq!(
             verify_cached(&t, &ring, iss, 1000, 0, &cache),
@@ -425,7 +425,11 @@ mod tests {
         );
         // The key retires and its window closes: the cached token goes with it.
         let new = generate(SigningAlg::Es256, 1000).unwrap();
-        let rotated = KeyRing::load(&crate::keys::rotate(&[old], new, 1000, 100)).unwrap();
+        let staged = crate::keys::Rotation::Staged {
+            delay: 0,
+            max_token_life: 100,
+        };
+        let rotated = KeyRing::load(&crate::keys::rotate(&[old], new, 1000, staged)).unwrap();
         assert!(verify_cached(&t, &rotated, iss, 1099, 0, &cache).is_ok());
         assert_eq!(
             verify_cached(&t, &rotated, iss, 1100, 200, &cache),
@@ -447,7 +451,7 @@ mod tests {
         let token = |i: u64| {
             let mut c = claims(1000);
             c.jti = format!("j{i}");
-            mint(&c, ring.current()).unwrap()
+            mint(&c, ring.current(1000)).unwrap()
         };
         let hot = token(0);
         for i in 1..50 {

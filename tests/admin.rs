@@ -1,6 +1,7 @@
 //! Admin commands, both against a running server (through its socket) and a stopped one.
 
 use crate::util::{mode_of, Server};
+use std::time::{Duration, Instant};
 
 #[test]
 fn client_add_prints_the_secret_once_and_list_show_never_do() {
@@ -263,32 +264,81 @@ fn data_dir_and_admin_socket_are_private() {
 }
 
 #[test]
-fn key_rotation_keeps_old_tokens_verifiable_through_the_jwks() {
+fn a_scheduled_rotation_is_never_noticed_by_a_verifier_that_caches_the_jwks() {
+    // Verifiers may cache the JWKS for 1 s here (300 by default).
+    let s = Server::start_configured("jwks_max_age = 1\n", &[]);
+    let secret = s.add_client("c", &["client_credentials"], &[]);
+    let token = || {
+        let t = s.token("c", &secret, "grant_type=client_credentials");
+        let t = t["access_token"].as_str().unwrap().to_string();
+        let kid = crate::util::jwt_parts(&t).0["kid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (t, kid)
+    };
+    // A verifier that keeps the JWKS for as long as its Cache-Control allows.
+    let fetch = || {
+        let r = s.get("/jwks.json");
+        assert_eq!(r.header("cache-control"), Some("public, max-age=1"));
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(&r.body).unwrap();
+        (jwks, Instant::now())
+    };
+    let (old_token, old_kid) = token();
+    let mut cached = fetch();
+    let rotated = s.admin_json(&["key", "rotate", "--json"]);
+    let new_kid = rotated["kid"].as_str().unwrap().to_string();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(rotated["signs_in_seconds"], 2, "{rotated}");
+    let listed = s.admin_json(&["key", "list", "--json"]);
+    assert_eq!(listed[0]["state"], "next");
+    assert_eq!(listed[1]["state"], "current");
+
+    // Tokens until one is signed by the new key, each checked with the cached JWKS: none
+    // names a key the verifier does not hold.
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the new key never signed"
+        );
+        if cached.1.elapsed() >= Duration::from_secs(1) {
+            cached = fetch();
+        }
+        let (t, kid) = token();
+        crate::util::verify_with(&s, &cached.0, &t)
+            .unwrap_or_else(|e| panic!("a verifier with a cached JWKS failed: {e}"));
+        if kid == new_kid {
+            break;
+        }
+        assert_eq!(kid, old_kid);
+    }
+    // The old key's tokens still verify and introspect until they expire.
+    crate::util::verify_with_jwks(&s, &old_token).unwrap();
+    assert_eq!(s.introspect("c", &secret, &old_token)["active"], true);
+    let listed = s.admin_json(&["key", "list", "--json"]);
+    assert_eq!(listed[0]["state"], "current");
+    assert_eq!(listed[1]["state"], "retired");
+    assert!(listed[1]["published_until"].is_u64());
+}
+
+#[test]
+fn rotating_now_for_a_compromised_key_pulls_it_and_its_tokens_at_once() {
     let s = Server::start();
     let secret = s.add_client("c", &["client_credentials"], &[]);
     let old = s.token("c", &secret, "grant_type=client_credentials");
     let old_token = old["access_token"].as_str().unwrap();
-    let old_kid = crate::util::jwt_parts(old_token).0["kid"].clone();
-    let rotated = s.admin_json(&["key", "rotate", "--json"]);
-    assert_ne!(rotated["kid"], old_kid);
+    let rotated = s.admin_json(&["key", "rotate", "--now", "--json"]);
+    assert_eq!(rotated["signs_in_seconds"], 0);
     let new = s.token("c", &secret, "grant_type=client_credentials");
     let new_token = new["access_token"].as_str().unwrap();
     assert_eq!(crate::util::jwt_parts(new_token).0["kid"], rotated["kid"]);
     let jwks = s.get("/jwks.json").json();
-    let kids: Vec<_> = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].clone())
-        .collect();
-    assert_eq!(kids, vec![rotated["kid"].clone(), old_kid]);
-    crate::util::verify_with_jwks(&s, old_token).unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks["keys"][0]["kid"], rotated["kid"]);
+    assert!(crate::util::verify_with_jwks(&s, old_token).is_err());
+    assert_eq!(s.introspect("c", &secret, old_token)["active"], false);
     crate::util::verify_with_jwks(&s, new_token).unwrap();
-    assert_eq!(s.introspect("c", &secret, old_token)["active"], true);
-    let keys = s.admin_json(&["key", "list", "--json"]);
-    assert_eq!(keys[0]["current"], true);
-    assert_eq!(keys[1]["current"], false);
-    assert!(keys[1]["published_until"].is_u64());
 }
 
 #[test]

@@ -643,6 +643,15 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
 pub fn verify_with_jwks(server: &Server, token: &str) -> Result<Value, String> {
     let jwks: jsonwebtoken::jwk::JwkSet =
         serde_json::from_slice(&server.get("/jwks.json").body).map_err(|e| e.to_string())?;
+    verify_with(server, &jwks, token)
+}
+
+/// Verifies a JWT with a JWKS the caller fetched (and may have cached).
+pub fn verify_with(
+    server: &Server,
+    jwks: &jsonwebtoken::jwk::JwkSet,
+    token: &str,
+) -> Result<Value, String> {
     let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
     let kid = header.kid.ok_or("no kid")?;
     let jwk = jwks.find(&kid).ok_or("kid not in JWKS")?;

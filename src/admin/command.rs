@@ -76,7 +76,7 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
         },
         Command::Key(k) => match k {
             KeyCommand::List { json } => (AdminRequest::KeyList, *json),
-            KeyCommand::Rotate { json } => (AdminRequest::KeyRotate, *json),
+            KeyCommand::Rotate { json, now } => (AdminRequest::KeyRotate { now: *now }, *json),
             KeyCommand::Secret => (AdminRequest::KeySecret, false),
         },
     }))

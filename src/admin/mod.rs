@@ -302,23 +302,42 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             json!({ "username": name, "sessions_ended": ended })
         }
         AdminRequest::KeyList => {
+            let now = crate::service::unix_now();
             let mut keys = store.keys()?;
-            keys.sort_by_key(|k| (k.retired_at.is_some(), std::cmp::Reverse(k.created_at)));
+            keys.sort_by_key(|k| std::cmp::Reverse(k.active_from.unwrap_or(k.created_at)));
+            let ring = KeyRing::load(&keys).map_err(|e| AdminError::Internal(e.to_string()))?;
+            let current = ring.current(now).kid.clone();
             json!(keys
                 .iter()
-                .map(|k| json!({
-                    "kid": k.kid,
-                    "alg": k.alg,
-                    "current": k.retired_at.is_none(),
-                    "created_at": k.created_at,
-                    "retired_at": k.retired_at,
-                    "published_until": k.publish_until,
-                }))
+                .map(|k| {
+                    let from = k.active_from.unwrap_or(k.created_at);
+                    let state = if k.kid == current {
+                        "current"
+                    } else if from > now && k.retired_at.is_none_or(|r| r > now) {
+                        "next"
+                    } else {
+                        "retired"
+                    };
+                    json!({
+                        "kid": k.kid,
+                        "alg": k.alg,
+                        "state": state,
+                        "created_at": k.created_at,
+                        "signs_from": from,
+                        "retired_at": k.retired_at,
+                        "published_until": k.publish_until,
+                    })
+                })
                 .collect::<Vec<_>>())
         }
-        AdminRequest::KeyRotate => {
-            let kid = service::rotate_key(store, ctx.policy, ctx.algorithm)?;
-            return Ok((json!({ "kid": kid, "alg": ctx.algorithm.as_str() }), true));
+        AdminRequest::KeyRotate { now } => {
+            let (kid, from) = service::rotate_key(store, ctx.policy, ctx.algorithm, now)?;
+            let wait = from.saturating_sub(crate::service::unix_now());
+            return Ok((
+                json!({ "kid": kid, "alg": ctx.algorithm.as_str(), "signs_from": from,
+                        "signs_in_seconds": wait }),
+                true,
+            ));
         }
         AdminRequest::Audit => {
             return Err(AdminError::NotFound(
@@ -330,7 +349,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         AdminRequest::KeySecret => {
             let records = store.keys()?;
             let ring = KeyRing::load(&records).map_err(|e| AdminError::Internal(e.to_string()))?;
-            let current = ring.current();
+            let current = ring.current(crate::service::unix_now());
             if !current.alg.is_symmetric() {
                 return Err(AdminError::Invalid(format!(
                     "the current key is {}, not HS256: verifiers use the public JWKS",

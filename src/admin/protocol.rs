@@ -61,8 +61,12 @@ pub enum AdminRequest {
     },
     /// List keys.
     KeyList,
-    /// Rotate the signing key.
-    KeyRotate,
+    /// Rotate the signing key: staged, or at once when the keys are compromised.
+    KeyRotate {
+        /// At once: the keys in place leave the JWKS now.
+        #[serde(default)]
+        now: bool,
+    },
     /// Export the current HS256 secret.
     KeySecret,
     /// The recent audit records of the running server.

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 /// The health document; 503 when the store cannot be read. Without `detailed`, only the
 /// status.
 pub fn health(ctx: &Context, detailed: bool) -> Reply {
-    let key = ctx.keys.current();
+    let key = ctx.keys.current(ctx.now);
     let counts = ctx.dir.counts();
     let store: Value = match ctx.dir.check() {
         Ok(()) => json!({"status": "ok", "clients": counts.clients, "users": counts.users,

@@ -47,5 +47,6 @@ pub fn metadata(ctx: &Context) -> Reply {
 
 /// The public keys, cacheable for five minutes.
 pub fn jwks(ctx: &Context) -> Reply {
-    Reply::json(200, &ctx.keys.jwks(ctx.now)).with_header("Cache-Control", "public, max-age=300")
+    let cache = format!("public, max-age={}", ctx.policy.jwks_max_age);
+    Reply::json(200, &ctx.keys.jwks(ctx.now)).with_header("Cache-Control", &cache)
 }

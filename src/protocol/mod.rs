@@ -133,6 +133,9 @@ pub struct Policy {
     pub max_refresh_families: usize,
     /// The scopes the metadata advertises, when the operator names them.
     pub scopes_supported: Option<Vec<String>>,
+    /// Seconds verifiers may cache the JWKS (its `Cache-Control: max-age`); a rotated key
+    /// signs only after that.
+    pub jwks_max_age: u64,
 }
 
 /// What the server knows of itself, for `/health`.

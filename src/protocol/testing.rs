@@ -80,6 +80,7 @@ pub fn policy() -> Policy {
         },
         max_refresh_families: 100,
         scopes_supported: None,
+        jwks_max_age: 300,
     }
 }
 

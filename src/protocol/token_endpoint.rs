@@ -339,7 +339,7 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         scope: issue.scope.to_string(),
         username: issue.username.clone(),
     };
-    let access = match token::mint(&claims, ctx.keys.current()) {
+    let access = match token::mint(&claims, ctx.keys.current(ctx.now)) {
         Ok(t) => t,
         Err(e) => return super::store_failed(&format_args!("minting an access token: {e}")),
     };
