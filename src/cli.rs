@@ -114,6 +114,21 @@ pub struct ClientSpec {
     #[arg(long)]
     #[serde(default)]
     pub resource_server: bool,
+    /// Authenticate with `private_key_jwt`, by this public key, instead of a secret: a JWK
+    /// file (EC P-256, Ed25519 or RSA; repeatable).
+    #[arg(long = "jwk", value_name = "FILE")]
+    #[serde(skip)]
+    pub jwk_files: Vec<PathBuf>,
+    /// As `--jwk`, from a PEM `PUBLIC KEY` file (an RSA key signs RS256; use a JWK with
+    /// `"alg": "PS256"` for PSS).
+    #[arg(long = "pem", value_name = "FILE")]
+    #[serde(skip)]
+    pub pem_files: Vec<PathBuf>,
+    /// The public JWKs read from those files (the command line reads them; the admin
+    /// channel carries them).
+    #[arg(skip)]
+    #[serde(default)]
+    pub keys: Vec<serde_json::Value>,
 }
 
 /// `piauth client ...`

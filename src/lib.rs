@@ -24,6 +24,7 @@ pub mod audit;
 pub mod board;
 pub mod board_report;
 pub mod cli;
+pub mod client_keys;
 pub mod config;
 pub mod crypto;
 pub mod entropy;

@@ -75,6 +75,10 @@ pub struct ClientRecord {
     pub resource_server: bool,
     /// Unix time of registration.
     pub created_at: u64,
+    /// Public JWKs it signs `private_key_jwt` assertions with; a client with keys has no
+    /// secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<serde_json::Value>,
 }
 
 impl fmt::Debug for ClientRecord {

@@ -162,22 +162,32 @@ pub enum ClientCredentials {
         /// The secret, as sent.
         secret: String,
     },
+    /// `private_key_jwt`: a signed JWT naming the client in `sub` (RFC 7523 §2.2).
+    Assertion {
+        /// The client id the assertion names (not yet verified).
+        id: String,
+        /// The JWT.
+        assertion: String,
+    },
 }
 
 impl ClientCredentials {
     /// The client id presented.
     pub fn id(&self) -> &str {
         match self {
-            ClientCredentials::Basic { id, .. } | ClientCredentials::Post { id, .. } => id,
+            ClientCredentials::Basic { id, .. }
+            | ClientCredentials::Post { id, .. }
+            | ClientCredentials::Assertion { id, .. } => id,
         }
     }
 
-    /// The secret presented.
+    /// The secret presented (none with an assertion).
     pub fn secret(&self) -> &str {
         match self {
             ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. } => {
                 secret
             }
+            ClientCredentials::Assertion { .. } => "",
         }
     }
 }
@@ -201,6 +211,9 @@ pub fn client_credentials(
     authorization: Option<&str>,
     params: &Params,
 ) -> Result<ClientCredentials, CredentialsError> {
+    if params.get("client_assertion_type").is_some() || params.get("client_assertion").is_some() {
+        return assertion_credentials(authorization, params);
+    }
     if let Some(header) = authorization {
         let (id, secret) =
             parse_basic(header).map_err(|error| CredentialsError { error, basic: true })?;
@@ -234,6 +247,56 @@ pub fn client_credentials(
             basic: false,
         }),
     }
+}
+
+/// `private_key_jwt` credentials: the assertion, and the client its `sub` names (checked
+/// against the registered keys later).
+fn assertion_credentials(
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<ClientCredentials, CredentialsError> {
+    let fail = |error| CredentialsError {
+        error,
+        basic: false,
+    };
+    if authorization.is_some() || params.get("client_secret").is_some() {
+        return Err(fail(OAuthError::invalid_request(
+            "use one client authentication method: a client assertion, Basic or client_secret",
+        )));
+    }
+    if params.get("client_assertion_type")
+        != Some(crate::protocol::client_assertion::ASSERTION_TYPE)
+    {
+        return Err(fail(OAuthError::invalid_request(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        )));
+    }
+    const BAD: OAuthError =
+        OAuthError::invalid_client("the client assertion is not a JWT naming a client in sub");
+    let assertion = params
+        .get("client_assertion")
+        .ok_or_else(|| fail(OAuthError::invalid_request("client_assertion is missing")))?;
+    // The claims, unverified, only to find whose keys to verify them with.
+    let claims = assertion
+        .split('.')
+        .nth(1)
+        .and_then(|c| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+        })
+        .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
+        .ok_or_else(|| fail(BAD))?;
+    let id = claims["sub"].as_str().ok_or_else(|| fail(BAD))?.to_string();
+    if params.get("client_id").is_some_and(|given| given != id) {
+        return Err(fail(OAuthError::invalid_client(
+            "client_id differs from the client assertion's sub",
+        )));
+    }
+    Ok(ClientCredentials::Assertion {
+        id,
+        assertion: assertion.to_string(),
+    })
 }
 
 /// Parses `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).

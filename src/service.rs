@@ -145,6 +145,8 @@ pub struct Service {
     pub verified: crate::token::VerifiedCache,
     /// Failed attempts, by address and name.
     pub guard: crate::protocol::guard::Guard,
+    /// Client assertions already used.
+    pub replay: crate::protocol::replay::ReplayCache,
     /// The recent audit records.
     pub audit: crate::audit::AuditRing,
     keys: RwLock<Arc<KeyRing>>,
@@ -177,6 +179,9 @@ impl Service {
             verified: crate::token::VerifiedCache::new(profile.token_cache_entries),
             // About 100 bytes a counter: 4 per connection the board may hold.
             guard: crate::protocol::guard::Guard::new(profile.max_connections * 4),
+            // Eight live assertions per connection the board allows (1,024 on a Pi 1): each
+            // lives at most five minutes.
+            replay: crate::protocol::replay::ReplayCache::new(profile.max_connections * 8),
             // About 150 bytes a record.
             audit: crate::audit::AuditRing::new(AUDIT_RECORDS),
             keys: RwLock::new(Arc::new(ring)),
@@ -240,6 +245,7 @@ impl Service {
             pepper: &self.pepper,
             verified: &self.verified,
             guard: &self.guard,
+            replay: &self.replay,
             now,
             clock: self.clock(),
             host: HostFacts {

@@ -3,6 +3,7 @@
 mod util;
 
 mod admin;
+mod assertions;
 mod board;
 mod durability;
 mod errors;

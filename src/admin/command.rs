@@ -24,7 +24,11 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
         Command::Serve(_) | Command::Board(_) | Command::Tls(_) => return Ok(None),
         Command::Audit { json } => (AdminRequest::Audit, *json),
         Command::Client(c) => match c {
-            ClientCommand::Add { spec, json } => (AdminRequest::ClientAdd(spec.clone()), *json),
+            ClientCommand::Add { spec, json } => {
+                let mut spec = spec.clone();
+                spec.keys = read_keys(&spec.jwk_files, &spec.pem_files)?;
+                (AdminRequest::ClientAdd(spec), *json)
+            }
             ClientCommand::List { json } => (AdminRequest::ClientList, *json),
             ClientCommand::Show { id, json } => {
                 (AdminRequest::ClientShow { id: id.clone() }, *json)
@@ -80,4 +84,35 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
             KeyCommand::Secret => (AdminRequest::KeySecret, false),
         },
     }))
+}
+
+/// The public keys of `--jwk` and `--pem` files, as JWKs; read here, by the operator's
+/// command, since the server may not be allowed to read where they are.
+fn read_keys(
+    jwk_files: &[std::path::PathBuf],
+    pem_files: &[std::path::PathBuf],
+) -> Result<Vec<serde_json::Value>, AdminError> {
+    use crate::client_keys::{from_jwk_text, from_pem_text};
+    let read = |path: &std::path::Path| {
+        use std::io::Read;
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(64 * 1024).read_to_string(&mut text))
+            .map_err(|e| AdminError::Invalid(format!("{}: {e}", path.display())))?;
+        Ok::<_, AdminError>(text)
+    };
+    fn named(
+        path: &std::path::Path,
+    ) -> impl Fn(crate::client_keys::KeyFileError) -> AdminError + '_ {
+        move |e| AdminError::Invalid(format!("{}: {e}", path.display()))
+    }
+    let mut keys = Vec::new();
+    for path in jwk_files {
+        keys.push(from_jwk_text(&read(path)?).map_err(named(path))?);
+    }
+    for path in pem_files {
+        let alg = jsonwebtoken::Algorithm::RS256;
+        keys.push(from_pem_text(&read(path)?, alg).map_err(named(path))?);
+    }
+    Ok(keys)
 }

@@ -94,6 +94,9 @@ fn client_json(c: &ClientRecord) -> Value {
         "disabled": c.disabled,
         "resource_server": c.resource_server,
         "created_at": c.created_at,
+        "auth": if c.keys.is_empty() { "client_secret" } else { "private_key_jwt" },
+        "keys": c.keys.iter().map(|k| format!("{} {}", k["alg"].as_str().unwrap_or("?"),
+                                               k["kid"].as_str().unwrap_or("?"))).collect::<Vec<_>>(),
     })
 }
 
@@ -183,6 +186,8 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             access_ttl,
             refresh_ttl,
             resource_server,
+            keys,
+            ..
         }) => {
             check_name("client id", &id)?;
             check_ttl("access-ttl", access_ttl)?;
@@ -206,10 +211,14 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                     return Err(AdminError::Invalid(format!("audience {a:?} is not valid")));
                 }
             }
-            let secret = secret::new_client_secret();
+            // A client with keys has no secret: nothing it could send would match.
+            let secret = keys.is_empty().then(secret::new_client_secret);
             let record = ClientRecord {
                 id: id.clone(),
-                secret_hash: secret::hash_client_secret(ctx.pepper, &secret),
+                secret_hash: secret
+                    .as_ref()
+                    .map(|s| secret::hash_client_secret(ctx.pepper, s))
+                    .unwrap_or_default(),
                 grants: parsed,
                 scope: scope_of(&scopes)?,
                 audiences,
@@ -218,10 +227,13 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 disabled: false,
                 resource_server,
                 created_at: now,
+                keys,
             };
             apply(store, &[Change::InsertClient(record.clone())])?;
             let mut v = client_json(&record);
-            v["client_secret"] = json!(secret);
+            if let Some(secret) = secret {
+                v["client_secret"] = json!(secret);
+            }
             v
         }
         AdminRequest::ClientList => json!(store.clients()?.iter().map(client_json).collect::<Vec<_>>()),
@@ -235,6 +247,11 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         }
         AdminRequest::ClientRotateSecret { id } => {
             let mut c = store.client(&id)?.ok_or_else(|| no_client(&id))?;
+            if !c.keys.is_empty() {
+                return Err(AdminError::Invalid(format!(
+                    "client {id} authenticates with its keys (private_key_jwt): it has no secret"
+                )));
+            }
             let secret = secret::new_client_secret();
             c.secret_hash = secret::hash_client_secret(ctx.pepper, &secret);
             apply(store, &[Change::PutClient(c)])?;

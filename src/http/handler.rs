@@ -7,7 +7,6 @@
 use crate::audit::AuditRecord;
 use crate::entropy::OsEntropy;
 use crate::led::LedEvent;
-use crate::protocol::client_auth::AuthFailure;
 use crate::protocol::{self, Event, Reply, Request, Step};
 use crate::service::{unix_now, Service};
 use std::net::IpAddr;
@@ -94,11 +93,7 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
         Event::ClientAuthFailed { client_id, why } => {
             service.led.send(LedEvent::AuthFailed);
             // The id is logged to find a misconfigured device; the secret never is.
-            let outcome = match why {
-                AuthFailure::UnknownClient => "unknown_client",
-                AuthFailure::WrongSecret => "wrong_secret",
-                AuthFailure::Disabled => "disabled",
-            };
+            let outcome = why.as_str();
             service
                 .audit
                 .record(record("client_auth", outcome).client(client_id));

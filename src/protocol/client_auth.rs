@@ -34,28 +34,90 @@ pub enum AuthFailure {
     WrongSecret,
     /// The client is disabled.
     Disabled,
+    /// A secret for a client that has keys, or an assertion for one that has none.
+    WrongMethod,
+    /// The client assertion was refused.
+    BadAssertion(super::client_assertion::AssertionFailure),
+    /// The client assertion's `jti` was used before.
+    Replayed,
+}
+
+impl AuthFailure {
+    /// A word for the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::UnknownClient => "unknown_client",
+            AuthFailure::WrongSecret => "wrong_secret",
+            AuthFailure::Disabled => "disabled",
+            AuthFailure::WrongMethod => "wrong_method",
+            AuthFailure::BadAssertion(f) => f.as_str(),
+            AuthFailure::Replayed => "replayed_assertion",
+        }
+    }
+}
+
+/// What a client assertion is checked against: the audiences it may name, and the time.
+pub struct AssertionRules<'a> {
+    /// The issuer, its token endpoint, and the endpoint called.
+    pub audiences: &'a [&'a str],
+    /// Now.
+    pub now: u64,
+    /// Clock skew allowed.
+    pub leeway: u64,
 }
 
 /// Checks presented credentials against the client's record (`None`: no such client).
 /// Every failure is the same `invalid_client`, so that a caller cannot tell which ids
-/// exist.
+/// exist. An assertion that checks out still has to be used once ([`ReplayCache`]).
+///
+/// [`ReplayCache`]: super::replay::ReplayCache
 pub fn check(
     creds: &ClientCredentials,
     record: Option<ClientRecord>,
     pepper: &[u8],
-) -> Result<AuthenticatedClient, (OAuthError, AuthFailure)> {
+    rules: &AssertionRules,
+) -> Result<
+    (
+        AuthenticatedClient,
+        Option<super::client_assertion::Accepted>,
+    ),
+    (OAuthError, AuthFailure),
+> {
     let Some(record) = record else {
         // Spend the same hash as a real check.
         let _ = secret::check_client_secret(pepper, creds.secret(), "");
         return Err((BAD_CLIENT, AuthFailure::UnknownClient));
     };
-    if !secret::check_client_secret(pepper, creds.secret(), &record.secret_hash) {
-        return Err((BAD_CLIENT, AuthFailure::WrongSecret));
-    }
+    let accepted = match creds {
+        ClientCredentials::Assertion { assertion, .. } => {
+            if record.keys.is_empty() {
+                return Err((BAD_CLIENT, AuthFailure::WrongMethod));
+            }
+            let accepted = super::client_assertion::check(
+                assertion,
+                &record,
+                rules.audiences,
+                rules.now,
+                rules.leeway,
+            )
+            .map_err(|f| (BAD_CLIENT, AuthFailure::BadAssertion(f)))?;
+            Some(accepted)
+        }
+        _ if !record.keys.is_empty() => {
+            let _ = secret::check_client_secret(pepper, creds.secret(), "");
+            return Err((BAD_CLIENT, AuthFailure::WrongMethod));
+        }
+        _ => {
+            if !secret::check_client_secret(pepper, creds.secret(), &record.secret_hash) {
+                return Err((BAD_CLIENT, AuthFailure::WrongSecret));
+            }
+            None
+        }
+    };
     if record.disabled {
         return Err((BAD_CLIENT, AuthFailure::Disabled));
     }
-    Ok(AuthenticatedClient(record))
+    Ok((AuthenticatedClient(record), accepted))
 }
 
 /// The id as it may appear in a log line: a presented id that no client could have is
@@ -86,7 +148,33 @@ pub fn authenticate(
         );
     }
     let record = ctx.dir.client(creds.id())?;
-    match check(&creds, record, ctx.pepper) {
+    let issuer = &ctx.policy.issuer;
+    let (token_endpoint, called) = (
+        format!("{issuer}{}", super::endpoints::TOKEN_PATH),
+        format!("{issuer}{}", req.path),
+    );
+    let rules = AssertionRules {
+        audiences: &[issuer, &token_endpoint, &called],
+        now: ctx.now,
+        leeway: ctx.policy.leeway,
+    };
+    let checked = check(&creds, record, ctx.pepper, &rules).and_then(|(client, accepted)| {
+        let Some(a) = accepted else {
+            return Ok(client);
+        };
+        match ctx.replay.first_use(client.id(), &a.jti, a.until, ctx.now) {
+            super::replay::Replay::First => Ok(client),
+            super::replay::Replay::Replayed => Err((BAD_CLIENT, AuthFailure::Replayed)),
+            super::replay::Replay::Full => Err((
+                OAuthError::new(
+                    crate::oauth_error::ErrorCode::TemporarilyUnavailable,
+                    "too many client assertions in the last minutes; try again shortly",
+                ),
+                AuthFailure::Replayed,
+            )),
+        }
+    });
+    match checked {
         Ok(client) => {
             guard.succeeded(req.peer, Kind::Client, creds.id());
             Ok(client)
@@ -111,6 +199,12 @@ mod tests {
     use crate::protocol::testing::{client, PEPPER};
     use crate::record::GrantType;
 
+    const RULES: AssertionRules = AssertionRules {
+        audiences: &["http://pi"],
+        now: 1000,
+        leeway: 30,
+    };
+
     #[test]
     fn authentication_fails_alike_for_unknown_wrong_and_disabled() {
         let creds = ClientCredentials::Basic {
@@ -119,11 +213,11 @@ mod tests {
         };
         let c = client(&[GrantType::ClientCredentials], "");
         assert_eq!(
-            check(&creds, Some(c.clone()), PEPPER).unwrap_err(),
+            check(&creds, Some(c.clone()), PEPPER, &RULES).unwrap_err(),
             (BAD_CLIENT, AuthFailure::WrongSecret)
         );
         assert_eq!(
-            check(&creds, None, PEPPER).unwrap_err(),
+            check(&creds, None, PEPPER, &RULES).unwrap_err(),
             (BAD_CLIENT, AuthFailure::UnknownClient)
         );
         let right = ClientCredentials::Basic {
@@ -133,7 +227,7 @@ mod tests {
         let mut off = c;
         off.disabled = true;
         assert_eq!(
-            check(&right, Some(off), PEPPER).unwrap_err(),
+            check(&right, Some(off), PEPPER, &RULES).unwrap_err(),
             (BAD_CLIENT, AuthFailure::Disabled)
         );
     }

@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 mod changes;
+pub mod client_assertion;
 pub mod client_auth;
 pub mod clock;
 mod endpoints;
@@ -25,6 +26,7 @@ pub mod health;
 pub mod introspection;
 pub mod metadata;
 mod presented;
+pub mod replay;
 pub mod revocation;
 pub mod token_endpoint;
 
@@ -163,6 +165,8 @@ pub struct Context<'a> {
     pub verified: &'a VerifiedCache,
     /// Failed attempts, by address and name.
     pub guard: &'a guard::Guard,
+    /// Client assertions already used.
+    pub replay: &'a replay::ReplayCache,
     /// Unix time, seconds.
     pub now: u64,
     /// Whether that time can be trusted to mint tokens.

@@ -97,6 +97,7 @@ pub fn client(grants: &[GrantType], scope: &str) -> ClientRecord {
         disabled: false,
         resource_server: false,
         created_at: 0,
+        keys: Vec::new(),
     }
 }
 
@@ -118,6 +119,7 @@ pub struct World {
     pub keys: KeyRing,
     pub verified: VerifiedCache,
     pub guard: super::guard::Guard,
+    pub replay: super::replay::ReplayCache,
     pub board: Board,
     pub profile: Profile,
     pub now: u64,
@@ -133,6 +135,7 @@ impl World {
             keys: KeyRing::load(&[keys::generate(SigningAlg::Es256, 0).unwrap()]).unwrap(),
             verified: VerifiedCache::new(16),
             guard: super::guard::Guard::new(64),
+            replay: super::replay::ReplayCache::new(64),
             board,
             profile,
             now: 1000,
@@ -147,6 +150,7 @@ impl World {
             pepper: PEPPER,
             verified: &self.verified,
             guard: &self.guard,
+            replay: &self.replay,
             now: self.now,
             clock: super::clock::ClockState::Ok,
             host: HostFacts {

@@ -12,7 +12,14 @@ fn authed(c: ClientRecord) -> AuthenticatedClient {
         id: "dev".into(),
         secret: "s".into(),
     };
-    client_auth::check(&creds, Some(c), PEPPER).unwrap()
+    let rules = client_auth::AssertionRules {
+        audiences: &[],
+        now: 0,
+        leeway: 0,
+    };
+    client_auth::check(&creds, Some(c), PEPPER, &rules)
+        .unwrap()
+        .0
 }
 
 fn form(s: &str) -> Params {

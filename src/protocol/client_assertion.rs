@@ -1,0 +1,257 @@
+//! `private_key_jwt` (RFC 7523 §2.2 and §3): a client proves who it is with a JWT signed by a
+//! key it registered, instead of sending a secret.
+
+use crate::client_keys::{is_plain_kid, ASSERTION_ALGS};
+use crate::record::ClientRecord;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use std::str::FromStr;
+
+/// `client_assertion_type` for a JWT (RFC 7523 §2.2).
+pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Longest lifetime an assertion may claim, seconds: short, since a stolen one can be
+/// replayed elsewhere until it expires.
+pub const MAX_LIFETIME: u64 = 300;
+
+/// Why an assertion was refused, for the log; the client sees `invalid_client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionFailure {
+    /// Not a JWT, or a header piauth refuses (`jku`, `x5u`, `jwk`, a kid that is a path).
+    Header,
+    /// An algorithm the client has no key for (`none` and HMAC never).
+    Algorithm,
+    /// No registered key verifies it.
+    Signature,
+    /// `iss` or `sub` is not the client, or `jti` is missing.
+    Claims,
+    /// `aud` names neither this server nor its token endpoint.
+    Audience,
+    /// Expired, not yet valid, or valid for longer than [`MAX_LIFETIME`].
+    Lifetime,
+}
+
+impl AssertionFailure {
+    /// A word for the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssertionFailure::Header => "bad_header",
+            AssertionFailure::Algorithm => "algorithm",
+            AssertionFailure::Signature => "signature",
+            AssertionFailure::Claims => "claims",
+            AssertionFailure::Audience => "audience",
+            AssertionFailure::Lifetime => "lifetime",
+        }
+    }
+}
+
+/// An assertion that checked out: its `jti`, to be used once, until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The assertion's id.
+    pub jti: String,
+    /// When it stops being acceptable (exp plus leeway).
+    pub until: u64,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    exp: u64,
+    nbf: Option<u64>,
+    jti: Option<String>,
+}
+
+/// Checks `assertion` as `record`'s proof of identity: signed with one of its keys (an
+/// algorithm it registered), `iss` = `sub` = its id, `aud` one of `audiences`, `exp` in the
+/// future but at most [`MAX_LIFETIME`] ahead, `nbf` passed, all within `leeway`.
+pub fn check(
+    assertion: &str,
+    record: &ClientRecord,
+    audiences: &[&str],
+    now: u64,
+    leeway: u64,
+) -> Result<Accepted, AssertionFailure> {
+    crate::crypto::install();
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| AssertionFailure::Header)?;
+    // Keys come from the registration only: never from a location the token names.
+    if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() {
+        return Err(AssertionFailure::Header);
+    }
+    if header.kid.as_deref().is_some_and(|k| !is_plain_kid(k)) {
+        return Err(AssertionFailure::Header);
+    }
+    if !ASSERTION_ALGS.contains(&header.alg) {
+        return Err(AssertionFailure::Algorithm);
+    }
+    let keys: Vec<Jwk> = record
+        .keys
+        .iter()
+        .filter(|k| k["alg"].as_str().and_then(|a| Algorithm::from_str(a).ok()) == Some(header.alg))
+        .filter(|k| {
+            header
+                .kid
+                .as_deref()
+                .is_none_or(|kid| k["kid"].as_str() == Some(kid))
+        })
+        .filter_map(|k| serde_json::from_value(k.clone()).ok())
+        .collect();
+    if keys.is_empty() {
+        return Err(AssertionFailure::Algorithm);
+    }
+    let mut validation = Validation::new(header.alg);
+    // Times are checked below against `now`, the core's clock, not the system's.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.set_audience(audiences);
+    validation.set_issuer(&[&record.id]);
+    validation.sub = Some(record.id.clone());
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    let mut failure = AssertionFailure::Signature;
+    for jwk in keys {
+        let Ok(key) = DecodingKey::from_jwk(&jwk) else {
+            continue;
+        };
+        use jsonwebtoken::errors::ErrorKind as E;
+        match jsonwebtoken::decode::<Claims>(assertion, &key, &validation) {
+            Ok(data) => {
+                let claims = data.claims;
+                let jti = claims
+                    .jti
+                    .filter(|j| (1..=256).contains(&j.len()))
+                    .ok_or(AssertionFailure::Claims)?;
+                let expired = claims.exp.saturating_add(leeway) < now;
+                let early = claims
+                    .nbf
+                    .is_some_and(|nbf| nbf > now.saturating_add(leeway));
+                let too_long = claims.exp > now.saturating_add(MAX_LIFETIME + leeway);
+                if expired || early || too_long {
+                    return Err(AssertionFailure::Lifetime);
+                }
+                return Ok(Accepted {
+                    jti,
+                    until: claims.exp.saturating_add(leeway),
+                });
+            }
+            Err(e) => {
+                failure = match e.kind() {
+                    E::InvalidSignature => continue,
+                    E::ExpiredSignature | E::ImmatureSignature => AssertionFailure::Lifetime,
+                    E::InvalidAudience => AssertionFailure::Audience,
+                    E::InvalidToken | E::Base64(_) | E::Json(_) | E::Utf8(_) => {
+                        AssertionFailure::Header
+                    }
+                    _ => AssertionFailure::Claims,
+                };
+                break;
+            }
+        }
+    }
+    Err(failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::testing::client;
+    use crate::record::GrantType;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    /// A client "dev" with one ES256 key, and that key's signer.
+    fn keyed_client() -> (ClientRecord, EncodingKey) {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use p256::pkcs8::EncodePrivateKey;
+        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let point = secret.public_key().to_encoded_point(false);
+        let b64 =
+            |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
+        let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(point.x().unwrap()),
+                         "y": b64(point.y().unwrap()), "kid": "k1"});
+        let mut c = client(&[GrantType::ClientCredentials], "");
+        c.keys = vec![crate::client_keys::from_jwk_text(&jwk.to_string()).unwrap()];
+        let der = secret.to_pkcs8_der().unwrap();
+        (c, EncodingKey::from_ec_der(der.as_bytes()))
+    }
+
+    fn sign(key: &EncodingKey, header: Header, claims: serde_json::Value) -> String {
+        crate::crypto::install();
+        encode(&header, &claims, key).unwrap()
+    }
+
+    #[test]
+    fn each_rule_of_rfc_7523_is_checked() {
+        let (c, key) = keyed_client();
+        let aud = ["http://pi", "http://pi/token"];
+        let ok =
+            json!({"iss": "dev", "sub": "dev", "aud": "http://pi/token", "exp": 1100, "jti": "a"});
+        let es = Header::new(Algorithm::ES256);
+        let check = |t: &str| check(t, &c, &aud, 1000, 30);
+        assert_eq!(
+            check(&sign(&key, es.clone(), ok.clone())),
+            Ok(Accepted {
+                jti: "a".into(),
+                until: 1130
+            })
+        );
+        let with = |k: &str, v: serde_json::Value| {
+            let mut c = ok.clone();
+            c[k] = v;
+            c
+        };
+        let cases = [
+            (
+                with("aud", json!("http://elsewhere")),
+                AssertionFailure::Audience,
+            ),
+            (with("exp", json!(900)), AssertionFailure::Lifetime),
+            (
+                with("exp", json!(1000 + MAX_LIFETIME + 31)),
+                AssertionFailure::Lifetime,
+            ),
+            (with("nbf", json!(1100)), AssertionFailure::Lifetime),
+            (with("iss", json!("other")), AssertionFailure::Claims),
+            (with("sub", json!("other")), AssertionFailure::Claims),
+            (with("jti", json!("")), AssertionFailure::Claims),
+        ];
+        for (claims, want) in cases {
+            assert_eq!(
+                check(&sign(&key, es.clone(), claims.clone())),
+                Err(want),
+                "{claims}"
+            );
+        }
+        // Keys come from the registration, never from the token or a path it names.
+        let mut h = es.clone();
+        h.kid = Some("../../keys/k1".into());
+        assert_eq!(
+            check(&sign(&key, h, ok.clone())),
+            Err(AssertionFailure::Header)
+        );
+        let mut h = es.clone();
+        h.jku = Some("http://evil/jwks".into());
+        assert_eq!(
+            check(&sign(&key, h, ok.clone())),
+            Err(AssertionFailure::Header)
+        );
+        let mut h = es.clone();
+        h.kid = Some("k2".into());
+        assert_eq!(
+            check(&sign(&key, h, ok.clone())),
+            Err(AssertionFailure::Algorithm)
+        );
+        // Another key, and an algorithm the client has no key for.
+        let (_, other) = keyed_client();
+        assert_eq!(
+            check(&sign(&other, es, ok.clone())),
+            Err(AssertionFailure::Signature)
+        );
+        let hs = sign(
+            &EncodingKey::from_secret(b"public"),
+            Header::new(Algorithm::HS256),
+            ok,
+        );
+        assert_eq!(check(&hs), Err(AssertionFailure::Algorithm));
+        assert_eq!(check("not.a.jwt"), Err(AssertionFailure::Header));
+    }
+}

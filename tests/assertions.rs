@@ -1,0 +1,236 @@
+//! `private_key_jwt` (RFC 7523 §2.2) through the real binary: a device that holds a key and
+//! no secret gets tokens, and every assertion rule holds.
+
+use crate::util::Server;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+
+const TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A P-256 key: its private half for signing, its public JWK for registering.
+fn es256_key() -> (EncodingKey, Value) {
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use p256::pkcs8::EncodePrivateKey;
+    let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
+    let point = secret.public_key().to_encoded_point(false);
+    let jwk = json!({"kty": "EC", "crv": "P-256",
+                     "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+                     "y": URL_SAFE_NO_PAD.encode(point.y().unwrap())});
+    let der = secret.to_pkcs8_der().unwrap();
+    (EncodingKey::from_ec_der(der.as_bytes()), jwk)
+}
+
+fn assertion(key: &EncodingKey, alg: Algorithm, claims: &Value) -> String {
+    encode(&Header::new(alg), claims, key).unwrap()
+}
+
+fn claims(s: &Server, id: &str, aud: &str, exp: u64, jti: &str) -> Value {
+    let _ = s;
+    json!({"iss": id, "sub": id, "aud": aud, "exp": exp, "iat": now(), "jti": jti})
+}
+
+/// Each request from its own loopback address: the failures this test makes on purpose must
+/// not add up to the guard's limit for one device.
+fn token_with(s: &Server, assertion: &str, path: &str, extra: &str) -> crate::util::Resp {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static NEXT: AtomicU8 = AtomicU8::new(10);
+    let form = format!("client_assertion_type={TYPE}&client_assertion={assertion}{extra}");
+    let source = format!("127.0.0.{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    crate::util::raw_request_from(&s.addr, Some(&source), req.as_bytes())
+}
+
+#[test]
+fn a_device_with_a_key_and_no_secret_gets_tokens_and_every_assertion_rule_holds() {
+    let s = Server::start();
+    let (key, jwk) = es256_key();
+    let file = s.dir.path().join("sensor.jwk");
+    std::fs::write(&file, jwk.to_string()).unwrap();
+    let added = s.admin_json(&[
+        "client",
+        "add",
+        "sensor",
+        "--scope",
+        "telemetry",
+        "--jwk",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(added.get("client_secret").is_none(), "{added}");
+    assert_eq!(added["auth"], "private_key_jwt");
+    let token_url = format!("{}/token", s.issuer());
+    let cc = "&grant_type=client_credentials";
+
+    let good = assertion(
+        &key,
+        Algorithm::ES256,
+        &claims(&s, "sensor", &token_url, now() + 60, "j1"),
+    );
+    let r = token_with(&s, &good, "/token", cc);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let access = r.json()["access_token"].as_str().unwrap().to_string();
+    let (_, at) = crate::util::jwt_parts(&access);
+    assert_eq!(
+        (at["sub"].as_str(), at["client_id"].as_str()),
+        (Some("sensor"), Some("sensor"))
+    );
+
+    // The same assertion again is a replay.
+    let r = token_with(&s, &good, "/token", cc);
+    assert_eq!((r.status, r.error().as_str()), (401, "invalid_client"));
+    // Each broken rule is refused.
+    let cases = [
+        (
+            "expired",
+            claims(&s, "sensor", &token_url, now() - 120, "j2"),
+        ),
+        (
+            "too long",
+            claims(&s, "sensor", &token_url, now() + 3600, "j3"),
+        ),
+        (
+            "wrong aud",
+            claims(&s, "sensor", "https://elsewhere/token", now() + 60, "j4"),
+        ),
+        (
+            "no jti",
+            json!({"iss": "sensor", "sub": "sensor", "aud": token_url, "exp": now() + 60}),
+        ),
+        (
+            "iss not sub",
+            json!({"iss": "other", "sub": "sensor", "aud": token_url, "exp": now() + 60, "jti": "j5"}),
+        ),
+    ];
+    for (what, c) in cases {
+        let r = token_with(&s, &assertion(&key, Algorithm::ES256, &c), "/token", cc);
+        assert_eq!(
+            (r.status, r.error().as_str()),
+            (401, "invalid_client"),
+            "{what}"
+        );
+    }
+    // A key the server does not know, HMAC keyed with the public key, and alg none.
+    let (other, _) = es256_key();
+    let c = claims(&s, "sensor", &token_url, now() + 60, "j6");
+    let unknown = assertion(&other, Algorithm::ES256, &c);
+    let hmac = assertion(
+        &EncodingKey::from_secret(jwk.to_string().as_bytes()),
+        Algorithm::HS256,
+        &c,
+    );
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(c.to_string())
+    );
+    for (what, a) in [("unknown key", unknown), ("hmac", hmac), ("none", none)] {
+        let r = token_with(&s, &a, "/token", cc);
+        assert_eq!(
+            (r.status, r.error().as_str()),
+            (401, "invalid_client"),
+            "{what}"
+        );
+    }
+    // A secret is no way in for a client with keys.
+    let r = s.post_basic(
+        "/token",
+        "sensor",
+        "anything",
+        "grant_type=client_credentials",
+    );
+    assert_eq!(r.status, 401);
+
+    // Introspection and revocation take assertions too (aud: the token endpoint).
+    let a = assertion(
+        &key,
+        Algorithm::ES256,
+        &claims(&s, "sensor", &token_url, now() + 60, "j7"),
+    );
+    let r = token_with(&s, &a, "/introspect", &format!("&token={access}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["active"], true);
+    let a = assertion(
+        &key,
+        Algorithm::ES256,
+        &claims(&s, "sensor", &token_url, now() + 60, "j8"),
+    );
+    assert_eq!(
+        token_with(&s, &a, "/revoke", &format!("&token={access}")).status,
+        200
+    );
+
+    let audit = s.cmd(&["audit"]);
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.contains("replayed_assertion"), "{audit}");
+    assert!(
+        audit.contains("lifetime") && audit.contains("audience"),
+        "{audit}"
+    );
+    // The metadata says so.
+    let meta = s.get("/.well-known/oauth-authorization-server").json();
+    let methods = meta["token_endpoint_auth_methods_supported"].to_string();
+    assert!(methods.contains("private_key_jwt"), "{methods}");
+}
+
+#[test]
+fn an_ed25519_pem_key_registers_and_signs() {
+    let s = Server::start();
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    use ring::signature::KeyPair;
+    let mut spki = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    spki.extend_from_slice(pair.public_key().as_ref());
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        STANDARD.encode(&spki)
+    );
+    let file = s.dir.path().join("tv.pem");
+    std::fs::write(&file, pem).unwrap();
+    let shown = s.admin_json(&[
+        "client",
+        "add",
+        "tv",
+        "--pem",
+        file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        shown["keys"][0].as_str().unwrap().starts_with("EdDSA "),
+        "{shown}"
+    );
+    let key = EncodingKey::from_ed_der(pkcs8.as_ref());
+    let c = claims(&s, "tv", &s.issuer(), now() + 60, "e1");
+    let r = token_with(
+        &s,
+        &assertion(&key, Algorithm::EdDSA, &c),
+        "/token",
+        "&grant_type=client_credentials",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // A private key file is refused at registration.
+    let bad = s.dir.path().join("private.jwk");
+    std::fs::write(
+        &bad,
+        r#"{"kty":"OKP","crv":"Ed25519","x":"AAAA","d":"BBBB"}"#,
+    )
+    .unwrap();
+    let out = s.cmd(&["client", "add", "leaky", "--jwk", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("private"));
+}
