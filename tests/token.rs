@@ -384,7 +384,11 @@ fn metadata_jwks_and_health_describe_the_server() {
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "private_key_jwt"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
     assert_eq!(
         m["token_endpoint_auth_signing_alg_values_supported"],

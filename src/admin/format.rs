@@ -18,6 +18,11 @@ pub fn render(req: &AdminRequest, v: &Value, json: bool) -> String {
         format!("{v}\n")
     } else {
         match req {
+            AdminRequest::ClientAdd(_) if v.get("client_secret").is_none() => format!(
+                "client_id:     {}\nauth:          private_key_jwt, keys {}\n",
+                text(&v["client_id"]),
+                v["keys"]
+            ),
             AdminRequest::ClientAdd(_) | AdminRequest::ClientRotateSecret { .. } => format!(
                 "client_id:     {}\nclient_secret: {}\nThe secret is shown only this once: store it now.\n",
                 text(&v["client_id"]),
