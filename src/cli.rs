@@ -29,6 +29,9 @@ pub enum Command {
     /// Manage the users of the password grant.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the issuers whose assertions the JWT bearer grant takes.
+    #[command(subcommand)]
+    Issuer(IssuerCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -94,7 +97,8 @@ pub struct ServeArgs {
 pub struct ClientSpec {
     /// Client id: letters, digits and - _ . @ ~, up to 128.
     pub id: String,
-    /// Allowed grant (repeatable): client_credentials, password, refresh_token.
+    /// Allowed grant (repeatable), as sent to the token endpoint: client_credentials, password,
+    /// refresh_token, urn:ietf:params:oauth:grant-type:jwt-bearer.
     #[arg(long = "grant", value_name = "GRANT")]
     pub grants: Vec<String>,
     /// Allowed scope (repeatable).
@@ -179,6 +183,42 @@ pub enum ClientCommand {
     Enable {
         /// Client id.
         id: String,
+    },
+}
+
+/// `piauth issuer ...`
+#[derive(Debug, Subcommand)]
+pub enum IssuerCommand {
+    /// Trust an issuer's signed assertions (RFC 7523 §2.1) for the subjects and scopes named.
+    Add {
+        /// Its `iss`.
+        name: String,
+        /// Its public key, a JWK file (repeatable).
+        #[arg(long = "jwk", value_name = "FILE")]
+        jwk_files: Vec<PathBuf>,
+        /// Its public key, a PEM `PUBLIC KEY` file (repeatable).
+        #[arg(long = "pem", value_name = "FILE")]
+        pem_files: Vec<PathBuf>,
+        /// A subject it may assert: a name, `prefix*`, or `*` for any (repeatable).
+        #[arg(long = "subject", value_name = "PATTERN", required = true)]
+        subjects: Vec<String>,
+        /// A scope its assertions may bring (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List trusted issuers.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop trusting an issuer.
+    Remove {
+        /// Its `iss`.
+        name: String,
     },
 }
 

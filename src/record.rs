@@ -19,22 +19,26 @@ pub enum GrantType {
     Password,
     /// RFC 6749 §6.
     RefreshToken,
+    /// RFC 7523 §2.1: a JWT from a trusted issuer, exchanged for a token.
+    JwtBearer,
 }
 
 impl GrantType {
     /// Every grant type, in the order metadata lists them.
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
+        GrantType::JwtBearer,
     ];
 
-    /// The wire name.
+    /// The wire name: what `grant_type` says, and what `--grant` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             GrantType::ClientCredentials => "client_credentials",
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
+            GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
         }
     }
 
@@ -47,6 +51,31 @@ impl GrantType {
 impl fmt::Display for GrantType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// An issuer whose signed assertions the JWT bearer grant accepts (RFC 7523 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerRecord {
+    /// The `iss` its assertions carry.
+    pub name: String,
+    /// Its public JWKs.
+    pub keys: Vec<serde_json::Value>,
+    /// The subjects it may assert: exact names, `prefix*`, or `*` for any.
+    pub subjects: Vec<String>,
+    /// The most a token from one of its assertions may carry.
+    pub scope: Scope,
+    /// Unix time of registration.
+    pub created_at: u64,
+}
+
+impl IssuerRecord {
+    /// Whether it may assert `subject`.
+    pub fn allows_subject(&self, subject: &str) -> bool {
+        self.subjects.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => subject.starts_with(prefix),
+            None => p == subject,
+        })
     }
 }
 

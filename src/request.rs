@@ -264,9 +264,7 @@ fn assertion_credentials(
             "use one client authentication method: a client assertion, Basic or client_secret",
         )));
     }
-    if params.get("client_assertion_type")
-        != Some(crate::protocol::client_assertion::ASSERTION_TYPE)
-    {
+    if params.get("client_assertion_type") != Some(crate::protocol::assertion::ASSERTION_TYPE) {
         return Err(fail(OAuthError::invalid_request(
             "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         )));

@@ -234,3 +234,130 @@ fn an_ed25519_pem_key_registers_and_signs() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("private"));
 }
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+#[test]
+fn the_jwt_bearer_grant_takes_a_trusted_issuers_assertion_for_the_subjects_it_may_name() {
+    let s = Server::start();
+    // The hub that vouches for the house's sensors, and a client that presents its assertions.
+    let (hub_key, hub_jwk) = es256_key();
+    let file = s.dir.path().join("hub.jwk");
+    std::fs::write(&file, hub_jwk.to_string()).unwrap();
+    let f = file.to_str().unwrap();
+    s.admin_json(&[
+        "issuer",
+        "add",
+        "https://hub.home",
+        "--jwk",
+        f,
+        "--subject",
+        "sensor-*",
+        "--scope",
+        "telemetry",
+        "--scope",
+        "admin",
+        "--json",
+    ]);
+    let listed = s.admin_json(&["issuer", "list", "--json"]);
+    assert_eq!(listed[0]["subjects"], json!(["sensor-*"]));
+    let secret = s.add_client(
+        "gateway",
+        &["urn:ietf:params:oauth:grant-type:jwt-bearer"],
+        &["telemetry"],
+    );
+    let token_url = format!("{}/token", s.issuer());
+    let grant = |assertion: &str, scope: &str| {
+        let form = format!("grant_type={JWT_BEARER}&assertion={assertion}{scope}");
+        s.post_basic("/token", "gateway", &secret, &form)
+    };
+    let hub = |sub: &str, jti: &str, aud: &str, exp: u64| {
+        let c = json!({"iss": "https://hub.home", "sub": sub, "aud": aud, "exp": exp, "jti": jti});
+        assertion(&hub_key, Algorithm::ES256, &c)
+    };
+
+    let a = hub("sensor-7", "h1", &token_url, now() + 60);
+    let r = grant(&a, "");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = r.json();
+    assert!(
+        body.get("refresh_token").is_none(),
+        "RFC 7523 §3.1: no refresh token"
+    );
+    let (_, at) = crate::util::jwt_parts(body["access_token"].as_str().unwrap());
+    assert_eq!(at["sub"], "sensor-7");
+    assert_eq!(at["client_id"], "gateway");
+    // The client's scope and the issuer's intersected: admin is the issuer's, not the client's.
+    assert_eq!(at["scope"], "telemetry");
+
+    // Each rule, with the check named in the error and never the key.
+    let (stranger, _) = es256_key();
+    let other = json!({"iss": "https://hub.home", "sub": "sensor-7", "aud": token_url,
+                       "exp": now() + 60, "jti": "h9"});
+    let cases = [
+        ("replayed", a.clone(), "used before"),
+        (
+            "subject",
+            hub("camera-1", "h2", &token_url, now() + 60),
+            "subject",
+        ),
+        (
+            "audience",
+            hub("sensor-7", "h3", "https://elsewhere", now() + 60),
+            "aud",
+        ),
+        (
+            "expired",
+            hub("sensor-7", "h4", &token_url, now() - 120),
+            "expired",
+        ),
+        (
+            "key",
+            assertion(&stranger, Algorithm::ES256, &other),
+            "signature",
+        ),
+        (
+            "issuer",
+            assertion(
+                &hub_key,
+                Algorithm::ES256,
+                &json!({"iss": "https://evil", "sub": "sensor-7", "aud": token_url, "exp": now() + 60, "jti": "h5"}),
+            ),
+            "not trusted",
+        ),
+    ];
+    for (what, a, says) in cases {
+        let r = grant(&a, "");
+        assert_eq!(
+            (r.status, r.error().as_str()),
+            (400, "invalid_grant"),
+            "{what}"
+        );
+        let why = r.json()["error_description"].as_str().unwrap().to_string();
+        assert!(why.contains(says), "{what}: {why}");
+    }
+    let r = grant(
+        &hub("sensor-7", "h6", &token_url, now() + 60),
+        "&scope=admin",
+    );
+    assert_eq!(r.error(), "invalid_scope");
+    // A client not allowed the grant cannot use it, whatever it presents.
+    let other_secret = s.add_client("plain", &["client_credentials"], &["telemetry"]);
+    let form = format!(
+        "grant_type={JWT_BEARER}&assertion={}",
+        hub("sensor-7", "h7", &token_url, now() + 60)
+    );
+    let r = s.post_basic("/token", "plain", &other_secret, &form);
+    assert_eq!(r.error(), "unauthorized_client");
+    // Removed, the issuer is trusted no more.
+    assert!(s
+        .cmd(&["issuer", "remove", "https://hub.home"])
+        .status
+        .success());
+    let r = grant(&hub("sensor-7", "h8", &token_url, now() + 60), "");
+    assert_eq!(r.error(), "invalid_grant");
+    let meta = s.get("/.well-known/oauth-authorization-server").json();
+    assert!(meta["grant_types_supported"]
+        .to_string()
+        .contains(JWT_BEARER));
+}

@@ -380,7 +380,12 @@ fn metadata_jwks_and_health_describe_the_server() {
     assert_eq!(m["jwks_uri"], format!("{iss}/jwks.json"));
     assert_eq!(
         m["grant_types_supported"],
-        json!(["client_credentials", "password", "refresh_token"])
+        json!([
+            "client_credentials",
+            "password",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
     );
     assert_eq!(
         m["token_endpoint_auth_methods_supported"],

@@ -1,7 +1,7 @@
 //! From a parsed command line to an admin request: the CLI side of the admin channel.
 
 use super::{AdminError, AdminRequest};
-use crate::cli::{ClientCommand, Command, KeyCommand, UserCommand};
+use crate::cli::{ClientCommand, Command, IssuerCommand, KeyCommand, UserCommand};
 use std::io::Read;
 
 fn read_password_stdin() -> Result<String, AdminError> {
@@ -51,6 +51,28 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                 },
                 false,
             ),
+        },
+        Command::Issuer(i) => match i {
+            IssuerCommand::Add {
+                name,
+                jwk_files,
+                pem_files,
+                subjects,
+                scopes,
+                json,
+            } => (
+                AdminRequest::IssuerAdd {
+                    name: name.clone(),
+                    keys: read_keys(jwk_files, pem_files)?,
+                    subjects: subjects.clone(),
+                    scopes: scopes.clone(),
+                },
+                *json,
+            ),
+            IssuerCommand::List { json } => (AdminRequest::IssuerList, *json),
+            IssuerCommand::Remove { name } => {
+                (AdminRequest::IssuerRemove { name: name.clone() }, false)
+            }
         },
         Command::User(u) => match u {
             UserCommand::Add { name, scopes, .. } => (

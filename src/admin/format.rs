@@ -31,6 +31,7 @@ pub fn render(req: &AdminRequest, v: &Value, json: bool) -> String {
             AdminRequest::ClientList
             | AdminRequest::UserList
             | AdminRequest::KeyList
+            | AdminRequest::IssuerList
             | AdminRequest::Audit => {
                 let rows = v.as_array().cloned().unwrap_or_default();
                 let mut s = String::new();

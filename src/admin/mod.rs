@@ -100,6 +100,17 @@ fn client_json(c: &ClientRecord) -> Value {
     })
 }
 
+fn issuer_json(i: &crate::record::IssuerRecord) -> Value {
+    json!({
+        "issuer": i.name,
+        "subjects": i.subjects,
+        "scope": i.scope.to_string(),
+        "keys": i.keys.iter().map(|k| format!("{} {}", k["alg"].as_str().unwrap_or("?"),
+                                               k["kid"].as_str().unwrap_or("?"))).collect::<Vec<_>>(),
+        "created_at": i.created_at,
+    })
+}
+
 fn no_client(id: &str) -> AdminError {
     AdminError::NotFound(format!("no client {id:?}"))
 }
@@ -196,7 +207,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             for g in &grants {
                 let g = GrantType::parse(g).ok_or_else(|| {
                     AdminError::Invalid(format!(
-                        "unknown grant {g:?}: use client_credentials, password or refresh_token"
+                        "unknown grant {g:?}: use client_credentials, password, refresh_token or urn:ietf:params:oauth:grant-type:jwt-bearer"
                     ))
                 })?;
                 if !parsed.contains(&g) {
@@ -281,6 +292,44 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             };
             apply(store, &[Change::InsertUser(user.clone())])?;
             json!({ "username": name, "scope": user.scope.to_string() })
+        }
+        AdminRequest::IssuerAdd {
+            name,
+            keys,
+            subjects,
+            scopes,
+        } => {
+            if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+                return Err(AdminError::Invalid(format!("issuer {name:?} is not a valid iss")));
+            }
+            if keys.is_empty() {
+                return Err(AdminError::Invalid(
+                    "an issuer needs a key: --jwk FILE or --pem FILE".into(),
+                ));
+            }
+            for p in &subjects {
+                if p != "*" && !is_valid_name(p.strip_suffix('*').unwrap_or(p)) {
+                    return Err(AdminError::Invalid(format!("subject pattern {p:?} is not valid")));
+                }
+            }
+            if store.issuer(&name)?.is_some() {
+                return Err(AdminError::Invalid(format!("issuer {name:?} exists; remove it first")));
+            }
+            let issuer = crate::record::IssuerRecord {
+                name,
+                keys,
+                subjects,
+                scope: scope_of(&scopes)?,
+                created_at: now,
+            };
+            apply(store, &[Change::PutIssuer(issuer.clone())])?;
+            issuer_json(&issuer)
+        }
+        AdminRequest::IssuerList => json!(store.issuers()?.iter().map(issuer_json).collect::<Vec<_>>()),
+        AdminRequest::IssuerRemove { name } => {
+            store.issuer(&name)?.ok_or_else(|| AdminError::NotFound(format!("no issuer {name:?}")))?;
+            apply(store, &[Change::RemoveIssuer(name.clone())])?;
+            json!({ "removed": name })
         }
         AdminRequest::UserList => json!(store
             .users()?

@@ -59,6 +59,24 @@ pub enum AdminRequest {
         #[serde(default)]
         keep_sessions: bool,
     },
+    /// Trust an issuer.
+    IssuerAdd {
+        /// Its `iss`.
+        name: String,
+        /// Its public JWKs (read by the command line).
+        keys: Vec<serde_json::Value>,
+        /// Subjects it may assert.
+        subjects: Vec<String>,
+        /// Scopes it may bring.
+        scopes: Vec<String>,
+    },
+    /// List trusted issuers.
+    IssuerList,
+    /// Stop trusting an issuer.
+    IssuerRemove {
+        /// Its `iss`.
+        name: String,
+    },
     /// List keys.
     KeyList,
     /// Rotate the signing key: staged, or at once when the keys are compromised.
@@ -88,6 +106,7 @@ impl AdminRequest {
                 | AdminRequest::ClientShow { .. }
                 | AdminRequest::UserList
                 | AdminRequest::KeyList
+                | AdminRequest::IssuerList
                 | AdminRequest::Audit
         )
     }

@@ -67,6 +67,10 @@ pub enum Change {
     RemoveUser(String),
     /// Write key records (a rotation).
     PutKeys(Vec<KeyRecord>),
+    /// Store or replace a trusted issuer.
+    PutIssuer(crate::record::IssuerRecord),
+    /// Forget a trusted issuer.
+    RemoveIssuer(String),
 }
 
 /// Why a list of changes was not applied.

@@ -37,7 +37,7 @@ pub enum AuthFailure {
     /// A secret for a client that has keys, or an assertion for one that has none.
     WrongMethod,
     /// The client assertion was refused.
-    BadAssertion(super::client_assertion::AssertionFailure),
+    BadAssertion(super::assertion::AssertionFailure),
     /// The client assertion's `jti` was used before.
     Replayed,
 }
@@ -76,13 +76,7 @@ pub fn check(
     record: Option<ClientRecord>,
     pepper: &[u8],
     rules: &AssertionRules,
-) -> Result<
-    (
-        AuthenticatedClient,
-        Option<super::client_assertion::Accepted>,
-    ),
-    (OAuthError, AuthFailure),
-> {
+) -> Result<(AuthenticatedClient, Option<super::assertion::Accepted>), (OAuthError, AuthFailure)> {
     let Some(record) = record else {
         // Spend the same hash as a real check.
         let _ = secret::check_client_secret(pepper, creds.secret(), "");
@@ -93,7 +87,7 @@ pub fn check(
             if record.keys.is_empty() {
                 return Err((BAD_CLIENT, AuthFailure::WrongMethod));
             }
-            let accepted = super::client_assertion::check(
+            let accepted = super::assertion::check(
                 assertion,
                 &record,
                 rules.audiences,

@@ -15,8 +15,8 @@
 // request, so boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+pub mod assertion;
 mod changes;
-pub mod client_assertion;
 pub mod client_auth;
 pub mod clock;
 mod endpoints;
@@ -80,6 +80,8 @@ pub trait Directory {
     fn client(&self, id: &str) -> Result<Option<ClientRecord>, LookupError>;
     /// A user by name.
     fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError>;
+    /// A trusted issuer of assertions, by its `iss`.
+    fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError>;
     /// A refresh-token family.
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError>;
     /// The family of a token issued before token values named their family, by digest.

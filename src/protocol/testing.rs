@@ -18,6 +18,7 @@ pub const PEPPER: &[u8] = b"pepper";
 pub struct MapDirectory {
     pub clients: HashMap<String, ClientRecord>,
     pub users: HashMap<String, UserRecord>,
+    pub issuers: HashMap<String, crate::record::IssuerRecord>,
     pub legacy: Vec<(TokenDigest, FamilyId)>,
     pub families: HashMap<FamilyId, FamilyRecord>,
     pub revoked_jti: HashSet<String>,
@@ -32,6 +33,9 @@ impl Directory for MapDirectory {
     }
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
         Ok(self.families.get(id).cloned())
+    }
+    fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError> {
+        Ok(self.issuers.get(name).cloned())
     }
     fn legacy_family(&self, d: &TokenDigest) -> Result<Option<FamilyId>, LookupError> {
         Ok(self.legacy.iter().find(|(l, _)| l == d).map(|(_, id)| *id))

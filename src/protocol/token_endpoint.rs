@@ -73,6 +73,8 @@ pub struct Issue {
     pub refresh_ttl: u64,
     /// Refresh-token work.
     pub refresh: RefreshPlan,
+    /// An assertion this grant rests on, to be used only once: (issuer, `jti`, until).
+    pub once: Option<(String, String, u64)>,
 }
 
 /// Why nothing is issued.
@@ -150,7 +152,27 @@ pub fn respond(
         }
     }
     match decided {
-        Ok(i) => issue(&i, ctx, rng),
+        Ok(i) => {
+            if let Some((issuer, jti, until)) = &i.once {
+                // Issuers' jtis and clients' share the cache: the key tells them apart.
+                let key = format!("issuer:{issuer}");
+                match ctx.replay.first_use(&key, jti, *until, ctx.now) {
+                    super::replay::Replay::First => {}
+                    super::replay::Replay::Replayed => {
+                        return Step::from(OAuthError::invalid_grant(
+                            "the assertion was used before (jti)",
+                        ))
+                    }
+                    super::replay::Replay::Full => {
+                        return Step::from(OAuthError::new(
+                            ErrorCode::TemporarilyUnavailable,
+                            "too many assertions in the last minutes; try again shortly",
+                        ))
+                    }
+                }
+            }
+            issue(&i, ctx, rng)
+        }
         Err(Refusal::Error(e)) => Step::from(e),
         Err(Refusal::Password { known_user }) => {
             // A name that is no user is not repeated: it may be a password typed into the
@@ -175,6 +197,31 @@ pub fn respond(
     }
 }
 
+/// The `iss` of a JWT, unverified.
+fn unverified_iss(jwt: &str) -> Option<String> {
+    use base64::Engine;
+    let claims = jwt.split('.').nth(1)?;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
+    claims["iss"].as_str().map(str::to_string)
+}
+
+/// The description of a refused assertion (RFC 7523 §3.1): the check that failed, never
+/// the key.
+fn assertion_refusal(f: super::assertion::AssertionFailure) -> &'static str {
+    use super::assertion::AssertionFailure as F;
+    match f {
+        F::Header => "the assertion's header is refused (not a JWT, or jku, x5u, jwk, or a kid that is not a plain name)",
+        F::Algorithm => "the assertion is signed with an algorithm its issuer has no key for",
+        F::Signature => "the assertion's signature does not verify with its issuer's keys",
+        F::Claims => "the assertion lacks iss, sub or jti",
+        F::Audience => "the assertion's aud names neither this server nor its token endpoint",
+        F::Lifetime => "the assertion is expired, not yet valid, or valid for more than 5 minutes",
+    }
+}
+
 /// Decides a token request from an authenticated client.
 pub fn decide(
     params: &Params,
@@ -186,7 +233,7 @@ pub fn decide(
     let grant_name = params.require("grant_type", "grant_type is required")?;
     let grant = GrantType::parse(grant_name).ok_or(OAuthError::new(
         ErrorCode::UnsupportedGrantType,
-        "supported grant types: client_credentials, password, refresh_token",
+        "supported grant types: client_credentials, password, refresh_token, urn:ietf:params:oauth:grant-type:jwt-bearer",
     ))?;
     let c = client.record();
     if !c.grants.contains(&grant) {
@@ -220,8 +267,46 @@ pub fn decide(
         access_ttl: c.access_ttl.unwrap_or(policy.access_ttl),
         refresh_ttl: c.refresh_ttl.unwrap_or(policy.refresh_ttl),
         refresh: RefreshPlan::None,
+        once: None,
     };
     Ok(match grant {
+        GrantType::JwtBearer => {
+            let assertion = params.require("assertion", "assertion is required")?;
+            // The issuer the assertion names, unverified: only to know whose keys to try.
+            let named = unverified_iss(assertion).ok_or(OAuthError::invalid_grant(
+                "the assertion is not a JWT with an iss",
+            ))?;
+            let issuer = dir.issuer(&named)?.ok_or(OAuthError::invalid_grant(
+                "the assertion's issuer is not trusted here",
+            ))?;
+            let token_endpoint = format!("{}{}", policy.issuer, super::endpoints::TOKEN_PATH);
+            let expect = super::assertion::Expect {
+                iss: &issuer.name,
+                sub: None,
+                audiences: &[&policy.issuer, &token_endpoint],
+                now,
+                leeway: policy.leeway,
+            };
+            let accepted = super::assertion::verify(assertion, &issuer.keys, &expect)
+                .map_err(|f| OAuthError::invalid_grant(assertion_refusal(f)))?;
+            if !crate::record::is_valid_name(&accepted.sub) || !issuer.allows_subject(&accepted.sub)
+            {
+                return Err(OAuthError::invalid_grant(
+                    "the assertion's subject is not one its issuer may assert",
+                )
+                .into());
+            }
+            let allowed = c.scope.intersect(&issuer.scope);
+            let scope = narrow(requested.as_ref(), &allowed)?;
+            // RFC 7523 §3.1: no refresh token; the device asserts again.
+            Issue {
+                subject: accepted.sub,
+                refresh_scope: scope.clone(),
+                scope,
+                once: Some((issuer.name, accepted.jti, accepted.until)),
+                ..base
+            }
+        }
         GrantType::ClientCredentials => {
             let scope = narrow(requested.as_ref(), &c.scope)?;
             // RFC 6749 §4.4.3: no refresh token for client_credentials.

@@ -158,6 +158,7 @@ pub struct Trees {
     family_expiry: sled::Tree,
     family_use: sled::Tree,
     legacy_refresh: sled::Tree,
+    issuers: sled::Tree,
     /// Families stored, kept in memory because sled's `len` walks the whole tree.
     family_count: Arc<AtomicUsize>,
 }
@@ -197,6 +198,7 @@ fn abort<T>(a: Abort) -> TxResult<T> {
 
 /// The trees a transaction writes, by role.
 struct Tx<'a> {
+    issuers: &'a TransactionalTree,
     clients: &'a TransactionalTree,
     users: &'a TransactionalTree,
     keys: &'a TransactionalTree,
@@ -329,6 +331,12 @@ impl Tx<'_> {
             }
             Change::RemoveUser(name) => {
                 self.users.remove(name.as_bytes())?;
+            }
+            Change::PutIssuer(issuer) => {
+                self.issuers.insert(issuer.name.as_bytes(), enc(issuer))?;
+            }
+            Change::RemoveIssuer(name) => {
+                self.issuers.remove(name.as_bytes())?;
             }
             Change::PutKeys(records) => {
                 for r in records {
@@ -494,6 +502,14 @@ impl Store {
     pub fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         self.trees()?.keys()
     }
+    /// All trusted issuers, by name.
+    pub fn issuers(&self) -> Result<Vec<crate::record::IssuerRecord>, StoreError> {
+        self.trees()?.issuers()
+    }
+    /// A trusted issuer.
+    pub fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, StoreError> {
+        self.trees()?.issuer(name)
+    }
 
     /// Deletes what can no longer matter at `now`: expired families, revocations of
     /// expired access tokens, keys no longer published. Returns how many.
@@ -538,6 +554,9 @@ impl Directory for Store {
     }
     fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError> {
         Directory::user(&*self.trees().map_err(|e| e.lookup("user"))?, name)
+    }
+    fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError> {
+        Directory::issuer(&*self.trees().map_err(|e| e.lookup("issuer"))?, name)
     }
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
         Directory::family(&*self.trees().map_err(|e| e.lookup("family"))?, id)
@@ -587,6 +606,7 @@ impl Trees {
             family_expiry: tree("family_expiry")?,
             family_use: tree("family_use")?,
             legacy_refresh: tree("legacy_refresh")?,
+            issuers: tree("issuers")?,
             family_count,
             db,
         })
@@ -605,6 +625,7 @@ impl Trees {
             return Ok(Ok(()));
         }
         let trees = [
+            &self.issuers,
             &self.clients,
             &self.users,
             &self.keys,
@@ -615,13 +636,14 @@ impl Trees {
         ];
         let result = trees.as_slice().transaction(|t| {
             let tx = Tx {
-                clients: &t[0],
-                users: &t[1],
-                keys: &t[2],
-                families: &t[3],
-                family_expiry: &t[4],
-                family_use: &t[5],
-                revoked_jti: &t[6],
+                issuers: &t[0],
+                clients: &t[1],
+                users: &t[2],
+                keys: &t[3],
+                families: &t[4],
+                family_expiry: &t[5],
+                family_use: &t[6],
+                revoked_jti: &t[7],
             };
             let mut applied = Applied::default();
             for change in changes {
@@ -702,6 +724,14 @@ impl Trees {
     /// All signing keys.
     pub fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         Self::list(&self.keys, "key")
+    }
+    /// A trusted issuer.
+    pub fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, StoreError> {
+        Self::get(&self.issuers, "issuer", name.as_bytes())
+    }
+    /// All trusted issuers, by name.
+    pub fn issuers(&self) -> Result<Vec<crate::record::IssuerRecord>, StoreError> {
+        Self::list(&self.issuers, "issuer")
     }
 
     /// Deletes keys no longer published at `now`.
@@ -869,6 +899,9 @@ fn restrict_permissions(dir: &Path, warn: bool) {
 impl Directory for Trees {
     fn client(&self, id: &str) -> Result<Option<ClientRecord>, LookupError> {
         Trees::client(self, id).map_err(|e| e.lookup("client"))
+    }
+    fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError> {
+        Trees::issuer(self, name).map_err(|e| e.lookup("issuer"))
     }
     fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError> {
         Trees::user(self, name).map_err(|e| e.lookup("user"))

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         URL_SAFE_NO_PAD.encode(header),
         URL_SAFE_NO_PAD.encode(claims)
     );
-    let key = w.keys.current();
+    let key = w.keys.current(w.now);
     let signature = key.signer.sign(input.as_bytes()).expect("the key signs");
     let signed = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
     let _ = token::verify(&signed, &w.keys, issuer, w.now, 30);

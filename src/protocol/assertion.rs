@@ -1,5 +1,6 @@
-//! `private_key_jwt` (RFC 7523 §2.2 and §3): a client proves who it is with a JWT signed by a
-//! key it registered, instead of sending a secret.
+//! JWT assertions (RFC 7523 §3): a client proving who it is with a JWT signed by a key it
+//! registered (`private_key_jwt`, §2.2), and a trusted issuer's JWT exchanged for a token
+//! (the JWT bearer grant, §2.1). One set of rules for both.
 
 use crate::client_keys::{is_plain_kid, ASSERTION_ALGS};
 use crate::record::ClientRecord;
@@ -46,9 +47,12 @@ impl AssertionFailure {
     }
 }
 
-/// An assertion that checked out: its `jti`, to be used once, until `until`.
+/// An assertion that checked out: whom it names, and its `jti`, to be used once, until
+/// `until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
+    /// Its subject.
+    pub sub: String,
     /// The assertion's id.
     pub jti: String,
     /// When it stops being acceptable (exp plus leeway).
@@ -57,14 +61,28 @@ pub struct Accepted {
 
 #[derive(Deserialize)]
 struct Claims {
+    sub: String,
     exp: u64,
     nbf: Option<u64>,
     jti: Option<String>,
 }
 
-/// Checks `assertion` as `record`'s proof of identity: signed with one of its keys (an
-/// algorithm it registered), `iss` = `sub` = its id, `aud` one of `audiences`, `exp` in the
-/// future but at most [`MAX_LIFETIME`] ahead, `nbf` passed, all within `leeway`.
+/// What an assertion must say.
+pub struct Expect<'a> {
+    /// Its `iss`.
+    pub iss: &'a str,
+    /// Its `sub`, when only one will do.
+    pub sub: Option<&'a str>,
+    /// The values its `aud` may name.
+    pub audiences: &'a [&'a str],
+    /// Now, by the core's clock.
+    pub now: u64,
+    /// Clock skew allowed.
+    pub leeway: u64,
+}
+
+/// Checks `assertion` as `record`'s proof of identity: [`verify`] with its keys, `iss` =
+/// `sub` = its id.
 pub fn check(
     assertion: &str,
     record: &ClientRecord,
@@ -72,6 +90,25 @@ pub fn check(
     now: u64,
     leeway: u64,
 ) -> Result<Accepted, AssertionFailure> {
+    let expect = Expect {
+        iss: &record.id,
+        sub: Some(&record.id),
+        audiences,
+        now,
+        leeway,
+    };
+    verify(assertion, &record.keys, &expect)
+}
+
+/// Checks `assertion`: signed with one of `keys` (each with its `alg`, never `none` or
+/// HMAC), `iss` and `sub` as `expect` says, `aud` one of its audiences, `exp` in the future
+/// but at most [`MAX_LIFETIME`] ahead, `nbf` passed, all within the leeway, and a `jti`.
+pub fn verify(
+    assertion: &str,
+    keys: &[serde_json::Value],
+    expect: &Expect,
+) -> Result<Accepted, AssertionFailure> {
+    let (now, leeway) = (expect.now, expect.leeway);
     crate::crypto::install();
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| AssertionFailure::Header)?;
     // Keys come from the registration only: never from a location the token names.
@@ -84,8 +121,7 @@ pub fn check(
     if !ASSERTION_ALGS.contains(&header.alg) {
         return Err(AssertionFailure::Algorithm);
     }
-    let keys: Vec<Jwk> = record
-        .keys
+    let keys: Vec<Jwk> = keys
         .iter()
         .filter(|k| k["alg"].as_str().and_then(|a| Algorithm::from_str(a).ok()) == Some(header.alg))
         .filter(|k| {
@@ -103,9 +139,9 @@ pub fn check(
     // Times are checked below against `now`, the core's clock, not the system's.
     validation.validate_exp = false;
     validation.validate_nbf = false;
-    validation.set_audience(audiences);
-    validation.set_issuer(&[&record.id]);
-    validation.sub = Some(record.id.clone());
+    validation.set_audience(expect.audiences);
+    validation.set_issuer(&[expect.iss]);
+    validation.sub = expect.sub.map(str::to_string);
     validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
     let mut failure = AssertionFailure::Signature;
     for jwk in keys {
@@ -129,6 +165,7 @@ pub fn check(
                     return Err(AssertionFailure::Lifetime);
                 }
                 return Ok(Accepted {
+                    sub: claims.sub,
                     jti,
                     until: claims.exp.saturating_add(leeway),
                 });
@@ -190,6 +227,7 @@ mod tests {
         assert_eq!(
             check(&sign(&key, es.clone(), ok.clone())),
             Ok(Accepted {
+                sub: "dev".into(),
                 jti: "a".into(),
                 until: 1130
             })
