@@ -69,3 +69,44 @@ def test_a_device_with_a_key_gets_a_token_and_the_rules_hold(server_factory, alg
     for what, refused in [("replay", replay), ("expired", expired), ("aud", wrong_aud), ("key", stranger)]:
         assert refused.status_code == 401, (what, refused.text)
         assert refused.json()["error"] == "invalid_client", what
+
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@pytest.mark.parametrize("algorithm", list(KEYS))
+def test_a_trusted_issuers_assertion_is_exchanged_for_a_token(server_factory, algorithm):
+    s = server_factory("ES256")
+    make, alg_class = KEYS[algorithm]
+    hub = make()
+    public = json.loads(alg_class.to_jwk(hub.public_key()))
+    public["alg"] = algorithm
+    path = os.path.join(s.dir.name, "hub.jwk")
+    with open(path, "w") as f:
+        json.dump(public, f)
+    s.admin("issuer", "add", "https://hub.home", "--jwk", path, "--subject", "*", "--scope", "telemetry")
+    secret = s.add_client("gateway", [JWT_BEARER], ["telemetry"])
+
+    def grant(**overrides):
+        now = int(time.time())
+        claims = {"iss": "https://hub.home", "sub": "sensor-7", "aud": f"{s.issuer}/token",
+                  "exp": now + 60, "jti": str(uuid.uuid4())}
+        claims.update(overrides)
+        assertion = jwt.encode(claims, hub, algorithm=algorithm)
+        return requests.post(f"{s.issuer}/token", auth=("gateway", secret), timeout=10,
+                             data={"grant_type": JWT_BEARER, "assertion": assertion}), assertion
+
+    r, assertion = grant()
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "refresh_token" not in body
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert (claims["sub"], claims["client_id"], claims["scope"]) == ("sensor-7", "gateway", "telemetry")
+    replay = requests.post(f"{s.issuer}/token", auth=("gateway", secret), timeout=10,
+                           data={"grant_type": JWT_BEARER, "assertion": assertion})
+    now = int(time.time())
+    expired, _ = grant(exp=now - 300)
+    wrong_aud, _ = grant(aud="https://elsewhere/token")
+    for what, refused in [("replay", replay), ("expired", expired), ("aud", wrong_aud)]:
+        assert refused.status_code == 400, (what, refused.text)
+        assert refused.json()["error"] == "invalid_grant", what
