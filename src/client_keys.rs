@@ -134,6 +134,7 @@ fn finish(mut v: Value) -> Result<Value, KeyFileError> {
     let jwk: Jwk =
         serde_json::from_value(v.clone()).map_err(|e| bad(format!("not a usable JWK: {e}")))?;
     jsonwebtoken::DecodingKey::from_jwk(&jwk).map_err(|e| bad(format!("not a usable key: {e}")))?;
+    check_material(&v)?;
     let kid = match v.get("kid").and_then(Value::as_str) {
         Some(kid) => {
             if !is_plain_kid(kid) {
@@ -149,6 +150,37 @@ fn finish(mut v: Value) -> Result<Value, KeyFileError> {
     };
     v["kid"] = json!(kid);
     Ok(v)
+}
+
+/// The key itself, as a verifier will need it: a point on P-256, 32 Ed25519 bytes, an RSA
+/// modulus of at least 2048 bits. Checked now, so that a bad key is refused at registration
+/// rather than met at the first assertion.
+fn check_material(v: &Value) -> Result<(), KeyFileError> {
+    let field = |name: &str| {
+        v[name]
+            .as_str()
+            .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+            .ok_or_else(|| bad(format!("the key's {name:?} is missing or not base64url")))
+    };
+    match v["kty"].as_str() {
+        Some("EC") => {
+            let mut point = vec![4u8];
+            point.extend(field("x")?);
+            point.extend(field("y")?);
+            p256::PublicKey::from_sec1_bytes(&point)
+                .map_err(|_| bad("the key is not a point on P-256"))?;
+        }
+        Some("OKP") if field("x")?.len() != 32 => return Err(bad("an Ed25519 key is 32 bytes")),
+        Some("RSA") => {
+            let n = field("n")?;
+            let leading = n.iter().take_while(|b| **b == 0).count();
+            if (n.len() - leading) * 8 < 2048 {
+                return Err(bad("RSA keys under 2048 bits are refused"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A `kid` piauth accepts: never a path or a URL (RFC 7515 §4.1.4 leaves it free; a kid
@@ -182,6 +214,13 @@ mod tests {
         assert!(from_jwk_text(&with_d).unwrap_err().0.contains("private"));
         let hs = EC_JWK.replace("\"kty\"", "\"alg\":\"HS256\",\"kty\"");
         assert!(from_jwk_text(&hs).is_err());
+        let off_curve = EC_JWK.replace(
+            "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+            "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a1",
+        );
+        assert!(from_jwk_text(&off_curve).is_err(), "a point off the curve");
+        let small_rsa = r#"{"kty":"RSA","n":"AQAB","e":"AQAB"}"#;
+        assert!(from_jwk_text(small_rsa).unwrap_err().0.contains("2048"));
         let oct = r#"{"kty":"oct","k":"c2VjcmV0"}"#;
         assert!(from_jwk_text(oct).is_err());
         for kid in ["../../etc/passwd", "http://x/k", "a/b", ""] {

@@ -595,6 +595,12 @@ pub fn resolve(
         "must be 0 to 60 seconds",
     )?;
     check(
+        "leeway",
+        &s.leeway,
+        |t| *t <= 600,
+        "must be 0 to 600 seconds",
+    )?;
+    check(
         "jwks_max_age",
         &s.jwks_max_age,
         |t| (1..=86_400).contains(t),

@@ -311,8 +311,19 @@ impl KeyRing {
 /// Whether `key_rotation_days` calls for a new key at `now`: the current key has signed for
 /// `days` and no next key is waiting.
 pub fn rotation_due(ring: &KeyRing, now: u64, days: u64) -> bool {
-    let signed_for = now.saturating_sub(ring.current(now).active_from);
+    // A key made by `--now` signs "from 0": count from when it was made.
+    let key = ring.current(now);
+    let signed_for = now.saturating_sub(key.active_from.max(key.created_at));
     ring.next(now).is_none() && signed_for >= days.saturating_mul(86_400)
+}
+
+/// The time a rotation counts from: now, but never before the newest key began signing (a
+/// clock set back must not stage a key into the past, where it would sign at once).
+pub fn rotation_base(records: &[KeyRecord], now: u64) -> u64 {
+    records
+        .iter()
+        .map(|r| r.active_from.unwrap_or(r.created_at))
+        .fold(now, u64::max)
 }
 
 /// How long a rotated key is published before it signs: the time verifiers may cache the
@@ -365,14 +376,16 @@ pub fn rotate(
                 })
                 .collect()
         }
+        // Times of 0, not `now`: a clock that later reads earlier (a Pi restoring a saved
+        // time, NTP stepping back) must not bring a compromised key back.
         Rotation::Now => {
-            new.active_from = Some(now);
+            new.active_from = Some(0);
             records
                 .iter()
-                .filter(|r| r.publish_until.is_none_or(|until| until > now))
+                .filter(|r| r.publish_until.is_none_or(|until| until > 0))
                 .map(|r| KeyRecord {
-                    retired_at: Some(r.retired_at.map_or(now, |t| t.min(now))),
-                    publish_until: Some(now),
+                    retired_at: Some(0),
+                    publish_until: Some(0),
                     ..r.clone()
                 })
                 .collect()
@@ -481,6 +494,11 @@ mod tests {
         assert!(ring.find(&old.kid, 60).is_none());
         assert!(ring.find(&waiting.kid, 60).is_none());
         assert_eq!(ring.current(1000).kid, fresh.kid);
+        // A clock that goes back afterwards brings none of them back.
+        for t in [0, 1, 30, 59] {
+            assert_eq!(ring.current(t).kid, fresh.kid, "at {t}");
+            assert!(ring.find(&old.kid, t).is_none(), "at {t}");
+        }
     }
 
     #[test]

@@ -63,13 +63,13 @@ pub fn tls_identity(cfg: &Config) -> Result<crate::tls::Identity, AppError> {
 }
 
 /// `key_rotation_days`: once the current key has signed that long and no next key waits,
-/// schedules one, staged like `key rotate`.
-fn rotate_when_due(service: &Service, days: u64) {
+/// schedules one, staged like `key rotate`. False if that failed.
+fn rotate_when_due(service: &Service, days: u64) -> bool {
     let now = unix_now();
     let ring = service.keys();
     let due = crate::keys::rotation_due(&ring, now, days);
     if !due {
-        return;
+        return true;
     }
     let done = service::rotate_key(&service.store, &service.policy, service.algorithm, false)
         .map_err(|e| e.to_string())
@@ -78,11 +78,17 @@ fn rotate_when_due(service: &Service, days: u64) {
             Ok((kid, from))
         });
     match done {
-        Ok((kid, from)) => log::info!(
-            "key_rotation_days ({days}) reached: key {kid} published, signs in {} s",
-            from.saturating_sub(now)
-        ),
-        Err(e) => log::error!("automatic key rotation failed: {e}"),
+        Ok((kid, from)) => {
+            log::info!(
+                "key_rotation_days ({days}) reached: key {kid} published, signs in {} s",
+                from.saturating_sub(now)
+            );
+            true
+        }
+        Err(e) => {
+            log::error!("automatic key rotation failed: {e}; trying again in an hour");
+            false
+        }
     }
 }
 
@@ -282,6 +288,7 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
 
     let watchdog = notifier.watchdog_interval();
     let mut last_purge: Option<Instant> = None;
+    let mut next_rotation_try: Option<Instant> = None;
     let mut last_ping = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
@@ -301,8 +308,16 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
             }
         }
         clock.look(&service, &led);
+        // Automatic rotation counts days by the clock: only once it is trusted, and after a
+        // failure (a full disk, say) not again for an hour rather than every tick.
         if let Some(days) = cfg.key_rotation_days {
-            rotate_when_due(&service, days);
+            let trusted = clock.trusted_for() > Duration::ZERO;
+            if trusted
+                && next_rotation_try.is_none_or(|t| Instant::now() >= t)
+                && !rotate_when_due(&service, days)
+            {
+                next_rotation_try = Some(Instant::now() + Duration::from_secs(3600));
+            }
         }
         // A store whose disk refused a write opens itself again once it can, idle or not;
         // until then the LED shows a fault (and /health says so).

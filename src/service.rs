@@ -71,7 +71,11 @@ pub fn rotate_key(
     alg: SigningAlg,
     now: bool,
 ) -> Result<(String, u64), ServiceError> {
-    let time = unix_now();
+    let records = store.keys()?;
+    let time = keys::rotation_base(
+        &records,
+        unix_now().max(crate::protocol::clock::BUILD_FLOOR),
+    );
     let fresh = keys::generate(alg, time)?;
     let kid = fresh.kid.clone();
     let how = match now {
@@ -81,7 +85,7 @@ pub fn rotate_key(
             max_token_life: max_token_life(store, policy)?,
         },
     };
-    let changed = keys::rotate(&store.keys()?, fresh, time, how);
+    let changed = keys::rotate(&records, fresh, time, how);
     let from = changed.last().and_then(|k| k.active_from).unwrap_or(time);
     // Key records have no precondition: this cannot conflict.
     let _ = store.apply(&[Change::PutKeys(changed)])?;

@@ -88,8 +88,16 @@ fn a_device_with_a_key_and_no_secret_gets_tokens_and_every_assertion_rule_holds(
         (Some("sensor"), Some("sensor"))
     );
 
-    // The same assertion again is a replay.
+    // The same assertion again is a replay, at any endpoint.
     let r = token_with(&s, &good, "/token", cc);
+    assert_eq!((r.status, r.error().as_str()), (401, "invalid_client"));
+    let r = token_with(&s, &good, "/revoke", "&token=x");
+    assert_eq!((r.status, r.error().as_str()), (401, "invalid_client"));
+    // Just after a start, an assertion made before it is refused: its jti, had it been used
+    // before the restart, would be forgotten.
+    let mut early = claims(&s, "sensor", &token_url, now() + 60, "j0");
+    early["iat"] = json!(now() - 30);
+    let r = token_with(&s, &assertion(&key, Algorithm::ES256, &early), "/token", cc);
     assert_eq!((r.status, r.error().as_str()), (401, "invalid_client"));
     // Each broken rule is refused.
     let cases = [
@@ -272,7 +280,8 @@ fn the_jwt_bearer_grant_takes_a_trusted_issuers_assertion_for_the_subjects_it_ma
         s.post_basic("/token", "gateway", &secret, &form)
     };
     let hub = |sub: &str, jti: &str, aud: &str, exp: u64| {
-        let c = json!({"iss": "https://hub.home", "sub": sub, "aud": aud, "exp": exp, "jti": jti});
+        let c = json!({"iss": "https://hub.home", "sub": sub, "aud": aud, "exp": exp, "jti": jti,
+                       "iat": now()});
         assertion(&hub_key, Algorithm::ES256, &c)
     };
 
@@ -293,7 +302,7 @@ fn the_jwt_bearer_grant_takes_a_trusted_issuers_assertion_for_the_subjects_it_ma
     // Each rule, with the check named in the error and never the key.
     let (stranger, _) = es256_key();
     let other = json!({"iss": "https://hub.home", "sub": "sensor-7", "aud": token_url,
-                       "exp": now() + 60, "jti": "h9"});
+                       "exp": now() + 60, "jti": "h9", "iat": now()});
     let cases = [
         ("replayed", a.clone(), "used before"),
         (

@@ -426,7 +426,15 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 .iter()
                 .find(|k| k.kid == current.kid)
                 .ok_or_else(|| AdminError::Internal("current key vanished".into()))?;
-            json!({ "kid": record.kid, "alg": "HS256", "secret": record.private })
+            let mut v = json!({ "kid": record.kid, "alg": "HS256", "secret": record.private });
+            // After a staged rotation, verifiers need the next secret before it signs.
+            let now = crate::service::unix_now();
+            let next = ring.next(now).filter(|k| k.alg.is_symmetric());
+            if let Some(next) = next.and_then(|n| records.iter().find(|k| k.kid == n.kid)) {
+                v["next"] = json!({ "kid": next.kid, "secret": next.private,
+                                    "signs_from": next.active_from });
+            }
+            v
         }
     };
     Ok((value, false))

@@ -53,6 +53,8 @@ impl AssertionFailure {
 pub struct Accepted {
     /// Its subject.
     pub sub: String,
+    /// When it says it was made.
+    pub iat: Option<u64>,
     /// The assertion's id.
     pub jti: String,
     /// When it stops being acceptable (exp plus leeway).
@@ -63,8 +65,20 @@ pub struct Accepted {
 struct Claims {
     sub: String,
     exp: u64,
+    iat: Option<u64>,
     nbf: Option<u64>,
     jti: Option<String>,
+}
+
+/// Whether an assertion made at `iat` may be taken `uptime` seconds after the server
+/// started. The used `jti`s are kept in memory only: for as long as an assertion from before
+/// a restart could still be live, only one made since the start (by its `iat`) is taken.
+pub fn after_restart_ok(iat: Option<u64>, now: u64, uptime: u64, leeway: u64) -> bool {
+    if uptime > MAX_LIFETIME.saturating_add(leeway) {
+        return true;
+    }
+    // A second's slack: `now` and `uptime` are both whole seconds.
+    iat.is_some_and(|iat| iat.saturating_add(1) >= now.saturating_sub(uptime))
 }
 
 /// What an assertion must say.
@@ -118,6 +132,14 @@ pub fn verify(
     if header.kid.as_deref().is_some_and(|k| !is_plain_kid(k)) {
         return Err(AssertionFailure::Header);
     }
+    // An access token (RFC 9068), of this server or another, is no assertion.
+    if header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+    {
+        return Err(AssertionFailure::Header);
+    }
     if !ASSERTION_ALGS.contains(&header.alg) {
         return Err(AssertionFailure::Algorithm);
     }
@@ -166,13 +188,19 @@ pub fn verify(
                 }
                 return Ok(Accepted {
                     sub: claims.sub,
+                    iat: claims.iat,
                     jti,
                     until: claims.exp.saturating_add(leeway),
                 });
             }
             Err(e) => {
                 failure = match e.kind() {
-                    E::InvalidSignature => continue,
+                    // A key that cannot verify (or does not) leaves the others to try.
+                    E::InvalidSignature
+                    | E::InvalidKeyFormat
+                    | E::InvalidEcdsaKey
+                    | E::InvalidRsaKey(_)
+                    | E::InvalidEddsaKey => continue,
                     E::ExpiredSignature | E::ImmatureSignature => AssertionFailure::Lifetime,
                     E::InvalidAudience => AssertionFailure::Audience,
                     E::InvalidToken | E::Base64(_) | E::Json(_) | E::Utf8(_) => {
@@ -217,6 +245,21 @@ mod tests {
     }
 
     #[test]
+    fn after_a_restart_only_assertions_made_since_are_taken_until_older_ones_expire() {
+        // Started at 1000 (uptime 20 at 1020): an assertion made at 990 may be live and its
+        // jti forgotten with the restart; one made at 1005 cannot predate the cache.
+        assert!(!after_restart_ok(Some(990), 1020, 20, 30));
+        assert!(!after_restart_ok(None, 1020, 20, 30));
+        assert!(after_restart_ok(Some(1005), 1020, 20, 30));
+        assert!(
+            after_restart_ok(Some(999), 1020, 20, 30),
+            "a second's slack"
+        );
+        // Once every assertion from before the start has expired, iat no longer matters.
+        assert!(after_restart_ok(None, 2000, MAX_LIFETIME + 31, 30));
+    }
+
+    #[test]
     fn each_rule_of_rfc_7523_is_checked() {
         let (c, key) = keyed_client();
         let aud = ["http://pi", "http://pi/token"];
@@ -228,6 +271,7 @@ mod tests {
             check(&sign(&key, es.clone(), ok.clone())),
             Ok(Accepted {
                 sub: "dev".into(),
+                iat: None,
                 jti: "a".into(),
                 until: 1130
             })

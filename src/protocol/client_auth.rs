@@ -156,6 +156,10 @@ pub fn authenticate(
         let Some(a) = accepted else {
             return Ok(client);
         };
+        let uptime = ctx.host.uptime_seconds;
+        if !super::assertion::after_restart_ok(a.iat, ctx.now, uptime, ctx.policy.leeway) {
+            return Err((BAD_CLIENT, AuthFailure::Replayed));
+        }
         match ctx.replay.first_use(client.id(), &a.jti, a.until, ctx.now) {
             super::replay::Replay::First => Ok(client),
             super::replay::Replay::Replayed => Err((BAD_CLIENT, AuthFailure::Replayed)),

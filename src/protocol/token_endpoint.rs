@@ -73,8 +73,8 @@ pub struct Issue {
     pub refresh_ttl: u64,
     /// Refresh-token work.
     pub refresh: RefreshPlan,
-    /// An assertion this grant rests on, to be used only once: (issuer, `jti`, until).
-    pub once: Option<(String, String, u64)>,
+    /// An assertion this grant rests on, to be used only once: (issuer, `jti`, until, iat).
+    pub once: Option<(String, String, u64, Option<u64>)>,
 }
 
 /// Why nothing is issued.
@@ -153,7 +153,13 @@ pub fn respond(
     }
     match decided {
         Ok(i) => {
-            if let Some((issuer, jti, until)) = &i.once {
+            if let Some((issuer, jti, until, iat)) = &i.once {
+                let uptime = ctx.host.uptime_seconds;
+                if !super::assertion::after_restart_ok(*iat, ctx.now, uptime, ctx.policy.leeway) {
+                    return Step::from(OAuthError::invalid_grant(
+                        "the server restarted recently: only assertions made since (by iat) are taken",
+                    ));
+                }
                 // Issuers' jtis and clients' share the cache: the key tells them apart.
                 let key = format!("issuer:{issuer}");
                 match ctx.replay.first_use(&key, jti, *until, ctx.now) {
@@ -303,7 +309,7 @@ pub fn decide(
                 subject: accepted.sub,
                 refresh_scope: scope.clone(),
                 scope,
-                once: Some((issuer.name, accepted.jti, accepted.until)),
+                once: Some((issuer.name, accepted.jti, accepted.until, accepted.iat)),
                 ..base
             }
         }

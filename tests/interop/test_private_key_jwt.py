@@ -90,7 +90,7 @@ def test_a_trusted_issuers_assertion_is_exchanged_for_a_token(server_factory, al
     def grant(**overrides):
         now = int(time.time())
         claims = {"iss": "https://hub.home", "sub": "sensor-7", "aud": f"{s.issuer}/token",
-                  "exp": now + 60, "jti": str(uuid.uuid4())}
+                  "iat": now, "exp": now + 60, "jti": str(uuid.uuid4())}
         claims.update(overrides)
         assertion = jwt.encode(claims, hub, algorithm=algorithm)
         return requests.post(f"{s.issuer}/token", auth=("gateway", secret), timeout=10,
