@@ -241,7 +241,7 @@ config_keys! {
         /// Refresh-token lifetime in seconds; each rotation starts a new period, so an idle
         /// device logs in again after it.
         refresh_ttl: u64 = Fallback::Value(DEFAULT_REFRESH_TTL), "SECS";
-        /// Clock skew allowed on `exp` and `nbf`, in seconds.
+        /// Clock skew allowed on `exp` and `nbf`, in seconds (0 to 600).
         leeway: u64 = Fallback::Value(DEFAULT_LEEWAY), "SECS";
         /// Seconds verifiers may cache the JWKS (its `max-age`); a rotated key is published
         /// that long (and a tenth more) before it signs (1 to 86400).
