@@ -327,10 +327,11 @@ pub fn rotation_base(records: &[KeyRecord], now: u64) -> u64 {
 }
 
 /// How long a rotated key is published before it signs: the time verifiers may cache the
-/// JWKS (`jwks_max_age`, its `Cache-Control: max-age`), and a tenth more for their clocks
-/// and fetch times. Any verifier then holds the new key before it meets a token signed by it.
+/// JWKS (`jwks_max_age`, its `Cache-Control: max-age`), a tenth more for their clocks and
+/// fetch times, and two seconds for times kept in whole seconds. Any verifier then holds the
+/// new key before it meets a token signed by it.
 pub fn activation_delay(jwks_max_age: u64) -> u64 {
-    jwks_max_age.saturating_add(jwks_max_age / 10 + 1)
+    jwks_max_age.saturating_add(jwks_max_age / 10 + 2)
 }
 
 /// How a rotation treats the keys in place.
@@ -437,22 +438,22 @@ mod tests {
         let new = generate(SigningAlg::EdDsa, 200).unwrap();
         // Rotated at 200, with verifiers caching the JWKS for 300 s.
         let delay = activation_delay(300);
-        assert_eq!(delay, 331);
+        assert_eq!(delay, 332);
         let records = rotate(std::slice::from_ref(&old), new.clone(), 200, staged(delay));
         let ring = KeyRing::load(&records).unwrap();
-        // Until 531 the old key signs, and both are published: a verifier that fetches the
+        // Until 532 the old key signs, and both are published: a verifier that fetches the
         // JWKS at any time from 200 holds the new key before its first token exists.
         assert_eq!(ring.current(200).kid, old.kid);
-        assert_eq!(ring.current(530).kid, old.kid);
-        assert_eq!(ring.next(530).unwrap().kid, new.kid);
+        assert_eq!(ring.current(531).kid, old.kid);
+        assert_eq!(ring.next(531).unwrap().kid, new.kid);
         assert_eq!(kids(&ring, 200).len(), 2);
         assert!(kids(&ring, 200).contains(&new.kid));
-        // From 531 the new key signs; the old stays published until its tokens expire.
-        assert_eq!(ring.current(531).kid, new.kid);
-        assert!(ring.next(531).is_none());
-        assert!(ring.find(&old.kid, 531 + 899).is_some());
-        assert!(ring.find(&old.kid, 531 + 900).is_none());
-        assert_eq!(kids(&ring, 531 + 900), [new.kid]);
+        // From 532 the new key signs; the old stays published until its tokens expire.
+        assert_eq!(ring.current(532).kid, new.kid);
+        assert!(ring.next(532).is_none());
+        assert!(ring.find(&old.kid, 532 + 899).is_some());
+        assert!(ring.find(&old.kid, 532 + 900).is_none());
+        assert_eq!(kids(&ring, 532 + 900), [new.kid]);
     }
 
     #[test]

@@ -289,7 +289,7 @@ fn a_scheduled_rotation_is_never_noticed_by_a_verifier_that_caches_the_jwks() {
     let rotated = s.admin_json(&["key", "rotate", "--json"]);
     let new_kid = rotated["kid"].as_str().unwrap().to_string();
     assert_ne!(new_kid, old_kid);
-    assert_eq!(rotated["signs_in_seconds"], 2, "{rotated}");
+    assert_eq!(rotated["signs_in_seconds"], 3, "{rotated}");
     let listed = s.admin_json(&["key", "list", "--json"]);
     assert_eq!(listed[0]["state"], "next");
     assert_eq!(listed[1]["state"], "current");
