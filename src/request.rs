@@ -274,18 +274,8 @@ fn assertion_credentials(
     let assertion = params
         .get("client_assertion")
         .ok_or_else(|| fail(OAuthError::invalid_request("client_assertion is missing")))?;
-    // The claims, unverified, only to find whose keys to verify them with.
-    let claims = assertion
-        .split('.')
-        .nth(1)
-        .and_then(|c| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c)
-                .ok()
-        })
-        .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
-        .ok_or_else(|| fail(BAD))?;
-    let id = claims["sub"].as_str().ok_or_else(|| fail(BAD))?.to_string();
+    let id =
+        crate::protocol::assertion::unverified_claim(assertion, "sub").ok_or_else(|| fail(BAD))?;
     if params.get("client_id").is_some_and(|given| given != id) {
         return Err(fail(OAuthError::invalid_client(
             "client_id differs from the client assertion's sub",

@@ -95,9 +95,16 @@ fn client_json(c: &ClientRecord) -> Value {
         "resource_server": c.resource_server,
         "created_at": c.created_at,
         "auth": if c.keys.is_empty() { "client_secret" } else { "private_key_jwt" },
-        "keys": c.keys.iter().map(|k| format!("{} {}", k["alg"].as_str().unwrap_or("?"),
-                                               k["kid"].as_str().unwrap_or("?"))).collect::<Vec<_>>(),
+        "keys": key_names(&c.keys),
     })
+}
+
+/// Public JWKs as `client show` and `issuer list` name them: "ALG KID".
+fn key_names(keys: &[Value]) -> Vec<String> {
+    let field = |k: &Value, name: &str| k[name].as_str().unwrap_or("?").to_string();
+    keys.iter()
+        .map(|k| format!("{} {}", field(k, "alg"), field(k, "kid")))
+        .collect()
 }
 
 fn issuer_json(i: &crate::record::IssuerRecord) -> Value {
@@ -105,8 +112,7 @@ fn issuer_json(i: &crate::record::IssuerRecord) -> Value {
         "issuer": i.name,
         "subjects": i.subjects,
         "scope": i.scope.to_string(),
-        "keys": i.keys.iter().map(|k| format!("{} {}", k["alg"].as_str().unwrap_or("?"),
-                                               k["kid"].as_str().unwrap_or("?"))).collect::<Vec<_>>(),
+        "keys": key_names(&i.keys),
         "created_at": i.created_at,
     })
 }

@@ -70,6 +70,18 @@ struct Claims {
     jti: Option<String>,
 }
 
+/// A string claim of a JWT, unverified: only to know whose keys to verify it with (a
+/// client assertion's `sub`, a bearer assertion's `iss`).
+pub fn unverified_claim(jwt: &str, name: &str) -> Option<String> {
+    use base64::Engine;
+    let claims = jwt.split('.').nth(1)?;
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
+    claims[name].as_str().map(str::to_string)
+}
+
 /// Whether an assertion made at `iat` may be taken `uptime` seconds after the server
 /// started. The used `jti`s are kept in memory only: for as long as an assertion from before
 /// a restart could still be live, only one made since the start (by its `iat`) is taken.

@@ -203,17 +203,6 @@ pub fn respond(
     }
 }
 
-/// The `iss` of a JWT, unverified.
-fn unverified_iss(jwt: &str) -> Option<String> {
-    use base64::Engine;
-    let claims = jwt.split('.').nth(1)?;
-    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(claims)
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&claims).ok()?;
-    claims["iss"].as_str().map(str::to_string)
-}
-
 /// The description of a refused assertion (RFC 7523 §3.1): the check that failed, never
 /// the key.
 fn assertion_refusal(f: super::assertion::AssertionFailure) -> &'static str {
@@ -279,9 +268,9 @@ pub fn decide(
         GrantType::JwtBearer => {
             let assertion = params.require("assertion", "assertion is required")?;
             // The issuer the assertion names, unverified: only to know whose keys to try.
-            let named = unverified_iss(assertion).ok_or(OAuthError::invalid_grant(
-                "the assertion is not a JWT with an iss",
-            ))?;
+            let named = super::assertion::unverified_claim(assertion, "iss").ok_or(
+                OAuthError::invalid_grant("the assertion is not a JWT with an iss"),
+            )?;
             let issuer = dir.issuer(&named)?.ok_or(OAuthError::invalid_grant(
                 "the assertion's issuer is not trusted here",
             ))?;
