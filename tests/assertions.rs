@@ -370,3 +370,43 @@ fn the_jwt_bearer_grant_takes_a_trusted_issuers_assertion_for_the_subjects_it_ma
         .to_string()
         .contains(JWT_BEARER));
 }
+
+#[test]
+fn issuer_add_refuses_bad_input_and_changes_nothing() {
+    let s = Server::start();
+    let (_, jwk) = es256_key();
+    let file = s.dir.path().join("hub.jwk");
+    std::fs::write(&file, jwk.to_string()).unwrap();
+    let f = file.to_str().unwrap();
+    let missing = s.dir.path().join("none.jwk");
+    let cases: [&[&str]; 4] = [
+        &["issuer", "add", "https://hub", "--subject", "*"],
+        &[
+            "issuer",
+            "add",
+            "https://hub",
+            "--jwk",
+            f,
+            "--subject",
+            "a b",
+        ],
+        &["issuer", "add", "", "--jwk", f, "--subject", "*"],
+        &[
+            "issuer",
+            "add",
+            "https://hub",
+            "--jwk",
+            missing.to_str().unwrap(),
+            "--subject",
+            "*",
+        ],
+    ];
+    for args in cases {
+        let out = s.cmd(args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+    }
+    assert_eq!(s.admin_json(&["issuer", "list", "--json"]), json!([]));
+    let ok = ["issuer", "add", "https://hub", "--jwk", f, "--subject", "*"];
+    assert!(s.cmd(&ok).status.success());
+    assert!(!s.cmd(&ok).status.success(), "added twice");
+}
