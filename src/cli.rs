@@ -133,6 +133,28 @@ pub struct ClientSpec {
     #[arg(skip)]
     #[serde(default)]
     pub keys: Vec<serde_json::Value>,
+    /// Where the keys are published instead.
+    #[command(flatten)]
+    #[serde(skip)]
+    pub jwks_args: JwksArgs,
+    /// That location, with the certificate file read (as `keys`).
+    #[arg(skip)]
+    #[serde(default)]
+    pub jwks: Option<crate::record::JwksLocation>,
+}
+
+/// `--jwks-uri URL [--jwks-ca FILE]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct JwksArgs {
+    /// Instead of `--jwk`/`--pem`: the https:// URL where the keys are published as a JWKS
+    /// (fetched when first needed, kept 5 minutes, fetched again for an unknown kid at most
+    /// once a minute).
+    #[arg(long = "jwks-uri", value_name = "URL")]
+    pub uri: Option<String>,
+    /// The certificate (PEM) to trust for `--jwks-uri` instead of the system's roots: the
+    /// device's own self-signed certificate, or the LAN's CA.
+    #[arg(long = "jwks-ca", value_name = "FILE", requires = "uri")]
+    pub ca: Option<PathBuf>,
 }
 
 /// `piauth client ...`
@@ -142,7 +164,7 @@ pub enum ClientCommand {
     Add {
         /// What the client is and may do.
         #[command(flatten)]
-        spec: ClientSpec,
+        spec: Box<ClientSpec>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -199,6 +221,9 @@ pub enum IssuerCommand {
         /// Its public key, a PEM `PUBLIC KEY` file (repeatable).
         #[arg(long = "pem", value_name = "FILE")]
         pem_files: Vec<PathBuf>,
+        /// Where it publishes its keys instead.
+        #[command(flatten)]
+        jwks: JwksArgs,
         /// A subject it may assert: a name, `prefix*`, or `*` for any (repeatable).
         #[arg(long = "subject", value_name = "PATTERN", required = true)]
         subjects: Vec<String>,

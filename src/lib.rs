@@ -29,6 +29,7 @@ pub mod config;
 pub mod crypto;
 pub mod entropy;
 pub mod http;
+pub mod jwks_fetch;
 pub mod keys;
 pub mod led;
 pub mod notice;

@@ -54,13 +54,28 @@ impl fmt::Display for GrantType {
     }
 }
 
+/// Where a client or an issuer publishes its public keys: a JWKS document (RFC 7517 §5)
+/// fetched over HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JwksLocation {
+    /// The `https://` URL.
+    pub uri: String,
+    /// PEM certificates trusted for it instead of the system's roots (a device's own
+    /// self-signed certificate, or the LAN's CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+}
+
 /// An issuer whose signed assertions the JWT bearer grant accepts (RFC 7523 §2.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuerRecord {
     /// The `iss` its assertions carry.
     pub name: String,
-    /// Its public JWKs.
+    /// Its public JWKs (none when it publishes them at `jwks`).
     pub keys: Vec<serde_json::Value>,
+    /// Where it publishes its keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<JwksLocation>,
     /// The subjects it may assert: exact names, `prefix*`, or `*` for any.
     pub subjects: Vec<String>,
     /// The most a token from one of its assertions may carry.
@@ -108,6 +123,17 @@ pub struct ClientRecord {
     /// secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<serde_json::Value>,
+    /// Where it publishes the keys it signs `private_key_jwt` assertions with, instead of
+    /// `keys`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<JwksLocation>,
+}
+
+impl ClientRecord {
+    /// Whether it authenticates with keys (`private_key_jwt`) rather than a secret.
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty() || self.jwks.is_some()
+    }
 }
 
 impl fmt::Debug for ClientRecord {

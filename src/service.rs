@@ -151,6 +151,8 @@ pub struct Service {
     pub guard: crate::protocol::guard::Guard,
     /// Client assertions already used.
     pub replay: crate::protocol::replay::ReplayCache,
+    /// Keys clients and issuers publish at a `jwks_uri`.
+    pub published: crate::jwks_fetch::JwksFetcher,
     /// The recent audit records.
     pub audit: crate::audit::AuditRing,
     keys: RwLock<Arc<KeyRing>>,
@@ -186,6 +188,7 @@ impl Service {
             // Eight live assertions per connection the board allows (1,024 on a Pi 1): each
             // lives at most five minutes.
             replay: crate::protocol::replay::ReplayCache::new(profile.max_connections * 8),
+            published: crate::jwks_fetch::JwksFetcher::default(),
             // About 150 bytes a record.
             audit: crate::audit::AuditRing::new(AUDIT_RECORDS),
             keys: RwLock::new(Arc::new(ring)),
@@ -250,6 +253,7 @@ impl Service {
             verified: &self.verified,
             guard: &self.guard,
             replay: &self.replay,
+            published: &self.published,
             now,
             clock: self.clock(),
             host: HostFacts {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 const TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -17,7 +17,7 @@ fn now() -> u64 {
 }
 
 /// A P-256 key: its private half for signing, its public JWK for registering.
-fn es256_key() -> (EncodingKey, Value) {
+pub(crate) fn es256_key() -> (EncodingKey, Value) {
     use p256::elliptic_curve::sec1::ToEncodedPoint;
     use p256::pkcs8::EncodePrivateKey;
     let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
@@ -40,7 +40,12 @@ fn claims(s: &Server, id: &str, aud: &str, exp: u64, jti: &str) -> Value {
 
 /// Each request from its own loopback address: the failures this test makes on purpose must
 /// not add up to the guard's limit for one device.
-fn token_with(s: &Server, assertion: &str, path: &str, extra: &str) -> crate::util::Resp {
+pub(crate) fn token_with(
+    s: &Server,
+    assertion: &str,
+    path: &str,
+    extra: &str,
+) -> crate::util::Resp {
     use std::sync::atomic::{AtomicU8, Ordering};
     static NEXT: AtomicU8 = AtomicU8::new(10);
     let form = format!("client_assertion_type={TYPE}&client_assertion={assertion}{extra}");

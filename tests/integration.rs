@@ -8,6 +8,7 @@ mod board;
 mod durability;
 mod errors;
 mod hostile;
+mod jwks_uri;
 mod lifecycle;
 mod tls;
 mod token;

@@ -25,8 +25,9 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
         Command::Audit { json } => (AdminRequest::Audit, *json),
         Command::Client(c) => match c {
             ClientCommand::Add { spec, json } => {
-                let mut spec = spec.clone();
+                let mut spec = (**spec).clone();
                 spec.keys = read_keys(&spec.jwk_files, &spec.pem_files)?;
+                spec.jwks = read_jwks(&spec.jwks_args)?;
                 (AdminRequest::ClientAdd(spec), *json)
             }
             ClientCommand::List { json } => (AdminRequest::ClientList, *json),
@@ -57,6 +58,7 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                 name,
                 jwk_files,
                 pem_files,
+                jwks,
                 subjects,
                 scopes,
                 json,
@@ -64,6 +66,7 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                 AdminRequest::IssuerAdd {
                     name: name.clone(),
                     keys: read_keys(jwk_files, pem_files)?,
+                    jwks: read_jwks(jwks)?,
                     subjects: subjects.clone(),
                     scopes: scopes.clone(),
                 },
@@ -108,6 +111,40 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
     }))
 }
 
+/// `--jwks-uri` with the certificate of `--jwks-ca`, checked.
+fn read_jwks(
+    args: &crate::cli::JwksArgs,
+) -> Result<Option<crate::record::JwksLocation>, AdminError> {
+    let Some(uri) = &args.uri else {
+        return Ok(None);
+    };
+    let ca = match &args.ca {
+        Some(path) => {
+            let text = read_text(path)?;
+            crate::jwks_fetch::roots_from_pem(&text)
+                .map_err(|e| AdminError::Invalid(format!("{}: {e}", path.display())))?;
+            Some(text)
+        }
+        None => None,
+    };
+    let location = crate::record::JwksLocation {
+        uri: uri.clone(),
+        ca,
+    };
+    crate::protocol::published_keys::check_uri(&location.uri).map_err(AdminError::Invalid)?;
+    Ok(Some(location))
+}
+
+/// A key or certificate file's text, up to 64 KiB.
+fn read_text(path: &std::path::Path) -> Result<String, AdminError> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64 * 1024).read_to_string(&mut text))
+        .map_err(|e| AdminError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(text)
+}
+
 /// The public keys of `--jwk` and `--pem` files, as JWKs; read here, by the operator's
 /// command, since the server may not be allowed to read where they are.
 fn read_keys(
@@ -115,14 +152,7 @@ fn read_keys(
     pem_files: &[std::path::PathBuf],
 ) -> Result<Vec<serde_json::Value>, AdminError> {
     use crate::client_keys::{from_jwk_text, from_pem_text};
-    let read = |path: &std::path::Path| {
-        use std::io::Read;
-        let mut text = String::new();
-        std::fs::File::open(path)
-            .and_then(|f| f.take(64 * 1024).read_to_string(&mut text))
-            .map_err(|e| AdminError::Invalid(format!("{}: {e}", path.display())))?;
-        Ok::<_, AdminError>(text)
-    };
+    let read = read_text;
     fn named(
         path: &std::path::Path,
     ) -> impl Fn(crate::client_keys::KeyFileError) -> AdminError + '_ {

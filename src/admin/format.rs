@@ -19,9 +19,12 @@ pub fn render(req: &AdminRequest, v: &Value, json: bool) -> String {
     } else {
         match req {
             AdminRequest::ClientAdd(_) if v.get("client_secret").is_none() => format!(
-                "client_id:     {}\nauth:          private_key_jwt, keys {}\n",
+                "client_id:     {}\nauth:          private_key_jwt, {}\n",
                 text(&v["client_id"]),
-                v["keys"]
+                match v["jwks_uri"].as_str() {
+                    Some(uri) => format!("keys published at {uri}"),
+                    None => format!("keys {}", v["keys"]),
+                }
             ),
             AdminRequest::ClientAdd(_) | AdminRequest::ClientRotateSecret { .. } => format!(
                 "client_id:     {}\nclient_secret: {}\nThe secret is shown only this once: store it now.\n",

@@ -94,8 +94,9 @@ fn client_json(c: &ClientRecord) -> Value {
         "disabled": c.disabled,
         "resource_server": c.resource_server,
         "created_at": c.created_at,
-        "auth": if c.keys.is_empty() { "client_secret" } else { "private_key_jwt" },
+        "auth": if c.has_keys() { "private_key_jwt" } else { "client_secret" },
         "keys": key_names(&c.keys),
+        "jwks_uri": c.jwks.as_ref().map(|j| &j.uri),
     })
 }
 
@@ -113,8 +114,31 @@ fn issuer_json(i: &crate::record::IssuerRecord) -> Value {
         "subjects": i.subjects,
         "scope": i.scope.to_string(),
         "keys": key_names(&i.keys),
+        "jwks_uri": i.jwks.as_ref().map(|j| &j.uri),
         "created_at": i.created_at,
     })
+}
+
+/// Registered keys or a published key set, not both; the location checked again here, since
+/// the admin channel carries what the command line read.
+fn key_location(
+    keys: &[Value],
+    jwks: Option<crate::record::JwksLocation>,
+) -> Result<Option<crate::record::JwksLocation>, AdminError> {
+    let Some(at) = jwks else {
+        return Ok(None);
+    };
+    if !keys.is_empty() {
+        return Err(AdminError::Invalid(
+            "give keys (--jwk, --pem) or where they are published (--jwks-uri), not both".into(),
+        ));
+    }
+    crate::protocol::published_keys::check_uri(&at.uri).map_err(AdminError::Invalid)?;
+    if let Some(ca) = &at.ca {
+        crate::jwks_fetch::roots_from_pem(ca)
+            .map_err(|e| AdminError::Invalid(format!("--jwks-ca: {e}")))?;
+    }
+    Ok(Some(at))
 }
 
 fn no_client(id: &str) -> AdminError {
@@ -204,8 +228,10 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             refresh_ttl,
             resource_server,
             keys,
+            jwks,
             ..
         }) => {
+            let jwks = key_location(&keys, jwks)?;
             check_name("client id", &id)?;
             check_ttl("access-ttl", access_ttl)?;
             check_ttl("refresh-ttl", refresh_ttl)?;
@@ -229,7 +255,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 }
             }
             // A client with keys has no secret: nothing it could send would match.
-            let secret = keys.is_empty().then(secret::new_client_secret);
+            let secret = (keys.is_empty() && jwks.is_none()).then(secret::new_client_secret);
             let record = ClientRecord {
                 id: id.clone(),
                 secret_hash: secret
@@ -245,6 +271,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 resource_server,
                 created_at: now,
                 keys,
+                jwks,
             };
             apply(store, &[Change::InsertClient(record.clone())])?;
             let mut v = client_json(&record);
@@ -264,7 +291,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         }
         AdminRequest::ClientRotateSecret { id } => {
             let mut c = store.client(&id)?.ok_or_else(|| no_client(&id))?;
-            if !c.keys.is_empty() {
+            if c.has_keys() {
                 return Err(AdminError::Invalid(format!(
                     "client {id} authenticates with its keys (private_key_jwt): it has no secret"
                 )));
@@ -302,15 +329,17 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         AdminRequest::IssuerAdd {
             name,
             keys,
+            jwks,
             subjects,
             scopes,
         } => {
+            let jwks = key_location(&keys, jwks)?;
             if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
                 return Err(AdminError::Invalid(format!("issuer {name:?} is not a valid iss")));
             }
-            if keys.is_empty() {
+            if keys.is_empty() && jwks.is_none() {
                 return Err(AdminError::Invalid(
-                    "an issuer needs a key: --jwk FILE or --pem FILE".into(),
+                    "an issuer needs a key: --jwk FILE, --pem FILE or --jwks-uri URL".into(),
                 ));
             }
             for p in &subjects {
@@ -324,6 +353,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             let issuer = crate::record::IssuerRecord {
                 name,
                 keys,
+                jwks,
                 subjects,
                 scope: scope_of(&scopes)?,
                 created_at: now,

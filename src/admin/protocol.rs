@@ -65,6 +65,9 @@ pub enum AdminRequest {
         name: String,
         /// Its public JWKs (read by the command line).
         keys: Vec<serde_json::Value>,
+        /// Where it publishes its keys instead.
+        #[serde(default)]
+        jwks: Option<crate::record::JwksLocation>,
         /// Subjects it may assert.
         subjects: Vec<String>,
         /// Scopes it may bring.

@@ -2,8 +2,9 @@
 //! registered (`private_key_jwt`, §2.2), and a trusted issuer's JWT exchanged for a token
 //! (the JWT bearer grant, §2.1). One set of rules for both.
 
+use super::published_keys::{PublishedKeys, Unavailable};
 use crate::client_keys::{is_plain_kid, ASSERTION_ALGS};
-use crate::record::ClientRecord;
+use crate::record::{ClientRecord, JwksLocation};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -17,8 +18,10 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 pub const MAX_LIFETIME: u64 = 300;
 
 /// Why an assertion was refused, for the log; the client sees `invalid_client`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssertionFailure {
+    /// The keys published at the registered `jwks_uri` could not be had.
+    KeysUnavailable(Unavailable),
     /// Not a JWT, or a header piauth refuses (`jku`, `x5u`, `jwk`, a kid that is a path).
     Header,
     /// An algorithm the client has no key for (`none` and HMAC never).
@@ -35,8 +38,9 @@ pub enum AssertionFailure {
 
 impl AssertionFailure {
     /// A word for the audit log.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
+            AssertionFailure::KeysUnavailable(_) => "keys_unavailable",
             AssertionFailure::Header => "bad_header",
             AssertionFailure::Algorithm => "algorithm",
             AssertionFailure::Signature => "signature",
@@ -107,7 +111,7 @@ pub struct Expect<'a> {
     pub leeway: u64,
 }
 
-/// Checks `assertion` as `record`'s proof of identity: [`verify`] with its keys, `iss` =
+/// Checks `assertion` as `record`'s proof of identity: [`verify_with`] its keys, `iss` =
 /// `sub` = its id.
 pub fn check(
     assertion: &str,
@@ -115,6 +119,7 @@ pub fn check(
     audiences: &[&str],
     now: u64,
     leeway: u64,
+    published: &dyn PublishedKeys,
 ) -> Result<Accepted, AssertionFailure> {
     let expect = Expect {
         iss: &record.id,
@@ -123,7 +128,44 @@ pub fn check(
         now,
         leeway,
     };
-    verify(assertion, &record.keys, &expect)
+    verify_with(
+        assertion,
+        &record.keys,
+        record.jwks.as_ref(),
+        &expect,
+        published,
+    )
+}
+
+/// [`verify`] with the registered `keys`, or with those published at `jwks`: the cached copy
+/// first, and when no key in it verifies (a key published since), once more with the
+/// document fetched again, as often as [`PublishedKeys`] allows.
+pub fn verify_with(
+    assertion: &str,
+    keys: &[serde_json::Value],
+    jwks: Option<&JwksLocation>,
+    expect: &Expect,
+    published: &dyn PublishedKeys,
+) -> Result<Accepted, AssertionFailure> {
+    let Some(at) = jwks else {
+        return verify(assertion, keys, expect);
+    };
+    let fetch = |refresh| {
+        published
+            .keys(at, expect.now, refresh)
+            .map_err(AssertionFailure::KeysUnavailable)
+    };
+    match verify(assertion, &fetch(false)?, expect) {
+        // Only a well-formed assertion in an accepted algorithm gets this far; the cache
+        // decides whether a fetch is due.
+        Err(AssertionFailure::Algorithm | AssertionFailure::Signature)
+            if jsonwebtoken::decode_header(assertion)
+                .is_ok_and(|h| ASSERTION_ALGS.contains(&h.alg)) =>
+        {
+            verify(assertion, &fetch(true)?, expect)
+        }
+        other => other,
+    }
 }
 
 /// Checks `assertion`: signed with one of `keys` (each with its `alg`, never `none` or
@@ -230,7 +272,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::testing::client;
+    use crate::protocol::testing::{client, NoFetch};
     use crate::record::GrantType;
     use jsonwebtoken::{encode, EncodingKey, Header};
     use serde_json::json;
@@ -256,6 +298,74 @@ mod tests {
         encode(&header, &claims, key).unwrap()
     }
 
+    /// Published keys that change after the first look: the cached copy, then the fetched.
+    struct Rotating {
+        cached: Vec<serde_json::Value>,
+        fetched: Vec<serde_json::Value>,
+        refreshes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl PublishedKeys for Rotating {
+        fn keys(
+            &self,
+            _at: &JwksLocation,
+            _now: u64,
+            refresh: bool,
+        ) -> Result<std::sync::Arc<[serde_json::Value]>, Unavailable> {
+            if !refresh {
+                return Ok(self.cached.clone().into());
+            }
+            self.refreshes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(self.fetched.clone().into())
+        }
+    }
+
+    #[test]
+    fn published_keys_are_fetched_again_only_when_the_cached_ones_do_not_verify() {
+        let (old, _) = keyed_client();
+        let (mut c, key) = keyed_client();
+        let published = Rotating {
+            cached: old.keys.clone(),
+            fetched: c.keys.clone(),
+            refreshes: Default::default(),
+        };
+        c.keys = Vec::new();
+        c.jwks = Some(JwksLocation {
+            uri: "https://dev/jwks".into(),
+            ca: None,
+        });
+        let claims =
+            json!({"iss": "dev", "sub": "dev", "aud": "http://pi", "exp": 1100, "jti": "a"});
+        let mut h = Header::new(Algorithm::ES256);
+        h.kid = Some("k1".into());
+        let t = sign(&key, h, claims.clone());
+        assert!(check(&t, &c, &["http://pi"], 1000, 30, &published).is_ok());
+        assert_eq!(published.refreshes.into_inner(), 1);
+        // Signed with a cached key: no fetch. A refused header or algorithm: no fetch either.
+        let published = Rotating {
+            cached: published.fetched.clone(),
+            fetched: Vec::new(),
+            refreshes: Default::default(),
+        };
+        assert!(check(&t, &c, &["http://pi"], 1000, 30, &published).is_ok());
+        let hs = sign(
+            &EncodingKey::from_secret(b"k"),
+            Header::new(Algorithm::HS256),
+            claims,
+        );
+        assert_eq!(
+            check(&hs, &c, &["http://pi"], 1000, 30, &published),
+            Err(AssertionFailure::Algorithm)
+        );
+        assert_eq!(published.refreshes.into_inner(), 0);
+        // Keys that cannot be had refuse the assertion.
+        assert!(matches!(
+            check(&t, &c, &["http://pi"], 1000, 30, &NoFetch),
+            Err(AssertionFailure::KeysUnavailable(_))
+        ));
+    }
+
     #[test]
     fn after_a_restart_only_assertions_made_since_are_taken_until_older_ones_expire() {
         // Started at 1000 (uptime 20 at 1020): an assertion made at 990 may be live and its
@@ -278,7 +388,7 @@ mod tests {
         let ok =
             json!({"iss": "dev", "sub": "dev", "aud": "http://pi/token", "exp": 1100, "jti": "a"});
         let es = Header::new(Algorithm::ES256);
-        let check = |t: &str| check(t, &c, &aud, 1000, 30);
+        let check = |t: &str| check(t, &c, &aud, 1000, 30, &NoFetch);
         assert_eq!(
             check(&sign(&key, es.clone(), ok.clone())),
             Ok(Accepted {

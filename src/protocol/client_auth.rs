@@ -26,7 +26,7 @@ pub(crate) const BAD_CLIENT: OAuthError =
     OAuthError::invalid_client("client authentication failed");
 
 /// Why client authentication failed, for the log; the client only sees `invalid_client`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthFailure {
     /// No such client.
     UnknownClient,
@@ -44,7 +44,7 @@ pub enum AuthFailure {
 
 impl AuthFailure {
     /// A word for the audit log.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             AuthFailure::UnknownClient => "unknown_client",
             AuthFailure::WrongSecret => "wrong_secret",
@@ -64,6 +64,8 @@ pub struct AssertionRules<'a> {
     pub now: u64,
     /// Clock skew allowed.
     pub leeway: u64,
+    /// The keys clients publish at a `jwks_uri`.
+    pub published: &'a dyn super::published_keys::PublishedKeys,
 }
 
 /// Checks presented credentials against the client's record (`None`: no such client).
@@ -84,7 +86,7 @@ pub fn check(
     };
     let accepted = match creds {
         ClientCredentials::Assertion { assertion, .. } => {
-            if record.keys.is_empty() {
+            if !record.has_keys() {
                 return Err((BAD_CLIENT, AuthFailure::WrongMethod));
             }
             let accepted = super::assertion::check(
@@ -93,11 +95,12 @@ pub fn check(
                 rules.audiences,
                 rules.now,
                 rules.leeway,
+                rules.published,
             )
             .map_err(|f| (BAD_CLIENT, AuthFailure::BadAssertion(f)))?;
             Some(accepted)
         }
-        _ if !record.keys.is_empty() => {
+        _ if record.has_keys() => {
             let _ = secret::check_client_secret(pepper, creds.secret(), "");
             return Err((BAD_CLIENT, AuthFailure::WrongMethod));
         }
@@ -151,6 +154,7 @@ pub fn authenticate(
         audiences: &[issuer, &token_endpoint, &called],
         now: ctx.now,
         leeway: ctx.policy.leeway,
+        published: ctx.published,
     };
     let checked = check(&creds, record, ctx.pepper, &rules).and_then(|(client, accepted)| {
         let Some(a) = accepted else {
@@ -201,6 +205,7 @@ mod tests {
         audiences: &["http://pi"],
         now: 1000,
         leeway: 30,
+        published: &crate::protocol::testing::NoFetch,
     };
 
     #[test]

@@ -26,6 +26,7 @@ pub mod health;
 pub mod introspection;
 pub mod metadata;
 mod presented;
+pub mod published_keys;
 pub mod replay;
 pub mod revocation;
 pub mod token_endpoint;
@@ -169,6 +170,8 @@ pub struct Context<'a> {
     pub guard: &'a guard::Guard,
     /// Client assertions already used.
     pub replay: &'a replay::ReplayCache,
+    /// Keys clients and issuers publish at a `jwks_uri`.
+    pub published: &'a dyn published_keys::PublishedKeys,
     /// Unix time, seconds.
     pub now: u64,
     /// Whether that time can be trusted to mint tokens.

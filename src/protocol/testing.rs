@@ -102,6 +102,7 @@ pub fn client(grants: &[GrantType], scope: &str) -> ClientRecord {
         resource_server: false,
         created_at: 0,
         keys: Vec::new(),
+        jwks: None,
     }
 }
 
@@ -155,6 +156,7 @@ impl World {
             verified: &self.verified,
             guard: &self.guard,
             replay: &self.replay,
+            published: &NoFetch,
             now: self.now,
             clock: super::clock::ClockState::Ok,
             host: HostFacts {
@@ -189,5 +191,23 @@ pub fn get(path: &str) -> Request {
         method: "GET".into(),
         path: path.into(),
         ..Request::default()
+    }
+}
+
+/// Published keys that are never there: the core's tests register keys, the fetching is
+/// `tests/jwks_uri.rs`'s.
+pub struct NoFetch;
+
+impl super::published_keys::PublishedKeys for NoFetch {
+    fn keys(
+        &self,
+        at: &crate::record::JwksLocation,
+        _now: u64,
+        _refresh: bool,
+    ) -> Result<std::sync::Arc<[serde_json::Value]>, super::published_keys::Unavailable> {
+        Err(super::published_keys::Unavailable(format!(
+            "no fetching in tests ({})",
+            at.uri
+        )))
     }
 }

@@ -143,7 +143,7 @@ pub fn respond(
                 .with_event(Event::Throttled { peer, wait });
         }
     }
-    let decided = decide(params, client, ctx.dir, ctx.policy, ctx.now);
+    let decided = decide(params, client, ctx.dir, ctx.policy, ctx.now, ctx.published);
     if let Some(u) = user {
         match &decided {
             Ok(_) => ctx.guard.succeeded(peer, Kind::User, u),
@@ -208,6 +208,7 @@ pub fn respond(
 fn assertion_refusal(f: super::assertion::AssertionFailure) -> &'static str {
     use super::assertion::AssertionFailure as F;
     match f {
+        F::KeysUnavailable(_) => "the keys its issuer publishes could not be fetched",
         F::Header => "the assertion's header is refused (not a JWT, or jku, x5u, jwk, or a kid that is not a plain name)",
         F::Algorithm => "the assertion is signed with an algorithm its issuer has no key for",
         F::Signature => "the assertion's signature does not verify with its issuer's keys",
@@ -224,6 +225,7 @@ pub fn decide(
     dir: &dyn Directory,
     policy: &Policy,
     now: u64,
+    published: &dyn super::published_keys::PublishedKeys,
 ) -> Result<Issue, Refusal> {
     let grant_name = params.require("grant_type", "grant_type is required")?;
     let grant = GrantType::parse(grant_name).ok_or(OAuthError::new(
@@ -282,8 +284,14 @@ pub fn decide(
                 now,
                 leeway: policy.leeway,
             };
-            let accepted = super::assertion::verify(assertion, &issuer.keys, &expect)
-                .map_err(|f| OAuthError::invalid_grant(assertion_refusal(f)))?;
+            let accepted = super::assertion::verify_with(
+                assertion,
+                &issuer.keys,
+                issuer.jwks.as_ref(),
+                &expect,
+                published,
+            )
+            .map_err(|f| OAuthError::invalid_grant(assertion_refusal(f)))?;
             if !crate::record::is_valid_name(&accepted.sub) || !issuer.allows_subject(&accepted.sub)
             {
                 return Err(OAuthError::invalid_grant(

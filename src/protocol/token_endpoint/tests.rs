@@ -3,7 +3,7 @@
 use super::*;
 use crate::entropy::CountingEntropy;
 use crate::protocol::client_auth::{self, AuthenticatedClient};
-use crate::protocol::testing::{client, policy, post, user, MapDirectory, World, PEPPER};
+use crate::protocol::testing::{client, policy, post, user, MapDirectory, NoFetch, World, PEPPER};
 use crate::protocol::{handle, resolve, Conflict};
 use crate::request::{parse_body, BodyKind, ClientCredentials};
 
@@ -16,6 +16,7 @@ fn authed(c: ClientRecord) -> AuthenticatedClient {
         audiences: &[],
         now: 0,
         leeway: 0,
+        published: &NoFetch,
     };
     client_auth::check(&creds, Some(c), PEPPER, &rules)
         .unwrap()
@@ -53,6 +54,7 @@ fn client_credentials_grants_requested_scope_and_no_refresh_token() {
         &MapDirectory::default(),
         &policy(),
         0,
+        &NoFetch,
     ));
     assert_eq!(i.scope.to_string(), "read");
     assert_eq!(i.subject, "dev");
@@ -70,6 +72,7 @@ fn no_scope_requested_grants_everything_allowed() {
         &MapDirectory::default(),
         &policy(),
         0,
+        &NoFetch,
     ));
     assert_eq!(i.scope.to_string(), "read write");
 }
@@ -95,7 +98,11 @@ fn refuses_scope_beyond_the_client_grant_not_allowed_and_unknown_grant() {
         ("scope=read", ErrorCode::InvalidRequest),
     ];
     for (body, code) in cases {
-        assert_eq!(refused(decide(&form(body), &c, &d, &p, 0)), code, "{body}");
+        assert_eq!(
+            refused(decide(&form(body), &c, &d, &p, 0, &NoFetch)),
+            code,
+            "{body}"
+        );
     }
 }
 
@@ -118,6 +125,7 @@ fn password_grant_narrows_to_client_and_user_and_starts_a_family() {
         &d,
         &policy(),
         0,
+        &NoFetch,
     ));
     assert_eq!(i.scope.to_string(), "read");
     assert_eq!(i.subject, "alice");
@@ -125,7 +133,7 @@ fn password_grant_narrows_to_client_and_user_and_starts_a_family() {
     assert_eq!(i.refresh, RefreshPlan::NewFamily);
     let body = "grant_type=password&username=alice&password=pw&scope=admin";
     assert_eq!(
-        refused(decide(&form(body), &c, &d, &policy(), 0)),
+        refused(decide(&form(body), &c, &d, &policy(), 0, &NoFetch)),
         ErrorCode::InvalidScope
     );
 }
@@ -139,7 +147,7 @@ fn password_grant_refuses_wrong_password_and_unknown_user_alike() {
         ("grant_type=password&username=bob&password=pw", false),
     ] {
         assert!(matches!(
-            decide(&form(body), &c, &d, &policy(), 0),
+            decide(&form(body), &c, &d, &policy(), 0, &NoFetch),
             Err(Refusal::Password { known_user: k }) if k == known_user
         ));
     }
@@ -191,6 +199,7 @@ fn refresh_rotates_and_may_narrow_but_not_widen() {
         &d,
         &policy(),
         10,
+        &NoFetch,
     ));
     assert_eq!(i.scope.to_string(), "read");
     assert_eq!(i.refresh_scope.to_string(), "read write");
@@ -198,7 +207,7 @@ fn refresh_rotates_and_may_narrow_but_not_widen() {
     assert!(matches!(i.refresh, RefreshPlan::Rotate { .. }));
     let widen = format!("grant_type=refresh_token&refresh_token={t}&scope=admin");
     assert_eq!(
-        refused(decide(&form(&widen), &c, &d, &policy(), 10)),
+        refused(decide(&form(&widen), &c, &d, &policy(), 10, &NoFetch)),
         ErrorCode::InvalidScope
     );
 }
@@ -209,7 +218,7 @@ fn reused_refresh_token_revokes_its_family() {
     let (d, t) = with_refresh(true, false, "dev");
     let id = refresh::parse(&t).family.unwrap();
     assert!(matches!(
-        decide(&refresh_body(&t), &c, &d, &policy(), 10),
+        decide(&refresh_body(&t), &c, &d, &policy(), 10, &NoFetch),
         Err(Refusal::Reused(f)) if f == id
     ));
 }
@@ -222,12 +231,12 @@ fn a_grant_of_an_earlier_generation_of_the_user_is_dead() {
     d.users
         .insert("alice".into(), user("alice", "read write", "g2"));
     assert_eq!(
-        refused(decide(&refresh_body(&t), &c, &d, &policy(), 10)),
+        refused(decide(&refresh_body(&t), &c, &d, &policy(), 10, &NoFetch)),
         ErrorCode::InvalidGrant
     );
     d.users.remove("alice");
     assert_eq!(
-        refused(decide(&refresh_body(&t), &c, &d, &policy(), 10)),
+        refused(decide(&refresh_body(&t), &c, &d, &policy(), 10, &NoFetch)),
         ErrorCode::InvalidGrant
     );
 }
@@ -241,7 +250,7 @@ fn a_token_of_the_earlier_form_is_found_through_the_legacy_map() {
     let old_digest = refresh::parse(old).digest;
     d.families.get_mut(&id).unwrap().current = old_digest.encode();
     d.legacy.push((old_digest, id));
-    let i = issued(decide(&refresh_body(old), &c, &d, &policy(), 10));
+    let i = issued(decide(&refresh_body(old), &c, &d, &policy(), 10, &NoFetch));
     assert_eq!(
         i.refresh,
         RefreshPlan::Rotate {
@@ -252,7 +261,7 @@ fn a_token_of_the_earlier_form_is_found_through_the_legacy_map() {
     );
     // The current-form token of the family is now an older one: reuse.
     assert!(matches!(
-        decide(&refresh_body(&t), &c, &d, &policy(), 10),
+        decide(&refresh_body(&t), &c, &d, &policy(), 10, &NoFetch),
         Err(Refusal::Reused(f)) if f == id
     ));
 }
@@ -263,28 +272,28 @@ fn refresh_refuses_revoked_expired_unknown_and_other_clients_tokens() {
     let p = policy();
     let (d, t) = with_refresh(false, true, "dev");
     assert_eq!(
-        refused(decide(&refresh_body(&t), &c, &d, &p, 10)),
+        refused(decide(&refresh_body(&t), &c, &d, &p, 10, &NoFetch)),
         ErrorCode::InvalidGrant
     );
     let (d, t) = with_refresh(false, false, "dev");
     assert_eq!(
-        refused(decide(&refresh_body(&t), &c, &d, &p, 1000)),
+        refused(decide(&refresh_body(&t), &c, &d, &p, 1000, &NoFetch)),
         ErrorCode::InvalidGrant
     );
     assert_eq!(
-        refused(decide(&refresh_body("nope"), &c, &d, &p, 10)),
+        refused(decide(&refresh_body("nope"), &c, &d, &p, 10, &NoFetch)),
         ErrorCode::InvalidGrant
     );
     // Well formed, but naming a family that does not exist (or no longer does).
     let rng = &mut CountingEntropy(1 << 40);
     let (stranger, _) = refresh::mint(&FamilyId::random(rng), rng);
     assert_eq!(
-        refused(decide(&refresh_body(&stranger), &c, &d, &p, 10)),
+        refused(decide(&refresh_body(&stranger), &c, &d, &p, 10, &NoFetch)),
         ErrorCode::InvalidGrant
     );
     let (d, t) = with_refresh(false, false, "someone-else");
     assert_eq!(
-        refused(decide(&refresh_body(&t), &c, &d, &p, 10)),
+        refused(decide(&refresh_body(&t), &c, &d, &p, 10, &NoFetch)),
         ErrorCode::InvalidGrant
     );
 }
