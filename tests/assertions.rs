@@ -350,6 +350,24 @@ fn the_jwt_bearer_grant_takes_a_trusted_issuers_assertion_for_the_subjects_it_ma
         let why = r.json()["error_description"].as_str().unwrap().to_string();
         assert!(why.contains(says), "{what}: {why}");
     }
+    // Each refusal is an audit line that names the check (and never the assertion).
+    for outcome in [
+        "replayed",
+        "subject",
+        "audience",
+        "lifetime",
+        "signature",
+        "untrusted_issuer",
+    ] {
+        s.wait_for_log(
+            &format!("audit action=token outcome={outcome} client=gateway grant={JWT_BEARER}"),
+            1,
+        );
+    }
+    assert!(
+        !s.logs().contains(&a[a.len() - 20..]),
+        "no assertion in the log"
+    );
     let r = grant(
         &hub("sensor-7", "h6", &token_url, now() + 60),
         "&scope=admin",

@@ -397,7 +397,7 @@ fn metadata_jwks_and_health_describe_the_server() {
     );
     assert_eq!(
         m["token_endpoint_auth_signing_alg_values_supported"],
-        json!(["ES256", "EdDSA", "PS256", "RS256"])
+        json!(["ES256", "EdDSA", "RS256", "PS256"])
     );
     // No scope list unless the operator names one: an empty list would say "none", and the
     // union of the clients' scopes would tell the LAN what each device may do.

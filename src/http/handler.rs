@@ -118,6 +118,14 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
                 );
             }
         }
+        Event::AssertionRefused { client_id, why } => {
+            service.led.send(LedEvent::AuthFailed);
+            service.audit.record(
+                record("token", why)
+                    .client(client_id)
+                    .grant(Some(crate::record::GrantType::JwtBearer.as_str())),
+            );
+        }
         Event::RefreshReused { client_id } => {
             service.audit.record(
                 record("token", "refresh_reuse_family_revoked")

@@ -10,8 +10,6 @@ const AUTH_METHODS: [&str; 3] = [
     "client_secret_post",
     "private_key_jwt",
 ];
-/// What a `private_key_jwt` assertion may be signed with (`client_keys::ASSERTION_ALGS`).
-const ASSERTION_ALGS: [&str; 4] = ["ES256", "EdDSA", "PS256", "RS256"];
 
 /// The metadata document. `scopes_supported` appears only when the operator names the
 /// scopes: an empty list would say no scope is supported, and the union of the clients'
@@ -27,6 +25,8 @@ pub fn metadata(ctx: &Context) -> Reply {
         .collect();
     algs.sort();
     algs.dedup();
+    // What a `private_key_jwt` or bearer assertion may be signed with.
+    let assertion_algs = json!(crate::client_keys::ASSERTION_ALGS);
     let mut doc = json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
@@ -38,9 +38,9 @@ pub fn metadata(ctx: &Context) -> Reply {
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
-        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
-        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
-        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "access_token_signing_alg_values_supported": algs,
     });
     if let Some(scopes) = ctx

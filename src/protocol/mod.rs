@@ -215,6 +215,13 @@ pub enum Event {
         /// Seconds it must wait.
         wait: u64,
     },
+    /// A trusted issuer's assertion (the JWT bearer grant) was refused.
+    AssertionRefused {
+        /// The client that presented it.
+        client_id: String,
+        /// The check that failed, a word for the audit log.
+        why: &'static str,
+    },
     /// A refresh token was presented again after it had been replaced.
     RefreshReused {
         /// The client that presented it.

@@ -92,6 +92,20 @@ pub enum Refusal {
     Reused(FamilyId),
     /// The store could not be read.
     Lookup(LookupError),
+    /// A bearer assertion was refused (`invalid_grant`); `why` is for the audit log.
+    Assertion {
+        /// The answer.
+        error: OAuthError,
+        /// The check that failed, a word.
+        why: &'static str,
+    },
+}
+
+fn assertion_refused(why: &'static str, description: &'static str) -> Refusal {
+    Refusal::Assertion {
+        error: OAuthError::invalid_grant(description),
+        why,
+    }
 }
 
 impl From<OAuthError> for Refusal {
@@ -155,19 +169,26 @@ pub fn respond(
         Ok(i) => {
             if let Some((issuer, jti, until, iat)) = &i.once {
                 let uptime = ctx.host.uptime_seconds;
+                let refused = |why, description| {
+                    Step::from(OAuthError::invalid_grant(description)).with_event(
+                        Event::AssertionRefused {
+                            client_id: client.id().to_string(),
+                            why,
+                        },
+                    )
+                };
                 if !super::assertion::after_restart_ok(*iat, ctx.now, uptime, ctx.policy.leeway) {
-                    return Step::from(OAuthError::invalid_grant(
+                    return refused(
+                        "made_before_restart",
                         "the server restarted recently: only assertions made since (by iat) are taken",
-                    ));
+                    );
                 }
                 // Issuers' jtis and clients' share the cache: the key tells them apart.
                 let key = format!("issuer:{issuer}");
                 match ctx.replay.first_use(&key, jti, *until, ctx.now) {
                     super::replay::Replay::First => {}
                     super::replay::Replay::Replayed => {
-                        return Step::from(OAuthError::invalid_grant(
-                            "the assertion was used before (jti)",
-                        ))
+                        return refused("replayed", "the assertion was used before (jti)")
                     }
                     super::replay::Replay::Full => {
                         return Step::from(OAuthError::new(
@@ -200,6 +221,12 @@ pub fn respond(
             }),
         },
         Err(Refusal::Lookup(e)) => Step::from(e),
+        Err(Refusal::Assertion { error, why }) => {
+            Step::from(error).with_event(Event::AssertionRefused {
+                client_id: client.id().to_string(),
+                why,
+            })
+        }
     }
 }
 
@@ -271,9 +298,10 @@ pub fn decide(
             let assertion = params.require("assertion", "assertion is required")?;
             // The issuer the assertion names, unverified: only to know whose keys to try.
             let named = super::assertion::unverified_claim(assertion, "iss").ok_or(
-                OAuthError::invalid_grant("the assertion is not a JWT with an iss"),
+                assertion_refused("bad_header", "the assertion is not a JWT with an iss"),
             )?;
-            let issuer = dir.issuer(&named)?.ok_or(OAuthError::invalid_grant(
+            let issuer = dir.issuer(&named)?.ok_or(assertion_refused(
+                "untrusted_issuer",
                 "the assertion's issuer is not trusted here",
             ))?;
             let token_endpoint = format!("{}{}", policy.issuer, super::endpoints::TOKEN_PATH);
@@ -291,13 +319,13 @@ pub fn decide(
                 &expect,
                 published,
             )
-            .map_err(|f| OAuthError::invalid_grant(assertion_refusal(f)))?;
+            .map_err(|f| assertion_refused(f.as_str(), assertion_refusal(f)))?;
             if !crate::record::is_valid_name(&accepted.sub) || !issuer.allows_subject(&accepted.sub)
             {
-                return Err(OAuthError::invalid_grant(
+                return Err(assertion_refused(
+                    "subject",
                     "the assertion's subject is not one its issuer may assert",
-                )
-                .into());
+                ));
             }
             let allowed = c.scope.intersect(&issuer.scope);
             let scope = narrow(requested.as_ref(), &allowed)?;
