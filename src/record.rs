@@ -85,6 +85,11 @@ pub struct IssuerRecord {
 }
 
 impl IssuerRecord {
+    /// Whether a pattern names `subject` itself, not through `*` or a prefix.
+    pub fn names_exactly(&self, subject: &str) -> bool {
+        self.subjects.iter().any(|p| p == subject)
+    }
+
     /// Whether it may assert `subject`.
     pub fn allows_subject(&self, subject: &str) -> bool {
         self.subjects.iter().any(|p| match p.strip_suffix('*') {

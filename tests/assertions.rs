@@ -368,6 +368,17 @@ fn the_jwt_bearer_grant_takes_a_trusted_issuers_assertion_for_the_subjects_it_ma
         !s.logs().contains(&a[a.len() - 20..]),
         "no assertion in the log"
     );
+    // A pattern does not reach a user's or a client's own name.
+    s.add_user("sensor-9", "pw-of-sensor-9", &["telemetry"]);
+    s.add_client("sensor-8", &["client_credentials"], &["telemetry"]);
+    for (sub, jti) in [("sensor-9", "h10"), ("sensor-8", "h11")] {
+        let r = grant(&hub(sub, jti, &token_url, now() + 60), "");
+        assert_eq!(r.error(), "invalid_grant", "{sub}");
+        assert!(r.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("exact name"));
+    }
     let r = grant(
         &hub("sensor-7", "h6", &token_url, now() + 60),
         "&scope=admin",

@@ -327,6 +327,17 @@ pub fn decide(
                     "the assertion's subject is not one its issuer may assert",
                 ));
             }
+            // A wildcard does not reach the household's own names: a token whose `sub` is a
+            // user's or a client's would look, to a service that reads `sub` alone, like theirs.
+            if !issuer.names_exactly(&accepted.sub)
+                && (dir.user(&accepted.sub)?.is_some() || dir.client(&accepted.sub)?.is_some())
+            {
+                return Err(assertion_refused(
+                    "subject",
+                    "the assertion's subject is a user or client of this server, which its issuer \
+                     may assert only by exact name",
+                ));
+            }
             let allowed = c.scope.intersect(&issuer.scope);
             let scope = narrow(requested.as_ref(), &allowed)?;
             // RFC 7523 §3.1: no refresh token; the device asserts again.
