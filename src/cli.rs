@@ -97,8 +97,8 @@ pub struct ServeArgs {
 pub struct ClientSpec {
     /// Client id: letters, digits and - _ . @ ~, up to 128.
     pub id: String,
-    /// Allowed grant (repeatable), as sent to the token endpoint: client_credentials, password,
-    /// refresh_token, urn:ietf:params:oauth:grant-type:jwt-bearer.
+    /// Allowed grant (repeatable), as sent to the token endpoint: authorization_code,
+    /// client_credentials, password, refresh_token, urn:ietf:params:oauth:grant-type:jwt-bearer.
     #[arg(long = "grant", value_name = "GRANT")]
     pub grants: Vec<String>,
     /// Allowed scope (repeatable).
@@ -133,6 +133,16 @@ pub struct ClientSpec {
     #[arg(skip)]
     #[serde(default)]
     pub keys: Vec<serde_json::Value>,
+    /// Where the authorization code flow may send the browser back (repeatable): an exact
+    /// URI, or a loopback one (`http://127.0.0.1/cb`) with any port.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// A public client (an app on a phone or in a browser): no secret, only the authorization
+    /// code flow (and refresh_token), always with PKCE.
+    #[arg(long)]
+    #[serde(default)]
+    pub public: bool,
     /// Where the keys are published instead.
     #[command(flatten)]
     #[serde(skip)]

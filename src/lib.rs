@@ -34,6 +34,7 @@ pub mod keys;
 pub mod led;
 pub mod notice;
 pub mod oauth_error;
+pub mod pages;
 pub mod protocol;
 pub mod record;
 pub mod refresh;

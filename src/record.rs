@@ -21,11 +21,14 @@ pub enum GrantType {
     RefreshToken,
     /// RFC 7523 §2.1: a JWT from a trusted issuer, exchanged for a token.
     JwtBearer,
+    /// RFC 6749 §4.1 with PKCE (RFC 7636): a person signs in and consents in a browser.
+    AuthorizationCode,
 }
 
 impl GrantType {
     /// Every grant type, in the order metadata lists them.
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
+        GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
@@ -39,6 +42,7 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            GrantType::AuthorizationCode => "authorization_code",
         }
     }
 
@@ -99,6 +103,31 @@ impl IssuerRecord {
     }
 }
 
+/// A person's consent to a client (the authorization code flow), remembered until revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    /// The user.
+    pub username: String,
+    /// The client.
+    pub client_id: String,
+    /// What they consented to.
+    pub scope: Scope,
+    /// The user's generation then: a new password or a re-created user asks again.
+    pub generation: String,
+    /// Unix time of the consent.
+    pub granted_at: u64,
+}
+
+impl ConsentRecord {
+    /// The store key: user, NUL, client (neither may hold a NUL).
+    pub fn key(username: &str, client_id: &str) -> Vec<u8> {
+        let mut k = username.as_bytes().to_vec();
+        k.push(0);
+        k.extend_from_slice(client_id.as_bytes());
+        k
+    }
+}
+
 /// A registered confidential client.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientRecord {
@@ -132,6 +161,14 @@ pub struct ClientRecord {
     /// `keys`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<JwksLocation>,
+    /// Where the authorization code flow may send the browser back: exact URIs (a loopback
+    /// one with any port, RFC 8252 §7.3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_uris: Vec<String>,
+    /// A public client (an app on a phone or in a browser): no secret, the authorization code
+    /// flow with PKCE only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public: bool,
 }
 
 impl ClientRecord {
@@ -281,7 +318,7 @@ mod tests {
         for g in GrantType::ALL {
             assert_eq!(GrantType::parse(g.as_str()), Some(g));
         }
-        assert_eq!(GrantType::parse("authorization_code"), None);
+        assert_eq!(GrantType::parse("implicit"), None);
     }
 
     #[test]

@@ -162,6 +162,12 @@ pub enum ClientCredentials {
         /// The secret, as sent.
         secret: String,
     },
+    /// `none`: a public client names itself by `client_id` alone (RFC 6749 §2.1; only for
+    /// the authorization code flow, where PKCE stands in for a secret).
+    Public {
+        /// The client id.
+        id: String,
+    },
     /// `private_key_jwt`: a signed JWT naming the client in `sub` (RFC 7523 §2.2).
     Assertion {
         /// The client id the assertion names (not yet verified).
@@ -177,6 +183,7 @@ impl ClientCredentials {
         match self {
             ClientCredentials::Basic { id, .. }
             | ClientCredentials::Post { id, .. }
+            | ClientCredentials::Public { id }
             | ClientCredentials::Assertion { id, .. } => id,
         }
     }
@@ -187,7 +194,7 @@ impl ClientCredentials {
             ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. } => {
                 secret
             }
-            ClientCredentials::Assertion { .. } => "",
+            ClientCredentials::Assertion { .. } | ClientCredentials::Public { .. } => "",
         }
     }
 }
@@ -240,6 +247,7 @@ pub fn client_credentials(
             id: id.to_string(),
             secret: secret.to_string(),
         }),
+        (Some(id), None) => Ok(ClientCredentials::Public { id: id.to_string() }),
         _ => Err(CredentialsError {
             error: OAuthError::invalid_client(
                 "client authentication required: HTTP Basic or client_id and client_secret",
@@ -457,8 +465,13 @@ mod tests {
 
     #[test]
     fn missing_credentials_are_invalid_client() {
-        let e = client_credentials(None, &form("client_id=dev").unwrap()).unwrap_err();
+        let e = client_credentials(None, &form("client_secret=x").unwrap()).unwrap_err();
         assert_eq!(e.error.code, ErrorCode::InvalidClient);
         assert!(!e.basic);
+        // An id alone is a public client's way (RFC 6749 §2.1); the record decides.
+        assert_eq!(
+            client_credentials(None, &form("client_id=dev").unwrap()),
+            Ok(ClientCredentials::Public { id: "dev".into() })
+        );
     }
 }

@@ -153,6 +153,10 @@ pub struct Service {
     pub replay: crate::protocol::replay::ReplayCache,
     /// Keys clients and issuers publish at a `jwks_uri`.
     pub published: crate::jwks_fetch::JwksFetcher,
+    /// Authorization codes issued.
+    pub codes: crate::protocol::codes::Codes,
+    /// Browser sessions.
+    pub sessions: crate::protocol::sessions::Sessions,
     /// The recent audit records.
     pub audit: crate::audit::AuditRing,
     keys: RwLock<Arc<KeyRing>>,
@@ -189,6 +193,10 @@ impl Service {
             // lives at most five minutes.
             replay: crate::protocol::replay::ReplayCache::new(profile.max_connections * 8),
             published: crate::jwks_fetch::JwksFetcher::default(),
+            // Codes live a minute: two per connection the board allows is far more sign-ins a
+            // minute than a household makes. Sessions are about 100 bytes each.
+            codes: crate::protocol::codes::Codes::new(profile.max_connections * 2),
+            sessions: crate::protocol::sessions::Sessions::new(profile.max_connections * 4),
             // About 150 bytes a record.
             audit: crate::audit::AuditRing::new(AUDIT_RECORDS),
             keys: RwLock::new(Arc::new(ring)),
@@ -254,6 +262,8 @@ impl Service {
             guard: &self.guard,
             replay: &self.replay,
             published: &self.published,
+            codes: &self.codes,
+            sessions: &self.sessions,
             now,
             clock: self.clock(),
             host: HostFacts {

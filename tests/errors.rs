@@ -58,8 +58,9 @@ fn grant_errors_have_their_codes() {
         ),
         (
             "grant_type=authorization_code&code=x",
-            "unsupported_grant_type",
+            "unauthorized_client",
         ),
+        ("grant_type=implicit", "unsupported_grant_type"),
         ("grant_type=client_credentials&scope=write", "invalid_scope"),
         ("grant_type=client_credentials&scope=a\"b", "invalid_scope"),
         ("scope=read", "invalid_request"),

@@ -4,6 +4,7 @@ mod util;
 
 mod admin;
 mod assertions;
+mod authorize;
 mod board;
 mod durability;
 mod errors;

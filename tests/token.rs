@@ -381,6 +381,7 @@ fn metadata_jwks_and_health_describe_the_server() {
     assert_eq!(
         m["grant_types_supported"],
         json!([
+            "authorization_code",
             "client_credentials",
             "password",
             "refresh_token",
@@ -392,9 +393,13 @@ fn metadata_jwks_and_health_describe_the_server() {
         json!([
             "client_secret_basic",
             "client_secret_post",
-            "private_key_jwt"
+            "private_key_jwt",
+            "none"
         ])
     );
+    assert_eq!(m["authorization_endpoint"], format!("{iss}/authorize"));
+    assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         m["token_endpoint_auth_signing_alg_values_supported"],
         json!(["ES256", "EdDSA", "RS256", "PS256"])

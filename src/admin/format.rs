@@ -18,6 +18,10 @@ pub fn render(req: &AdminRequest, v: &Value, json: bool) -> String {
         format!("{v}\n")
     } else {
         match req {
+            AdminRequest::ClientAdd(_) if v["auth"] == "none" => format!(
+                "client_id:     {}\nauth:          none (a public client: PKCE, no secret)\n",
+                text(&v["client_id"]),
+            ),
             AdminRequest::ClientAdd(_) if v.get("client_secret").is_none() => format!(
                 "client_id:     {}\nauth:          private_key_jwt, {}\n",
                 text(&v["client_id"]),

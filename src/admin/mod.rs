@@ -94,7 +94,8 @@ fn client_json(c: &ClientRecord) -> Value {
         "disabled": c.disabled,
         "resource_server": c.resource_server,
         "created_at": c.created_at,
-        "auth": if c.has_keys() { "private_key_jwt" } else { "client_secret" },
+        "auth": if c.public { "none" } else if c.has_keys() { "private_key_jwt" } else { "client_secret" },
+        "redirect_uris": c.redirect_uris,
         "keys": key_names(&c.keys),
         "jwks_uri": c.jwks.as_ref().map(|j| &j.uri),
     })
@@ -117,6 +118,40 @@ fn issuer_json(i: &crate::record::IssuerRecord) -> Value {
         "jwks_uri": i.jwks.as_ref().map(|j| &j.uri),
         "created_at": i.created_at,
     })
+}
+
+/// The authorization code flow's registration rules: it needs a redirect URI, each one
+/// safe; a public client has no secret or keys and uses that flow only.
+fn check_flow(
+    grants: &[GrantType],
+    redirect_uris: &[String],
+    public: bool,
+    keyed: bool,
+) -> Result<(), AdminError> {
+    for uri in redirect_uris {
+        crate::protocol::authorize::check_redirect_uri(uri).map_err(AdminError::Invalid)?;
+    }
+    if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(AdminError::Invalid(
+            "the authorization_code grant needs at least one --redirect-uri".into(),
+        ));
+    }
+    if public {
+        if keyed {
+            return Err(AdminError::Invalid(
+                "a public client has no keys: leave out --public, or the keys".into(),
+            ));
+        }
+        if let Some(g) = grants
+            .iter()
+            .find(|g| !matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken))
+        {
+            return Err(AdminError::Invalid(format!(
+                "a public client may use authorization_code and refresh_token only, not {g}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Registered keys or a published key set, not both; the location checked again here, since
@@ -229,6 +264,8 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             resource_server,
             keys,
             jwks,
+            redirect_uris,
+            public,
             ..
         }) => {
             let jwks = key_location(&keys, jwks)?;
@@ -239,7 +276,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             for g in &grants {
                 let g = GrantType::parse(g).ok_or_else(|| {
                     AdminError::Invalid(format!(
-                        "unknown grant {g:?}: use client_credentials, password, refresh_token or urn:ietf:params:oauth:grant-type:jwt-bearer"
+                        "unknown grant {g:?}: use authorization_code, client_credentials, password, refresh_token or urn:ietf:params:oauth:grant-type:jwt-bearer"
                     ))
                 })?;
                 if !parsed.contains(&g) {
@@ -247,15 +284,20 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 }
             }
             if parsed.is_empty() {
-                parsed.push(GrantType::ClientCredentials);
+                parsed.push(match public {
+                    true => GrantType::AuthorizationCode,
+                    false => GrantType::ClientCredentials,
+                });
             }
+            check_flow(&parsed, &redirect_uris, public, !keys.is_empty() || jwks.is_some())?;
             for a in &audiences {
                 if a.is_empty() || a.chars().any(char::is_control) {
                     return Err(AdminError::Invalid(format!("audience {a:?} is not valid")));
                 }
             }
             // A client with keys has no secret: nothing it could send would match.
-            let secret = (keys.is_empty() && jwks.is_none()).then(secret::new_client_secret);
+            let secret =
+                (keys.is_empty() && jwks.is_none() && !public).then(secret::new_client_secret);
             let record = ClientRecord {
                 id: id.clone(),
                 secret_hash: secret
@@ -272,6 +314,8 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 created_at: now,
                 keys,
                 jwks,
+                redirect_uris,
+                public,
             };
             apply(store, &[Change::InsertClient(record.clone())])?;
             let mut v = client_json(&record);
@@ -291,6 +335,11 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         }
         AdminRequest::ClientRotateSecret { id } => {
             let mut c = store.client(&id)?.ok_or_else(|| no_client(&id))?;
+            if c.public {
+                return Err(AdminError::Invalid(format!(
+                    "client {id} is public: it has no secret"
+                )));
+            }
             if c.has_keys() {
                 return Err(AdminError::Invalid(format!(
                     "client {id} authenticates with its keys (private_key_jwt): it has no secret"

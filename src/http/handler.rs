@@ -11,8 +11,20 @@ use crate::protocol::{self, Event, Reply, Request, Step};
 use crate::service::{unix_now, Service};
 use std::net::IpAddr;
 
-/// Answers `request`.
+/// Answers `request`, with a page the core chose rendered as the body.
 pub fn answer(request: &Request, service: &Service) -> Reply {
+    let mut reply = decide_and_apply(request, service);
+    if let Some(page) = reply.page.take() {
+        let (content_type, body) = crate::pages::render(&page);
+        reply.body = body;
+        reply
+            .headers
+            .push(("Content-Type", content_type.to_string()));
+    }
+    reply
+}
+
+fn decide_and_apply(request: &Request, service: &Service) -> Reply {
     let keys = service.keys();
     let ctx = service.context(&keys, unix_now());
     let step = protocol::handle(request, &ctx, &mut OsEntropy);
@@ -117,6 +129,21 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
                     peer.map_or_else(|| "an unknown address".to_string(), |p| p.to_string())
                 );
             }
+        }
+        Event::Page {
+            action,
+            outcome,
+            client_id,
+            user,
+        } => {
+            if *outcome == "wrong_password" {
+                service.led.send(LedEvent::AuthFailed);
+            }
+            service.audit.record(
+                record(action, outcome)
+                    .client(client_id.as_deref().unwrap_or_default())
+                    .user(user.as_deref()),
+            );
         }
         Event::AssertionRefused { client_id, why } => {
             service.led.send(LedEvent::AuthFailed);

@@ -398,6 +398,7 @@ async fn answer(
     let mut request = Request {
         method: parts.method.as_str().to_ascii_uppercase(),
         path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
         headers: parts
             .headers
             .iter()

@@ -71,6 +71,10 @@ pub enum Change {
     PutIssuer(crate::record::IssuerRecord),
     /// Forget a trusted issuer.
     RemoveIssuer(String),
+    /// Remember a person's consent to a client.
+    PutConsent(crate::record::ConsentRecord),
+    /// Forget a consent: (user, client).
+    RemoveConsent(String, String),
 }
 
 /// Why a list of changes was not applied.

@@ -85,6 +85,15 @@ pub fn check(
         return Err((BAD_CLIENT, AuthFailure::UnknownClient));
     };
     let accepted = match creds {
+        ClientCredentials::Public { .. } if record.public => None,
+        ClientCredentials::Public { .. } => {
+            let _ = secret::check_client_secret(pepper, "", "");
+            return Err((BAD_CLIENT, AuthFailure::WrongMethod));
+        }
+        _ if record.public => {
+            let _ = secret::check_client_secret(pepper, creds.secret(), "");
+            return Err((BAD_CLIENT, AuthFailure::WrongMethod));
+        }
         ClientCredentials::Assertion { assertion, .. } => {
             if !record.has_keys() {
                 return Err((BAD_CLIENT, AuthFailure::WrongMethod));

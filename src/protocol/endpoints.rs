@@ -22,6 +22,30 @@ pub const HEALTH_PATH: &str = "/health";
 
 /// Answers a request.
 pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    use super::browser::{self, AUTHORIZE_PATH, STYLE_PATH};
+    match (req.path.as_str(), req.method.as_str()) {
+        (AUTHORIZE_PATH, "GET") => return browser::authorize_get(req, ctx, rng),
+        (AUTHORIZE_PATH, "POST") => return browser::authorize_post(req, ctx, rng),
+        (AUTHORIZE_PATH, _) => {
+            return Step::reply(
+                browser::page(
+                    405,
+                    browser::Page::Error {
+                        message: "Use GET or POST.".into(),
+                    },
+                )
+                .with_header("Allow", "GET, POST"),
+            )
+        }
+        (STYLE_PATH, _) => {
+            return Step::reply(
+                Reply::page(200, browser::Page::Stylesheet)
+                    .with_header("Cache-Control", "public, max-age=86400")
+                    .with_header("X-Content-Type-Options", "nosniff"),
+            )
+        }
+        _ => {}
+    }
     let allowed = match req.path.as_str() {
         TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH => "POST",
         JWKS_PATH | METADATA_PATH | HEALTH_PATH => "GET",
@@ -46,6 +70,10 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             token_endpoint::respond(params, client, req.peer, ctx, rng)
         }),
         INTROSPECT_PATH => post(req, ctx, |params, client| match token_param(params) {
+            // An app with no secret cannot be trusted to read others' tokens (RFC 7662 §2.1).
+            Ok(_) if client.record().public => Step::from(OAuthError::invalid_client(
+                "a public client may not introspect tokens",
+            )),
             Ok(t) => introspection::respond(t, client, ctx),
             Err(s) => s,
         }),

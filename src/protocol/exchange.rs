@@ -10,6 +10,8 @@ pub struct Request {
     pub method: String,
     /// Path without the query.
     pub path: String,
+    /// The query, without the `?` (empty when there is none).
+    pub query: String,
     /// Headers as sent (names compared case-insensitively).
     pub headers: Vec<(String, String)>,
     /// The body, at most the limit.
@@ -47,6 +49,8 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// A page for the pages adapter to render as the body.
+    pub page: Option<Box<super::browser::Page>>,
 }
 
 impl Reply {
@@ -56,6 +60,17 @@ impl Reply {
             status,
             headers: vec![("Content-Type", "application/json".into())],
             body: value.to_string().into_bytes(),
+            page: None,
+        }
+    }
+
+    /// A page, rendered by the pages adapter.
+    pub fn page(status: u16, page: super::browser::Page) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            page: Some(Box::new(page)),
         }
     }
 

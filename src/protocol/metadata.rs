@@ -10,6 +10,13 @@ const AUTH_METHODS: [&str; 3] = [
     "client_secret_post",
     "private_key_jwt",
 ];
+/// The token endpoint also takes public clients (`none`), with PKCE.
+const TOKEN_AUTH_METHODS: [&str; 4] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
 /// The metadata document. `scopes_supported` appears only when the operator names the
 /// scopes: an empty list would say no scope is supported, and the union of the clients'
@@ -29,13 +36,17 @@ pub fn metadata(ctx: &Context) -> Reply {
     let assertion_algs = json!(crate::client_keys::ASSERTION_ALGS);
     let mut doc = json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}{}", super::browser::AUTHORIZE_PATH),
         "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
         "introspection_endpoint": format!("{issuer}{INTROSPECT_PATH}"),
         "revocation_endpoint": format!("{issuer}{REVOKE_PATH}"),
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": assertion_algs,

@@ -16,9 +16,12 @@
 #![allow(clippy::result_large_err)]
 
 pub mod assertion;
+pub mod authorize;
+pub mod browser;
 mod changes;
 pub mod client_auth;
 pub mod clock;
+pub mod codes;
 mod endpoints;
 mod exchange;
 pub mod guard;
@@ -29,6 +32,7 @@ mod presented;
 pub mod published_keys;
 pub mod replay;
 pub mod revocation;
+pub mod sessions;
 pub mod token_endpoint;
 
 pub use changes::{Change, Conflict};
@@ -83,6 +87,12 @@ pub trait Directory {
     fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError>;
     /// A trusted issuer of assertions, by its `iss`.
     fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError>;
+    /// What `user` consented to for `client`.
+    fn consent(
+        &self,
+        user: &str,
+        client: &str,
+    ) -> Result<Option<crate::record::ConsentRecord>, LookupError>;
     /// A refresh-token family.
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError>;
     /// The family of a token issued before token values named their family, by digest.
@@ -172,6 +182,10 @@ pub struct Context<'a> {
     pub replay: &'a replay::ReplayCache,
     /// Keys clients and issuers publish at a `jwks_uri`.
     pub published: &'a dyn published_keys::PublishedKeys,
+    /// Authorization codes issued.
+    pub codes: &'a codes::Codes,
+    /// Browser sessions.
+    pub sessions: &'a sessions::Sessions,
     /// Unix time, seconds.
     pub now: u64,
     /// Whether that time can be trusted to mint tokens.
@@ -214,6 +228,18 @@ pub enum Event {
         peer: Option<std::net::IpAddr>,
         /// Seconds it must wait.
         wait: u64,
+    },
+    /// Something a person did in a browser: signed in (or failed to), was sent back to an
+    /// app with a code, refused a client.
+    Page {
+        /// What: `login`, `authorize`.
+        action: &'static str,
+        /// How it ended.
+        outcome: &'static str,
+        /// The client.
+        client_id: Option<String>,
+        /// The user (a name a user could have).
+        user: Option<String>,
     },
     /// A trusted issuer's assertion (the JWT bearer grant) was refused.
     AssertionRefused {

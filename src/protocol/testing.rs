@@ -22,6 +22,7 @@ pub struct MapDirectory {
     pub legacy: Vec<(TokenDigest, FamilyId)>,
     pub families: HashMap<FamilyId, FamilyRecord>,
     pub revoked_jti: HashSet<String>,
+    pub consents: HashMap<(String, String), crate::record::ConsentRecord>,
 }
 
 impl Directory for MapDirectory {
@@ -36,6 +37,13 @@ impl Directory for MapDirectory {
     }
     fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError> {
         Ok(self.issuers.get(name).cloned())
+    }
+    fn consent(
+        &self,
+        user: &str,
+        client: &str,
+    ) -> Result<Option<crate::record::ConsentRecord>, LookupError> {
+        Ok(self.consents.get(&(user.into(), client.into())).cloned())
     }
     fn legacy_family(&self, d: &TokenDigest) -> Result<Option<FamilyId>, LookupError> {
         Ok(self.legacy.iter().find(|(l, _)| l == d).map(|(_, id)| *id))
@@ -103,6 +111,8 @@ pub fn client(grants: &[GrantType], scope: &str) -> ClientRecord {
         created_at: 0,
         keys: Vec::new(),
         jwks: None,
+        redirect_uris: Vec::new(),
+        public: false,
     }
 }
 
@@ -125,6 +135,8 @@ pub struct World {
     pub verified: VerifiedCache,
     pub guard: super::guard::Guard,
     pub replay: super::replay::ReplayCache,
+    pub codes: super::codes::Codes,
+    pub sessions: super::sessions::Sessions,
     pub board: Board,
     pub profile: Profile,
     pub now: u64,
@@ -141,6 +153,8 @@ impl World {
             verified: VerifiedCache::new(16),
             guard: super::guard::Guard::new(64),
             replay: super::replay::ReplayCache::new(64),
+            codes: super::codes::Codes::new(64),
+            sessions: super::sessions::Sessions::new(64),
             board,
             profile,
             now: 1000,
@@ -157,6 +171,8 @@ impl World {
             guard: &self.guard,
             replay: &self.replay,
             published: &NoFetch,
+            codes: &self.codes,
+            sessions: &self.sessions,
             now: self.now,
             clock: super::clock::ClockState::Ok,
             host: HostFacts {
@@ -180,6 +196,7 @@ pub fn post(path: &str, form: &str) -> Request {
             ),
             ("Authorization".into(), "Basic ZGV2OnM=".into()),
         ],
+        query: String::new(),
         body: form.as_bytes().to_vec(),
         body_too_large: false,
         peer: None,

@@ -75,6 +75,9 @@ pub struct Issue {
     pub refresh: RefreshPlan,
     /// An assertion this grant rests on, to be used only once: (issuer, `jti`, until, iat).
     pub once: Option<(String, String, u64, Option<u64>)>,
+    /// The access token's `jti` and the new family's id, when the caller must know them
+    /// beforehand (an authorization code records what it issued); otherwise random.
+    pub ids: Option<(String, FamilyId)>,
 }
 
 /// Why nothing is issued.
@@ -92,6 +95,9 @@ pub enum Refusal {
     Reused(FamilyId),
     /// The store could not be read.
     Lookup(LookupError),
+    /// An authorization code came back a second time: revoke what its first use issued
+    /// (RFC 6749 §4.1.2), then refuse.
+    CodeReused(Option<super::codes::Issued>),
     /// A bearer assertion was refused (`invalid_grant`); `why` is for the audit log.
     Assertion {
         /// The answer.
@@ -128,6 +134,102 @@ pub const REFRESH_REUSED: OAuthError =
 pub const BAD_REFRESH: OAuthError =
     OAuthError::invalid_grant("refresh token is invalid, expired or revoked");
 
+/// The error an unknown, expired, used or foreign code is answered with.
+pub const BAD_CODE: OAuthError =
+    OAuthError::invalid_grant("the authorization code is invalid, expired or used");
+
+/// Redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6): once, by the client it
+/// was issued to, with the same redirect URI and the PKCE verifier of its challenge, for a
+/// user who is still who they were.
+fn redeem_code(
+    params: &Params,
+    client: &AuthenticatedClient,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Result<Issue, Refusal> {
+    let c = client.record();
+    if !c.grants.contains(&GrantType::AuthorizationCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use this grant type",
+        )
+        .into());
+    }
+    let code = params.require("code", "code is required")?;
+    let digest = crate::secret::token_digest(code);
+    let grant = match ctx.codes.redeem(&digest, ctx.now) {
+        super::codes::Redeem::Fresh(g) => g,
+        super::codes::Redeem::Used(issued) => return Err(Refusal::CodeReused(issued)),
+        super::codes::Redeem::Unknown => return Err(BAD_CODE.into()),
+    };
+    // The code is spent from here on, whatever follows.
+    if grant.client_id != c.id {
+        return Err(BAD_CODE.into());
+    }
+    match params.get("redirect_uri") {
+        Some(uri) if uri != grant.redirect_uri => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri differs from the authorization request's",
+            )
+            .into())
+        }
+        None if grant.redirect_uri_sent => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri is required: the authorization request had one",
+            )
+            .into())
+        }
+        _ => {}
+    }
+    let verifier = params.require("code_verifier", "code_verifier is required (PKCE)")?;
+    if !super::authorize::pkce_ok(verifier, &grant.challenge) {
+        return Err(OAuthError::invalid_grant(
+            "the code_verifier does not match the code_challenge",
+        )
+        .into());
+    }
+    let user = ctx
+        .dir
+        .user(&grant.username)?
+        .filter(|u| u.generation == grant.user_generation);
+    let Some(user) = user else {
+        return Err(BAD_CODE.into());
+    };
+    let scope = grant.scope.intersect(&c.scope).intersect(&user.scope);
+    let mut audiences = c.audiences.clone();
+    for default in [&c.id, &ctx.policy.issuer] {
+        if !audiences.contains(default) {
+            audiences.push(default.clone());
+        }
+    }
+    let access_ttl = c.access_ttl.unwrap_or(ctx.policy.access_ttl);
+    let refresh = refresh_if_allowed(c);
+    let jti = entropy::token(rng, 16);
+    let family = FamilyId::random(rng);
+    ctx.codes.issued(
+        &digest,
+        super::codes::Issued {
+            family: (refresh == RefreshPlan::NewFamily).then_some(family),
+            access: (jti.clone(), ctx.now.saturating_add(access_ttl)),
+        },
+    );
+    Ok(Issue {
+        grant: GrantType::AuthorizationCode,
+        client_id: c.id.clone(),
+        subject: user.name.clone(),
+        username: Some(user.name),
+        user_generation: Some(user.generation),
+        refresh_scope: scope.clone(),
+        scope,
+        audiences,
+        access_ttl,
+        refresh_ttl: c.refresh_ttl.unwrap_or(ctx.policy.refresh_ttl),
+        refresh,
+        once: None,
+        ids: Some((jti, family)),
+    })
+}
+
 /// The error a wrong password or unknown user is answered with (the same for both).
 pub const BAD_PASSWORD: OAuthError = OAuthError::invalid_grant("wrong username or password");
 
@@ -157,7 +259,10 @@ pub fn respond(
                 .with_event(Event::Throttled { peer, wait });
         }
     }
-    let decided = decide(params, client, ctx.dir, ctx.policy, ctx.now, ctx.published);
+    let decided = match params.get("grant_type") {
+        Some("authorization_code") => redeem_code(params, client, ctx, rng),
+        _ => decide(params, client, ctx.dir, ctx.policy, ctx.now, ctx.published),
+    };
     if let Some(u) = user {
         match &decided {
             Ok(_) => ctx.guard.succeeded(peer, Kind::User, u),
@@ -221,6 +326,26 @@ pub fn respond(
             }),
         },
         Err(Refusal::Lookup(e)) => Step::from(e),
+        Err(Refusal::CodeReused(issued)) => {
+            let mut changes = Vec::new();
+            if let Some(what) = issued {
+                changes.extend(what.family.map(Change::RevokeFamily));
+                changes.push(Change::RevokeAccessToken {
+                    jti: what.access.0,
+                    until: what.access.1,
+                });
+            }
+            Step {
+                reply: Reply::oauth_error(&BAD_CODE),
+                changes,
+                event: Some(Event::Page {
+                    action: "token",
+                    outcome: "code_reused_grant_revoked",
+                    client_id: Some(client.id().to_string()),
+                    user: None,
+                }),
+            }
+        }
         Err(Refusal::Assertion { error, why }) => {
             Step::from(error).with_event(Event::AssertionRefused {
                 client_id: client.id().to_string(),
@@ -292,8 +417,13 @@ pub fn decide(
         refresh_ttl: c.refresh_ttl.unwrap_or(policy.refresh_ttl),
         refresh: RefreshPlan::None,
         once: None,
+        ids: None,
     };
     Ok(match grant {
+        // Redeemed by `redeem_code`, which holds the codes; `respond` sends it there.
+        GrantType::AuthorizationCode => {
+            return Err(OAuthError::invalid_request("the code was not redeemed").into())
+        }
         GrantType::JwtBearer => {
             let assertion = params.require("assertion", "assertion is required")?;
             // The issuer the assertion names, unverified: only to know whose keys to try.
@@ -461,7 +591,10 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         exp: now.saturating_add(issue.access_ttl),
         nbf: now,
         iat: now,
-        jti: entropy::token(rng, 16),
+        jti: match &issue.ids {
+            Some((jti, _)) => jti.clone(),
+            None => entropy::token(rng, 16),
+        },
         client_id: issue.client_id.clone(),
         scope: issue.scope.to_string(),
         username: issue.username.clone(),
@@ -488,7 +621,10 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
                     Err(e) => return Step::from(e),
                 }
             }
-            let id = FamilyId::random(rng);
+            let id = match &issue.ids {
+                Some((_, id)) => *id,
+                None => FamilyId::random(rng),
+            };
             let (value, digest) = refresh::mint(&id, rng);
             let record = family_record(issue, &digest, now);
             changes.push(Change::InsertFamily { id, record });

@@ -159,6 +159,7 @@ pub struct Trees {
     family_use: sled::Tree,
     legacy_refresh: sled::Tree,
     issuers: sled::Tree,
+    consents: sled::Tree,
     /// Families stored, kept in memory because sled's `len` walks the whole tree.
     family_count: Arc<AtomicUsize>,
 }
@@ -199,6 +200,7 @@ fn abort<T>(a: Abort) -> TxResult<T> {
 /// The trees a transaction writes, by role.
 struct Tx<'a> {
     issuers: &'a TransactionalTree,
+    consents: &'a TransactionalTree,
     clients: &'a TransactionalTree,
     users: &'a TransactionalTree,
     keys: &'a TransactionalTree,
@@ -337,6 +339,14 @@ impl Tx<'_> {
             }
             Change::RemoveIssuer(name) => {
                 self.issuers.remove(name.as_bytes())?;
+            }
+            Change::PutConsent(c) => {
+                let key = crate::record::ConsentRecord::key(&c.username, &c.client_id);
+                self.consents.insert(key, enc(c))?;
+            }
+            Change::RemoveConsent(user, client) => {
+                self.consents
+                    .remove(crate::record::ConsentRecord::key(user, client))?;
             }
             Change::PutKeys(records) => {
                 for r in records {
@@ -558,6 +568,17 @@ impl Directory for Store {
     fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError> {
         Directory::issuer(&*self.trees().map_err(|e| e.lookup("issuer"))?, name)
     }
+    fn consent(
+        &self,
+        user: &str,
+        client: &str,
+    ) -> Result<Option<crate::record::ConsentRecord>, LookupError> {
+        Directory::consent(
+            &*self.trees().map_err(|e| e.lookup("consent"))?,
+            user,
+            client,
+        )
+    }
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
         Directory::family(&*self.trees().map_err(|e| e.lookup("family"))?, id)
     }
@@ -607,6 +628,7 @@ impl Trees {
             family_use: tree("family_use")?,
             legacy_refresh: tree("legacy_refresh")?,
             issuers: tree("issuers")?,
+            consents: tree("consents")?,
             family_count,
             db,
         })
@@ -625,6 +647,7 @@ impl Trees {
             return Ok(Ok(()));
         }
         let trees = [
+            &self.consents,
             &self.issuers,
             &self.clients,
             &self.users,
@@ -636,14 +659,15 @@ impl Trees {
         ];
         let result = trees.as_slice().transaction(|t| {
             let tx = Tx {
-                issuers: &t[0],
-                clients: &t[1],
-                users: &t[2],
-                keys: &t[3],
-                families: &t[4],
-                family_expiry: &t[5],
-                family_use: &t[6],
-                revoked_jti: &t[7],
+                consents: &t[0],
+                issuers: &t[1],
+                clients: &t[2],
+                users: &t[3],
+                keys: &t[4],
+                families: &t[5],
+                family_expiry: &t[6],
+                family_use: &t[7],
+                revoked_jti: &t[8],
             };
             let mut applied = Applied::default();
             for change in changes {
@@ -732,6 +756,19 @@ impl Trees {
     /// All trusted issuers, by name.
     pub fn issuers(&self) -> Result<Vec<crate::record::IssuerRecord>, StoreError> {
         Self::list(&self.issuers, "issuer")
+    }
+    /// A user's consent to a client.
+    pub fn consent(
+        &self,
+        user: &str,
+        client: &str,
+    ) -> Result<Option<crate::record::ConsentRecord>, StoreError> {
+        let key = crate::record::ConsentRecord::key(user, client);
+        Self::get(&self.consents, "consent", &key)
+    }
+    /// All consents, by user then client.
+    pub fn consents(&self) -> Result<Vec<crate::record::ConsentRecord>, StoreError> {
+        Self::list(&self.consents, "consent")
     }
 
     /// Deletes keys no longer published at `now`.
@@ -899,6 +936,13 @@ fn restrict_permissions(dir: &Path, warn: bool) {
 impl Directory for Trees {
     fn client(&self, id: &str) -> Result<Option<ClientRecord>, LookupError> {
         Trees::client(self, id).map_err(|e| e.lookup("client"))
+    }
+    fn consent(
+        &self,
+        user: &str,
+        client: &str,
+    ) -> Result<Option<crate::record::ConsentRecord>, LookupError> {
+        Trees::consent(self, user, client).map_err(|e| e.lookup("consent"))
     }
     fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError> {
         Trees::issuer(self, name).map_err(|e| e.lookup("issuer"))

@@ -91,10 +91,7 @@ fn refuses_scope_beyond_the_client_grant_not_allowed_and_unknown_grant() {
             "grant_type=password&username=a&password=b",
             ErrorCode::UnauthorizedClient,
         ),
-        (
-            "grant_type=authorization_code",
-            ErrorCode::UnsupportedGrantType,
-        ),
+        ("grant_type=implicit", ErrorCode::UnsupportedGrantType),
         ("scope=read", ErrorCode::InvalidRequest),
     ];
     for (body, code) in cases {

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 const PATHS: [&str; 8] = [
     "/token",
-    "/token",
+    "/authorize",
     "/introspect",
     "/revoke",
     "/jwks.json",
@@ -61,12 +61,16 @@ fuzz_target!(|data: &[u8]| {
     }
     if !auth.is_empty() {
         let value = String::from_utf8_lossy(auth).into_owned();
-        headers.push(("Authorization".to_string(), value));
+        headers.push(("Authorization".to_string(), value.clone()));
+        // The same bytes as cookies, for the pages' forms.
+        headers.push(("Cookie".to_string(), value));
     }
     let request = Request {
         method: if sel & 0x80 != 0 { "GET" } else { "POST" }.to_string(),
         path: PATHS[usize::from(sel) % PATHS.len()].to_string(),
         headers,
+        // The body doubles as the query of GET /authorize.
+        query: String::from_utf8_lossy(body).into_owned(),
         body: body.to_vec(),
         body_too_large: sel & 0x40 != 0,
         peer: Some(std::net::IpAddr::from([192, 168, 1, sel & 0x7])),

@@ -1,0 +1,105 @@
+//! The pages adapter: renders the core's [`Page`] values as HTML (askama templates in
+//! `templates/`, compiled into the binary and escaped by default) and serves the stylesheet.
+
+use crate::protocol::browser::Page;
+use askama::Template;
+
+/// The stylesheet every page links.
+const STYLESHEET: &str = include_str!("pages.css");
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct Login<'a> {
+    client: &'a str,
+    request: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct Consent<'a> {
+    client: &'a str,
+    user: &'a str,
+    scopes: &'a [(String, String)],
+    request: &'a str,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct Error<'a> {
+    message: &'a str,
+}
+
+/// The body and content type of a page.
+pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
+    const HTML: &str = "text/html; charset=utf-8";
+    let html = match page {
+        Page::Stylesheet => return ("text/css; charset=utf-8", STYLESHEET.as_bytes().to_vec()),
+        Page::Login {
+            client,
+            request,
+            csrf,
+            username,
+            error,
+        } => Login {
+            client,
+            request,
+            csrf,
+            username,
+            error: *error,
+        }
+        .render(),
+        Page::Consent {
+            client,
+            user,
+            scopes,
+            request,
+            csrf,
+        } => Consent {
+            client,
+            user,
+            scopes,
+            request,
+            csrf,
+        }
+        .render(),
+        Page::Error { message } => Error { message }.render(),
+    };
+    // Rendering writes into a String from values that are all plain text: it cannot fail,
+    // but if it did the person gets a page that says so rather than nothing.
+    let body = html.unwrap_or_else(|e| {
+        log::error!("rendering a page failed: {e}");
+        "<!doctype html><title>piauth</title><p>This page could not be shown.".to_string()
+    });
+    (HTML, body.into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_client_or_a_person_typed_is_escaped() {
+        let (kind, body) = render(&Page::Login {
+            client: "<script>x</script>".into(),
+            request: "a=1&b=\"2\"".into(),
+            csrf: "t".into(),
+            username: "bob".into(),
+            error: Some("Wrong user name or password."),
+        });
+        let body = String::from_utf8(body).unwrap();
+        assert!(kind.starts_with("text/html"));
+        assert!(!body.contains("<script>x"), "{body}");
+        assert!(
+            body.contains("&#60;script&#62;") || body.contains("&lt;script&gt;"),
+            "{body}"
+        );
+        assert!(!body.contains("b=\"2\""), "{body}");
+        assert!(body.contains("role=\"alert\""));
+        let (kind, _) = render(&Page::Stylesheet);
+        assert!(kind.starts_with("text/css"));
+    }
+}

@@ -1,0 +1,423 @@
+//! The authorization request (RFC 6749 §4.1.1, RFC 7636, RFC 8252 §7.3, RFC 9207, RFC 9700
+//! §2.1): what is taken, and where a refusal goes. A request whose client or redirect URI
+//! cannot be trusted is never redirected (§4.1.2.1): the person sees an error page. Every
+//! other refusal goes back to the client's redirect URI with `error`, `state` and `iss`.
+
+use super::{Directory, LookupError};
+use crate::record::{ClientRecord, GrantType};
+use crate::request::Params;
+use crate::scope::Scope;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// Longest `state` and `nonce` taken: they come back in URLs and tokens.
+pub const MAX_ECHO: usize = 512;
+/// Longest redirect URI registered or taken.
+pub const MAX_REDIRECT_URI: usize = 512;
+
+/// What `prompt` asks (OpenID Connect Core §3.1.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Prompt {
+    /// Sign in and consent only when needed.
+    #[default]
+    Default,
+    /// Show nothing: answer at once, or fail with `login_required`/`consent_required`.
+    None,
+    /// Sign in again, even with a session.
+    Login,
+    /// Ask for consent again, even when it was given before.
+    Consent,
+}
+
+/// An authorization request that checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// The client.
+    pub client: ClientRecord,
+    /// Where the answer goes.
+    pub redirect_uri: String,
+    /// Whether the request named it.
+    pub redirect_uri_sent: bool,
+    /// Echoed back.
+    pub state: Option<String>,
+    /// What is asked for, within what the client may have.
+    pub scope: Scope,
+    /// PKCE S256 challenge.
+    pub challenge: String,
+    /// OpenID Connect `nonce`.
+    pub nonce: Option<String>,
+    /// OpenID Connect `prompt`.
+    pub prompt: Prompt,
+    /// OpenID Connect `max_age`, seconds.
+    pub max_age: Option<u64>,
+}
+
+/// A refused authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The client or the redirect URI cannot be trusted: show this, redirect nowhere.
+    Page(String),
+    /// Send the browser here (the client's redirect URI, with the error).
+    Redirect(String),
+}
+
+/// The characters left as they are in a query component: RFC 3986 unreserved.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `uri` with `params` added to its query.
+pub fn redirect_with(uri: &str, params: &[(&str, &str)]) -> String {
+    let mut out = uri.to_string();
+    let mut sep = if uri.contains('?') { '&' } else { '?' };
+    for (name, value) in params {
+        out.push(sep);
+        out.push_str(name);
+        out.push('=');
+        out.extend(utf8_percent_encode(value, QUERY));
+        sep = '&';
+    }
+    out
+}
+
+/// The error redirect of §4.1.2.1, with `iss` (RFC 9207).
+pub fn error_redirect(
+    uri: &str,
+    error: &str,
+    description: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    let mut params = vec![("error", error), ("error_description", description)];
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    params.push(("iss", issuer));
+    redirect_with(uri, &params)
+}
+
+/// A redirect URI that may be registered: absolute, no fragment, no user name, and not a
+/// scheme that runs code in the page (`javascript:`, `data:`, `file:`, ...). `http` is
+/// allowed: LAN apps often have no certificate.
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("redirect URI {uri:?}: {why}"));
+    if uri.is_empty() || uri.len() > MAX_REDIRECT_URI {
+        return bad("empty or too long");
+    }
+    if uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return bad("holds a space or a control character");
+    }
+    if uri.contains('#') {
+        return bad("must have no fragment (RFC 6749 §3.1.2)");
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return bad("is not absolute");
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let scheme_ok = !scheme.is_empty()
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return bad("has no valid scheme");
+    }
+    if matches!(
+        scheme.as_str(),
+        "javascript" | "data" | "file" | "vbscript" | "blob" | "about"
+    ) {
+        return bad("that scheme is refused");
+    }
+    if scheme == "http" || scheme == "https" {
+        let Ok(parsed) = uri.parse::<http::Uri>() else {
+            return bad("is not a valid URL");
+        };
+        let Some(authority) = parsed.authority() else {
+            return bad("has no host");
+        };
+        if authority.as_str().contains('@') || authority.host().is_empty() {
+            return bad("must name a host, with no user name");
+        }
+    } else if rest.is_empty() {
+        return bad("is not absolute");
+    }
+    Ok(())
+}
+
+/// Whether `given` is `registered` (exactly), or, for a loopback IP redirect URI, the same
+/// but for the port, which a native app picks when it starts (RFC 8252 §7.3).
+pub fn redirect_matches(registered: &str, given: &str) -> bool {
+    if registered == given {
+        return true;
+    }
+    let loopback = |uri: &str| -> Option<(String, String)> {
+        let rest = uri.strip_prefix("http://")?;
+        let (host_port, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => format!("[{}]", v6.split(']').next()?),
+            None => host_port.split(':').next()?.to_string(),
+        };
+        let port = &host_port[host.len()..];
+        if !(port.is_empty() || port.strip_prefix(':')?.bytes().all(|b| b.is_ascii_digit())) {
+            return None;
+        }
+        matches!(host.as_str(), "127.0.0.1" | "[::1]").then(|| (host, path.to_string()))
+    };
+    match (loopback(registered), loopback(given)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Whether `v` is a PKCE code verifier: 43 to 128 unreserved characters (RFC 7636 §4.1).
+pub fn verifier_ok(v: &str) -> bool {
+    (43..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// The S256 challenge of a verifier (RFC 7636 §4.2).
+pub fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(crate::secret::token_digest(verifier))
+}
+
+/// Whether `verifier` answers `challenge`, in constant time.
+pub fn pkce_ok(verifier: &str, challenge: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    verifier_ok(verifier) && bool::from(s256(verifier).as_bytes().ct_eq(challenge.as_bytes()))
+}
+
+/// Reads and checks an authorization request's parameters.
+pub fn check(
+    params: &Params,
+    dir: &dyn Directory,
+    issuer: &str,
+) -> Result<Result<AuthRequest, Refused>, LookupError> {
+    let page = |why: &str| Ok(Err(Refused::Page(why.to_string())));
+    let Some(client_id) = params.get("client_id") else {
+        return page("The request names no client (client_id).");
+    };
+    let Some(client) = dir.client(client_id)? else {
+        return page("The request names a client this server does not know.");
+    };
+    if client.disabled {
+        return page("This client is disabled.");
+    }
+    let sent = params.get("redirect_uri");
+    let redirect_uri = match sent {
+        Some(given) if given.len() <= MAX_REDIRECT_URI => client
+            .redirect_uris
+            .iter()
+            .any(|r| redirect_matches(r, given))
+            .then(|| given.to_string()),
+        Some(_) => None,
+        // RFC 6749 §3.1.2.3: with one registered, it may be left out.
+        None if client.redirect_uris.len() == 1 => Some(client.redirect_uris[0].clone()),
+        None => None,
+    };
+    let Some(redirect_uri) = redirect_uri else {
+        return page("The redirect URI is not one this client registered.");
+    };
+    let state = params.get("state").map(str::to_string);
+    let fail = |error: &str, description: &str| {
+        let state = state.as_deref().filter(|s| s.len() <= MAX_ECHO);
+        Ok(Err(Refused::Redirect(error_redirect(
+            &redirect_uri,
+            error,
+            description,
+            state,
+            issuer,
+        ))))
+    };
+    if state.as_ref().is_some_and(|s| s.len() > MAX_ECHO) {
+        return fail("invalid_request", "state is too long");
+    }
+    if params.get("request").is_some() || params.get("request_uri").is_some() {
+        return fail("request_not_supported", "request objects are not supported");
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            )
+        }
+        None => return fail("invalid_request", "response_type is required"),
+    }
+    if !client.grants.contains(&GrantType::AuthorizationCode) {
+        return fail(
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        );
+    }
+    let Some(challenge) = params.get("code_challenge") else {
+        return fail(
+            "invalid_request",
+            "PKCE is required: send code_challenge and code_challenge_method=S256",
+        );
+    };
+    if params.get("code_challenge_method") != Some("S256") {
+        return fail(
+            "invalid_request",
+            "code_challenge_method must be S256 (plain is refused)",
+        );
+    }
+    // An S256 challenge is 32 bytes in base64url: 43 characters.
+    if challenge.len() != 43
+        || !challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    {
+        return fail("invalid_request", "code_challenge is not an S256 challenge");
+    }
+    let scope = match params.get("scope").map(Scope::parse) {
+        None => client.scope.clone(),
+        Some(Err(_)) => return fail("invalid_scope", "the scope is not valid"),
+        Some(Ok(s)) if s.is_subset(&client.scope) => s,
+        Some(Ok(_)) => {
+            return fail(
+                "invalid_scope",
+                "the requested scope exceeds what this client may be granted",
+            )
+        }
+    };
+    let nonce = params.get("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHO) {
+        return fail("invalid_request", "nonce is too long");
+    }
+    let prompt = match params.get("prompt").map(|p| {
+        let words: Vec<&str> = p.split(' ').filter(|w| !w.is_empty()).collect();
+        (
+            words.contains(&"none"),
+            words.contains(&"login"),
+            words.contains(&"consent"),
+            words.len(),
+        )
+    }) {
+        None => Prompt::Default,
+        Some((true, _, _, 1)) => Prompt::None,
+        Some((true, _, _, _)) => {
+            return fail(
+                "invalid_request",
+                "prompt=none cannot be combined with another value",
+            )
+        }
+        Some((_, true, _, _)) => Prompt::Login,
+        Some((_, _, true, _)) => Prompt::Consent,
+        Some(_) => Prompt::Default,
+    };
+    let max_age = match params.get("max_age").map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => return fail("invalid_request", "max_age must be a number of seconds"),
+    };
+    Ok(Ok(AuthRequest {
+        client,
+        redirect_uri,
+        redirect_uri_sent: sent.is_some(),
+        state,
+        scope,
+        challenge: challenge.to_string(),
+        nonce,
+        prompt,
+        max_age,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_match_exactly_except_a_loopback_port() {
+        assert!(redirect_matches("https://app/cb", "https://app/cb"));
+        assert!(!redirect_matches("https://app/cb", "https://app/cb/"));
+        assert!(!redirect_matches("https://app/cb", "https://app/cb?x=1"));
+        assert!(!redirect_matches("https://app/cb", "HTTPS://app/cb"));
+        assert!(redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51234/cb"
+        ));
+        assert!(redirect_matches(
+            "http://127.0.0.1:8000/cb",
+            "http://127.0.0.1:9/cb"
+        ));
+        assert!(redirect_matches("http://[::1]/cb", "http://[::1]:4000/cb"));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:1/other"
+        ));
+        assert!(!redirect_matches(
+            "http://localhost/cb",
+            "http://localhost:1/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1.evil/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:1@evil/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://192.168.1.5/cb",
+            "http://192.168.1.5:1/cb"
+        ));
+    }
+
+    #[test]
+    fn only_safe_redirect_uris_register() {
+        for ok in [
+            "https://dash.home/cb",
+            "http://192.168.1.10:8123/auth/callback",
+            "http://127.0.0.1/cb",
+            "com.example.app:/oauth",
+        ] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "https://app/cb#frag",
+            "/relative",
+            "https://u@app/cb",
+            "https://app/c b",
+            "",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert_eq!(
+            s256(verifier),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        assert!(pkce_ok(
+            verifier,
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!pkce_ok("short", &s256("short")));
+        assert!(!pkce_ok(
+            verifier,
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cN"
+        ));
+    }
+
+    #[test]
+    fn error_redirects_carry_state_and_iss_encoded() {
+        assert_eq!(
+            error_redirect("https://app/cb?a=1", "access_denied", "no", Some("s&t"), "https://pi"),
+            "https://app/cb?a=1&error=access_denied&error_description=no&state=s%26t&iss=https%3A%2F%2Fpi"
+        );
+    }
+}

@@ -1,0 +1,545 @@
+//! What a person's browser sees of the authorization code flow: sign in, consent, and the
+//! redirect back to the app with a code. The rules are here; the HTML is the pages adapter's
+//! (`crate::pages`), which renders the [`Page`] a reply carries.
+//!
+//! Two cookies, both `HttpOnly`, `SameSite=Lax`, and `Secure` with the `__Host-` prefix over
+//! HTTPS: the browser's (a random id no server state is kept for, which every form's CSRF
+//! token is bound to) and the session's (set at sign-in, a new id each time).
+
+use super::authorize::{self, AuthRequest, Prompt, Refused};
+use super::codes::CodeGrant;
+use super::guard::{Kind, Verdict};
+use super::sessions::Session;
+use super::{Change, Context, Event, Reply, Request, Step};
+use crate::entropy::{self, Entropy};
+use crate::record::ConsentRecord;
+use crate::request::{self, BodyKind, Params};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+/// The authorization endpoint.
+pub const AUTHORIZE_PATH: &str = "/authorize";
+/// The pages' stylesheet.
+pub const STYLE_PATH: &str = "/pages.css";
+
+/// A page, as plain values; `crate::pages` renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    /// Sign in to continue to a client.
+    Login {
+        /// The client asking.
+        client: String,
+        /// The authorization request, to carry through the form.
+        request: String,
+        /// The form's CSRF token.
+        csrf: String,
+        /// The name typed before, after a failure.
+        username: String,
+        /// Why the last attempt failed.
+        error: Option<&'static str>,
+    },
+    /// Allow a client what it asks.
+    Consent {
+        /// The client asking.
+        client: String,
+        /// Who is signed in.
+        user: String,
+        /// What it asks, each with words for it.
+        scopes: Vec<(String, String)>,
+        /// The authorization request.
+        request: String,
+        /// The form's CSRF token.
+        csrf: String,
+    },
+    /// Something went wrong, and there is nowhere safe to send the browser.
+    Error {
+        /// What to tell the person.
+        message: String,
+    },
+    /// The stylesheet.
+    Stylesheet,
+}
+
+/// Words for a scope on the consent page.
+pub fn scope_words(scope: &str) -> String {
+    match scope {
+        "openid" => "Know who you are on this network".into(),
+        "profile" => "See your name and user name".into(),
+        "email" => "See your email address".into(),
+        "offline_access" => "Stay signed in when you are not using it".into(),
+        other => format!("Use “{other}” on your behalf"),
+    }
+}
+
+/// The headers every page carries: no script may run, nothing may frame it, nothing cached,
+/// no URL leaks to another site.
+fn page_headers(reply: Reply) -> Reply {
+    reply
+        .with_header(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+        )
+        .with_header("X-Frame-Options", "DENY")
+        .with_header("Referrer-Policy", "no-referrer")
+        .with_header("X-Content-Type-Options", "nosniff")
+        .with_header("Cache-Control", "no-store")
+}
+
+/// A page reply.
+pub fn page(status: u16, page: Page) -> Reply {
+    page_headers(Reply::page(status, page))
+}
+
+/// A `303 See Other` to `location`.
+pub fn redirect(location: &str) -> Reply {
+    page_headers(Reply {
+        status: 303,
+        headers: vec![("Location", location.to_string())],
+        body: Vec::new(),
+        page: None,
+    })
+}
+
+/// The browser's cookies, by their names for this server.
+struct Cookies {
+    secure: bool,
+}
+
+impl Cookies {
+    fn new(ctx: &Context) -> Cookies {
+        Cookies {
+            secure: ctx.policy.issuer.starts_with("https://"),
+        }
+    }
+    fn browser(&self) -> &'static str {
+        if self.secure {
+            "__Host-piauth_b"
+        } else {
+            "piauth_b"
+        }
+    }
+    fn session(&self) -> &'static str {
+        if self.secure {
+            "__Host-piauth_s"
+        } else {
+            "piauth_s"
+        }
+    }
+    fn set(&self, name: &str, value: &str, max_age: Option<u64>) -> String {
+        let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if self.secure {
+            c.push_str("; Secure");
+        }
+        if let Some(age) = max_age {
+            c.push_str(&format!("; Max-Age={age}"));
+        }
+        c
+    }
+}
+
+/// The value of cookie `name`, if the request carries one that could be ours.
+fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("cookie"))
+        .flat_map(|(_, v)| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+        .filter(|v| {
+            (16..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// The CSRF token of a browser id: an HMAC under the store's pepper, so that a form is only
+/// good from the browser it was served to.
+fn csrf(pepper: &[u8], browser: &str) -> String {
+    use hmac::{Mac, SimpleHmac};
+    let mut mac = <SimpleHmac<sha2::Sha256> as Mac>::new_from_slice(pepper)
+        .expect("HMAC takes any key length");
+    mac.update(b"piauth csrf\0");
+    mac.update(browser.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// The browser's id, and the cookie to set when it had none.
+fn browser_id(req: &Request, cookies: &Cookies, rng: &mut dyn Entropy) -> (String, Option<String>) {
+    match cookie(req, cookies.browser()) {
+        Some(id) => (id.to_string(), None),
+        None => {
+            let id = entropy::token(rng, 16);
+            let set = cookies.set(cookies.browser(), &id, None);
+            (id, Some(set))
+        }
+    }
+}
+
+/// The signed-in session, if it is live and its user unchanged.
+fn session(
+    req: &Request,
+    ctx: &Context,
+    cookies: &Cookies,
+) -> Result<Option<([u8; 32], Session)>, super::LookupError> {
+    let Some(id) = cookie(req, cookies.session()) else {
+        return Ok(None);
+    };
+    let digest = crate::secret::token_digest(id);
+    let Some(s) = ctx.sessions.get(&digest, ctx.now) else {
+        return Ok(None);
+    };
+    match ctx.dir.user(&s.username)? {
+        Some(u) if u.generation == s.generation => Ok(Some((digest, s))),
+        _ => {
+            ctx.sessions.remove(&digest);
+            Ok(None)
+        }
+    }
+}
+
+fn with_cookie(reply: Reply, set: Option<String>) -> Reply {
+    match set {
+        Some(c) => reply.with_header("Set-Cookie", &c),
+        None => reply,
+    }
+}
+
+fn error_page(status: u16, message: &str) -> Step {
+    Step::reply(page(
+        status,
+        Page::Error {
+            message: message.to_string(),
+        },
+    ))
+}
+
+/// `GET /authorize`.
+pub fn authorize_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    let query = req.query.as_str();
+    let cookies = Cookies::new(ctx);
+    let (browser, set) = browser_id(req, &cookies, rng);
+    let step = match checked(query, ctx) {
+        Err(step) => step,
+        Ok(ar) => match session(req, ctx, &cookies) {
+            Err(e) => Step::from(e),
+            Ok(s) => next(&ar, query, s.map(|(_, s)| s), false, &browser, ctx, rng),
+        },
+    };
+    Step {
+        reply: with_cookie(step.reply, set),
+        ..step
+    }
+}
+
+/// The request, checked, or the step that refuses it.
+fn checked(query: &str, ctx: &Context) -> Result<AuthRequest, Step> {
+    let params = request::parse_body(BodyKind::Form, query.as_bytes())
+        .map_err(|_| error_page(400, "This sign-in link is malformed."))?;
+    match authorize::check(&params, ctx.dir, &ctx.policy.issuer) {
+        Err(e) => Err(Step::from(e)),
+        Ok(Err(Refused::Page(why))) => Err(error_page(400, &why)),
+        Ok(Err(Refused::Redirect(to))) => Err(Step::reply(redirect(&to))),
+        Ok(Ok(ar)) => Ok(ar),
+    }
+}
+
+/// Where a checked request goes next: sign in, consent, or back to the app with a code.
+/// `fresh`: the person has just signed in (so `prompt=login` and `max_age` are met).
+fn next(
+    ar: &AuthRequest,
+    query: &str,
+    session: Option<Session>,
+    fresh: bool,
+    browser: &str,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Step {
+    let fail = |error: &str, description: &str| {
+        Step::reply(redirect(&authorize::error_redirect(
+            &ar.redirect_uri,
+            error,
+            description,
+            ar.state.as_deref(),
+            &ctx.policy.issuer,
+        )))
+    };
+    let too_old = |s: &Session| {
+        ar.max_age
+            .is_some_and(|m| ctx.now.saturating_sub(s.auth_time) > m)
+    };
+    let session = match session {
+        Some(s) if fresh || (ar.prompt != Prompt::Login && !too_old(&s)) => s,
+        _ if ar.prompt == Prompt::None => {
+            return fail("login_required", "the person is not signed in")
+        }
+        _ => {
+            return Step::reply(page(
+                200,
+                Page::Login {
+                    client: ar.client.id.clone(),
+                    request: query.to_string(),
+                    csrf: csrf(ctx.pepper, browser),
+                    username: String::new(),
+                    error: None,
+                },
+            ))
+        }
+    };
+    let user = match ctx.dir.user(&session.username) {
+        Ok(Some(u)) => u,
+        Ok(None) => return fail("login_required", "the person is not signed in"),
+        Err(e) => return Step::from(e),
+    };
+    let scope = ar.scope.intersect(&user.scope);
+    let remembered = match ctx.dir.consent(&user.name, &ar.client.id) {
+        Ok(c) => c.is_some_and(|c| c.generation == user.generation && scope.is_subset(&c.scope)),
+        Err(e) => return Step::from(e),
+    };
+    if !remembered || ar.prompt == Prompt::Consent {
+        if ar.prompt == Prompt::None {
+            return fail(
+                "consent_required",
+                "the person has not consented to this client",
+            );
+        }
+        return Step::reply(page(
+            200,
+            Page::Consent {
+                client: ar.client.id.clone(),
+                user: user.name.clone(),
+                scopes: scope
+                    .iter()
+                    .map(|s| (s.to_string(), scope_words(s)))
+                    .collect(),
+                request: query.to_string(),
+                csrf: csrf(ctx.pepper, browser),
+            },
+        ));
+    }
+    code(ar, &session, scope, ctx, rng)
+}
+
+/// Issues a code and sends the browser back to the app with it.
+fn code(
+    ar: &AuthRequest,
+    session: &Session,
+    scope: crate::scope::Scope,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Step {
+    let value = entropy::token(rng, 32);
+    let grant = CodeGrant {
+        client_id: ar.client.id.clone(),
+        redirect_uri: ar.redirect_uri.clone(),
+        redirect_uri_sent: ar.redirect_uri_sent,
+        challenge: ar.challenge.clone(),
+        scope,
+        username: session.username.clone(),
+        user_generation: session.generation.clone(),
+        nonce: ar.nonce.clone(),
+        auth_time: session.auth_time,
+        expires_at: ctx.now.saturating_add(super::codes::CODE_TTL),
+    };
+    let digest = crate::secret::token_digest(&value);
+    if ctx.codes.insert(digest, grant, ctx.now).is_err() {
+        return Step::reply(redirect(&authorize::error_redirect(
+            &ar.redirect_uri,
+            "temporarily_unavailable",
+            "too many sign-ins in the last minute; try again shortly",
+            ar.state.as_deref(),
+            &ctx.policy.issuer,
+        )));
+    }
+    let mut params = vec![("code", value.as_str())];
+    if let Some(s) = &ar.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &ctx.policy.issuer));
+    Step::reply(redirect(&authorize::redirect_with(
+        &ar.redirect_uri,
+        &params,
+    )))
+    .with_event(Event::Page {
+        action: "authorize",
+        outcome: "code_issued",
+        client_id: Some(ar.client.id.clone()),
+        user: Some(session.username.clone()),
+    })
+}
+
+/// `POST /authorize`: the sign-in form or the consent form.
+pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    const EXPIRED: &str =
+        "This form has expired or did not come from this browser. Go back to the app and start again.";
+    let cookies = Cookies::new(ctx);
+    if req.body_too_large {
+        return error_page(413, "The form is too large.");
+    }
+    let Ok(form) = request::parse_body(BodyKind::Form, &req.body) else {
+        return error_page(400, "The form could not be read.");
+    };
+    let Some(browser) = cookie(req, cookies.browser()) else {
+        return error_page(403, EXPIRED);
+    };
+    let sent = form.get("csrf").unwrap_or_default();
+    let good = csrf(ctx.pepper, browser);
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        sent.as_bytes(),
+        good.as_bytes(),
+    )) {
+        return error_page(403, EXPIRED);
+    }
+    let query = form.get("request").unwrap_or_default();
+    let ar = match checked(query, ctx) {
+        Ok(ar) => ar,
+        Err(step) => return step,
+    };
+    match form.get("action") {
+        Some("login") => login(req, &form, &ar, query, browser, &cookies, ctx, rng),
+        Some("consent") => consent(req, &form, &ar, query, browser, &cookies, ctx, rng),
+        _ => error_page(400, "The form could not be read."),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn login(
+    req: &Request,
+    form: &Params,
+    ar: &AuthRequest,
+    query: &str,
+    browser: &str,
+    cookies: &Cookies,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Step {
+    let username = form.get("username").unwrap_or_default();
+    let password = form.get("password").unwrap_or_default();
+    let again = |error: &'static str, status: u16| {
+        Step::reply(page(
+            status,
+            Page::Login {
+                client: ar.client.id.clone(),
+                request: query.to_string(),
+                csrf: csrf(ctx.pepper, browser),
+                username: if crate::record::is_valid_name(username) {
+                    username.to_string()
+                } else {
+                    String::new()
+                },
+                error: Some(error),
+            },
+        ))
+    };
+    // The same guard as the password grant: per address, and per (user, address).
+    if let Verdict::Wait(wait) = ctx.guard.check(req.peer, Kind::User, username, ctx.now) {
+        return again(
+            "Too many failed attempts. Wait a little and try again.",
+            429,
+        )
+        .with_event(Event::Throttled {
+            peer: req.peer,
+            wait,
+        });
+    }
+    let user = match ctx.dir.user(username) {
+        Ok(u) => u,
+        Err(e) => return Step::from(e),
+    };
+    let ok = match &user {
+        Some(u) => crate::secret::check_password(password, &u.password_hash).unwrap_or(false),
+        None => {
+            crate::secret::burn_password_check(password, ctx.policy.password_cost);
+            false
+        }
+    };
+    let Some(user) = user.filter(|_| ok) else {
+        ctx.guard.failed(req.peer, Kind::User, username, ctx.now);
+        return again("Wrong user name or password.", 401).with_event(Event::Page {
+            action: "login",
+            outcome: "wrong_password",
+            client_id: Some(ar.client.id.clone()),
+            user: crate::record::is_valid_name(username).then(|| username.to_string()),
+        });
+    };
+    ctx.guard.succeeded(req.peer, Kind::User, username);
+    let id = entropy::token(rng, 32);
+    let session = Session {
+        username: user.name.clone(),
+        generation: user.generation.clone(),
+        auth_time: ctx.now,
+        last_seen: ctx.now,
+    };
+    // A previous session on this browser ends: a new id each sign-in (no fixation).
+    if let Some(old) = cookie(req, cookies.session()) {
+        ctx.sessions.remove(&crate::secret::token_digest(old));
+    }
+    ctx.sessions
+        .insert(crate::secret::token_digest(&id), session.clone(), ctx.now);
+    let set = cookies.set(cookies.session(), &id, None);
+    let step = next(ar, query, Some(session), true, browser, ctx, rng);
+    let event = step.event.clone().or(Some(Event::Page {
+        action: "login",
+        outcome: "ok",
+        client_id: Some(ar.client.id.clone()),
+        user: Some(user.name.clone()),
+    }));
+    Step {
+        reply: step.reply.with_header("Set-Cookie", &set),
+        changes: step.changes,
+        event,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn consent(
+    req: &Request,
+    form: &Params,
+    ar: &AuthRequest,
+    query: &str,
+    browser: &str,
+    cookies: &Cookies,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Step {
+    let s = match session(req, ctx, cookies) {
+        Ok(s) => s,
+        Err(e) => return Step::from(e),
+    };
+    let Some((_, session)) = s else {
+        // Signed out meanwhile: sign in again, then consent.
+        return next(ar, query, None, false, browser, ctx, rng);
+    };
+    if form.get("decision") != Some("allow") {
+        return Step::reply(redirect(&authorize::error_redirect(
+            &ar.redirect_uri,
+            "access_denied",
+            "the person did not allow it",
+            ar.state.as_deref(),
+            &ctx.policy.issuer,
+        )))
+        .with_event(Event::Page {
+            action: "authorize",
+            outcome: "denied",
+            client_id: Some(ar.client.id.clone()),
+            user: Some(session.username.clone()),
+        });
+    }
+    let user = match ctx.dir.user(&session.username) {
+        Ok(Some(u)) => u,
+        Ok(None) => return next(ar, query, None, false, browser, ctx, rng),
+        Err(e) => return Step::from(e),
+    };
+    let scope = ar.scope.intersect(&user.scope);
+    let mut step = code(ar, &session, scope.clone(), ctx, rng);
+    if step.reply.status == 303 && step.event.is_some() {
+        step.changes.push(Change::PutConsent(ConsentRecord {
+            username: user.name,
+            client_id: ar.client.id.clone(),
+            scope,
+            generation: user.generation,
+            granted_at: ctx.now,
+        }));
+    }
+    step
+}
