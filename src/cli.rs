@@ -267,6 +267,15 @@ pub enum UserCommand {
         /// Allowed scope (repeatable).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// The name apps show (OpenID Connect `name`, with the `profile` scope).
+        #[arg(long = "name", value_name = "TEXT")]
+        display_name: Option<String>,
+        /// Email address (OpenID Connect `email`, with the `email` scope).
+        #[arg(long, value_name = "ADDRESS")]
+        email: Option<String>,
+        /// May open the operator's page.
+        #[arg(long)]
+        admin: bool,
         /// Read the password from standard input (required: passwords never go in argv).
         #[arg(long, required = true)]
         password_stdin: bool,

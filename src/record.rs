@@ -207,6 +207,15 @@ pub struct UserRecord {
     /// issued while the removal was under way. Empty in records from before it existed.
     #[serde(default)]
     pub generation: String,
+    /// The name to show (OpenID Connect `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Email address (OpenID Connect `email`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// May open the operator's page.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 impl fmt::Debug for UserRecord {

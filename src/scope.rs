@@ -77,7 +77,24 @@ impl Scope {
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
+
+    /// Whether it holds `token`.
+    pub fn contains(&self, token: &str) -> bool {
+        self.0.contains(token)
+    }
+
+    /// What a person may grant an app: their own scope, and the OpenID Connect scopes that
+    /// only say who they are ([`IDENTITY`]), which every person may share.
+    pub fn with_identity(&self) -> Scope {
+        let mut s = self.clone();
+        s.0.extend(IDENTITY.iter().map(|t| t.to_string()));
+        s
+    }
 }
+
+/// The OpenID Connect scopes (Core §5.4): about the person, not a permission. A client must
+/// still be registered with them to ask.
+pub const IDENTITY: [&str; 3] = ["openid", "profile", "email"];
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

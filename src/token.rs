@@ -87,6 +87,12 @@ impl std::error::Error for TokenError {}
 /// (RFC 7515 §7.1) signed with the key parsed at load. jsonwebtoken checks these tokens
 /// (`verify` below, and the tests check them against jsonwebtoken and PyJWT).
 pub fn mint(claims: &AccessClaims, key: &LoadedKey) -> Result<String, TokenError> {
+    sign(ACCESS_TOKEN_TYP, claims, key)
+}
+
+/// Signs `claims` as a compact JWS with header `typ`, `alg` and `kid` (an access token, or
+/// an OpenID Connect ID token with `typ: JWT`).
+pub fn sign<C: Serialize>(typ: &str, claims: &C, key: &LoadedKey) -> Result<String, TokenError> {
     #[derive(Serialize)]
     struct JwsHeader<'a> {
         typ: &'a str,
@@ -94,7 +100,7 @@ pub fn mint(claims: &AccessClaims, key: &LoadedKey) -> Result<String, TokenError
         kid: &'a str,
     }
     let header = JwsHeader {
-        typ: ACCESS_TOKEN_TYP,
+        typ,
         alg: key.alg.as_str(),
         kid: &key.kid,
     };

@@ -425,3 +425,150 @@ fn a_public_app_uses_pkce_and_no_secret_and_nothing_else() {
     let r = s.post_form("/token", "grant_type=client_credentials&client_id=dash");
     assert_eq!(r.error(), "invalid_client");
 }
+
+#[test]
+fn openid_connect_gives_an_id_token_userinfo_discovery_and_logout() {
+    let s = Server::start();
+    let out = s.cmd_stdin(
+        &[
+            "user",
+            "add",
+            "alice",
+            "--scope",
+            "read",
+            "--name",
+            "Alice Liddell",
+            "--email",
+            "alice@home.arpa",
+            "--password-stdin",
+        ],
+        "correct horse\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.remember_secret("correct horse");
+    let wiki = s.admin_json(&[
+        "client",
+        "add",
+        "wiki",
+        "--grant",
+        "authorization_code",
+        "--scope",
+        "openid",
+        "--scope",
+        "profile",
+        "--scope",
+        "email",
+        "--scope",
+        "read",
+        "--redirect-uri",
+        REDIRECT,
+        "--json",
+    ]);
+    let secret = wiki["client_secret"].as_str().unwrap().to_string();
+    s.remember_secret(&secret);
+
+    let d = s.get("/.well-known/openid-configuration").json();
+    assert_eq!(d["issuer"], s.issuer());
+    assert_eq!(d["userinfo_endpoint"], format!("{}/userinfo", s.issuer()));
+    assert_eq!(d["end_session_endpoint"], format!("{}/logout", s.issuer()));
+    assert_eq!(
+        d["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256"])
+    );
+    assert_eq!(d["subject_types_supported"], serde_json::json!(["public"]));
+
+    let mut b = Browser::new(&s, "127.0.0.43");
+    let q = authorize_query("wiki", "&scope=openid%20profile%20email&nonce=n-1");
+    let login = b.get(&format!("/authorize?{q}"));
+    let consent = b.post(&login_form(&login, "alice", "correct horse"));
+    let html = String::from_utf8_lossy(&consent.body).to_string();
+    assert!(html.contains("See your email address"), "{html}");
+    assert!(!html.contains("read"), "not asked for");
+    let code = location_params(&b.post(&consent_form(&consent, "allow")))["code"].clone();
+    let t = exchange(&s, "wiki", Some(&secret), &code, VERIFIER).json();
+    let id_token = t["id_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id_token: {t}"));
+    let access = t["access_token"].as_str().unwrap();
+
+    // The ID token verifies against the JWKS, and says what OpenID Connect Core §2 says.
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("JWT"));
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(s.get("/jwks.json").json()).unwrap();
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&["wiki"]);
+    v.set_issuer(&[s.issuer()]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        id_token,
+        &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(),
+        &v,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["nonce"], "n-1");
+    assert_eq!(claims["azp"], "wiki");
+    assert!(claims["auth_time"].as_u64().unwrap() <= claims["iat"].as_u64().unwrap());
+    let digest = sha2::Sha256::digest(access.as_bytes());
+    assert_eq!(claims["at_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));
+
+    // UserInfo, by scope; and what it refuses.
+    let bearer = |token: &str| {
+        let req = format!(
+            "GET /userinfo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        );
+        s.raw(req.as_bytes())
+    };
+    let info = bearer(access).json();
+    assert_eq!(info["sub"], "alice");
+    assert_eq!(info["name"], "Alice Liddell");
+    assert_eq!(info["email"], "alice@home.arpa");
+    let r = s.get("/userinfo");
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"piauth\"")
+    );
+    let r = bearer("not-a-token");
+    assert_eq!(r.status, 401);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap()
+        .contains("invalid_token"));
+
+    // With a session and consent, prompt=none answers at once; prompt=login asks again.
+    let q = authorize_query("wiki", "&scope=openid&prompt=none");
+    let r = b.get(&format!("/authorize?{q}"));
+    assert!(location_params(&r).contains_key("code"), "{r:?}");
+    let q = authorize_query("wiki", "&scope=openid&prompt=login");
+    let r = b.get(&format!("/authorize?{q}"));
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("Sign in"));
+
+    // Logout ends the session and goes back to a URI the app registered, with its state.
+    let r = b.get(&format!(
+        "/logout?client_id=wiki&post_logout_redirect_uri={}&state=bye",
+        enc(REDIRECT)
+    ));
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{REDIRECT}?state=bye").as_str())
+    );
+    let q = authorize_query("wiki", "&scope=openid&prompt=none");
+    let r = b.get(&format!("/authorize?{q}"));
+    assert_eq!(location_params(&r)["error"], "login_required");
+    // An unregistered place to go back to is not followed.
+    let r = b.get(&format!(
+        "/logout?client_id=wiki&post_logout_redirect_uri={}",
+        enc("https://evil.example/")
+    ));
+    assert_eq!(r.status, 200);
+    assert!(r.header("location").is_none());
+}

@@ -78,11 +78,21 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
             }
         },
         Command::User(u) => match u {
-            UserCommand::Add { name, scopes, .. } => (
+            UserCommand::Add {
+                name,
+                scopes,
+                display_name,
+                email,
+                admin,
+                ..
+            } => (
                 AdminRequest::UserAdd {
                     name: name.clone(),
                     scopes: scopes.clone(),
                     password: read_password_stdin()?,
+                    display_name: display_name.clone(),
+                    email: email.clone(),
+                    admin: *admin,
                 },
                 false,
             ),

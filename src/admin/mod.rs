@@ -360,9 +360,26 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             name,
             scopes,
             password,
+            display_name,
+            email,
+            admin,
         } => {
             check_name("user name", &name)?;
             read_password(&password)?;
+            let text_ok = |t: &Option<String>| {
+                t.as_ref()
+                    .is_none_or(|t| !t.is_empty() && t.len() <= 128 && !t.chars().any(char::is_control))
+            };
+            if !text_ok(&display_name) {
+                return Err(AdminError::Invalid("--name must be 1 to 128 printable characters".into()));
+            }
+            let email_ok = |e: &str| {
+                e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+                    && !e.chars().any(|c| c.is_whitespace())
+            };
+            if !text_ok(&email) || email.as_deref().is_some_and(|e| !email_ok(e)) {
+                return Err(AdminError::Invalid("--email is not an email address".into()));
+            }
             let hash = secret::hash_password(&password, ctx.policy.password_cost)
                 .map_err(|e| AdminError::Internal(e.to_string()))?;
             let user = UserRecord {
@@ -371,9 +388,12 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 scope: scope_of(&scopes)?,
                 created_at: now,
                 generation: new_generation(),
+                display_name,
+                email,
+                admin,
             };
             apply(store, &[Change::InsertUser(user.clone())])?;
-            json!({ "username": name, "scope": user.scope.to_string() })
+            json!({ "username": name, "scope": user.scope.to_string(), "admin": user.admin })
         }
         AdminRequest::IssuerAdd {
             name,
@@ -419,7 +439,8 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         AdminRequest::UserList => json!(store
             .users()?
             .iter()
-            .map(|u| json!({ "username": u.name, "scope": u.scope.to_string(), "created_at": u.created_at }))
+            .map(|u| json!({ "username": u.name, "scope": u.scope.to_string(), "name": u.display_name,
+                             "email": u.email, "admin": u.admin, "created_at": u.created_at }))
             .collect::<Vec<_>>()),
         AdminRequest::UserRemove { name } => {
             store.user(&name)?.ok_or_else(|| no_user(&name))?;

@@ -41,6 +41,15 @@ pub enum AdminRequest {
         scopes: Vec<String>,
         /// The password (travels only over the 0600 socket, never logged).
         password: String,
+        /// The name to show.
+        #[serde(default)]
+        display_name: Option<String>,
+        /// Email address.
+        #[serde(default)]
+        email: Option<String>,
+        /// May open the operator's page.
+        #[serde(default)]
+        admin: bool,
     },
     /// List users.
     UserList,
@@ -172,6 +181,9 @@ mod tests {
             name: "a".into(),
             scopes: vec!["read".into()],
             password: "pw".into(),
+            display_name: Some("A".into()),
+            email: None,
+            admin: false,
         };
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<AdminRequest>(&line).unwrap(), r);

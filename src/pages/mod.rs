@@ -33,6 +33,10 @@ struct Error<'a> {
     message: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+struct SignedOut;
+
 /// The body and content type of a page.
 pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
     const HTML: &str = "text/html; charset=utf-8";
@@ -67,6 +71,7 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
         }
         .render(),
         Page::Error { message } => Error { message }.render(),
+        Page::SignedOut => SignedOut.render(),
     };
     // Rendering writes into a String from values that are all plain text: it cannot fail,
     // but if it did the person gets a page that says so rather than nothing.

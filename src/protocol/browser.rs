@@ -56,6 +56,8 @@ pub enum Page {
         /// What to tell the person.
         message: String,
     },
+    /// The browser's session has ended.
+    SignedOut,
     /// The stylesheet.
     Stylesheet,
 }
@@ -240,6 +242,16 @@ fn checked(query: &str, ctx: &Context) -> Result<AuthRequest, Step> {
         Err(e) => Err(Step::from(e)),
         Ok(Err(Refused::Page(why))) => Err(error_page(400, &why)),
         Ok(Err(Refused::Redirect(to))) => Err(Step::reply(redirect(&to))),
+        // An ID token signed with the server's HMAC secret could be checked by no app.
+        Ok(Ok(ar)) if ar.scope.contains("openid") && ctx.keys.current(ctx.now).alg.is_symmetric() => {
+            Err(Step::reply(redirect(&authorize::error_redirect(
+                &ar.redirect_uri,
+                "invalid_scope",
+                "OpenID Connect needs an asymmetric signing algorithm; this server signs with HS256",
+                ar.state.as_deref(),
+                &ctx.policy.issuer,
+            ))))
+        }
         Ok(Ok(ar)) => Ok(ar),
     }
 }
@@ -291,7 +303,7 @@ fn next(
         Ok(None) => return fail("login_required", "the person is not signed in"),
         Err(e) => return Step::from(e),
     };
-    let scope = ar.scope.intersect(&user.scope);
+    let scope = ar.scope.intersect(&user.scope.with_identity());
     let remembered = match ctx.dir.consent(&user.name, &ar.client.id) {
         Ok(c) => c.is_some_and(|c| c.generation == user.generation && scope.is_subset(&c.scope)),
         Err(e) => return Step::from(e),
@@ -366,6 +378,63 @@ fn code(
         client_id: Some(ar.client.id.clone()),
         user: Some(session.username.clone()),
     })
+}
+
+/// `GET` or `POST /logout` (OpenID Connect RP-initiated logout): ends this browser's
+/// session, then goes back to the app when it names a `post_logout_redirect_uri` it
+/// registered (as one of its redirect URIs), or shows that the person is signed out.
+pub fn logout(req: &Request, ctx: &Context) -> Step {
+    let cookies = Cookies::new(ctx);
+    let raw: &[u8] = match req.method.as_str() {
+        "POST" => &req.body,
+        _ => req.query.as_bytes(),
+    };
+    let params = request::parse_body(BodyKind::Form, raw).unwrap_or_default();
+    let mut ended = None;
+    if let Some(id) = cookie(req, cookies.session()) {
+        let digest = crate::secret::token_digest(id);
+        ended = ctx.sessions.get(&digest, ctx.now).map(|s| s.username);
+        ctx.sessions.remove(&digest);
+    }
+    let clear = cookies.set(cookies.session(), "", Some(0));
+    // Which app asks: `client_id`, or the `aud` of the ID token it holds. Read unverified:
+    // it only chooses among that app's own registered URIs.
+    let client_id = params.get("client_id").map(str::to_string).or_else(|| {
+        params
+            .get("id_token_hint")
+            .and_then(|t| super::assertion::unverified_claim(t, "aud"))
+    });
+    let back = match (client_id, params.get("post_logout_redirect_uri")) {
+        (Some(id), Some(uri)) => match ctx.dir.client(&id) {
+            Ok(Some(c))
+                if c.redirect_uris
+                    .iter()
+                    .any(|r| authorize::redirect_matches(r, uri)) =>
+            {
+                Some(match params.get("state") {
+                    Some(state) => authorize::redirect_with(uri, &[("state", state)]),
+                    None => uri.to_string(),
+                })
+            }
+            Ok(_) => None,
+            Err(e) => return Step::from(e),
+        },
+        _ => None,
+    };
+    let reply = match back {
+        Some(to) => redirect(&to),
+        None => page(200, Page::SignedOut),
+    };
+    let step = Step::reply(reply.with_header("Set-Cookie", &clear));
+    match ended {
+        Some(user) => step.with_event(Event::Page {
+            action: "logout",
+            outcome: "ok",
+            client_id: None,
+            user: Some(user),
+        }),
+        None => step,
+    }
 }
 
 /// `POST /authorize`: the sign-in form or the consent form.
@@ -530,7 +599,7 @@ fn consent(
         Ok(None) => return next(ar, query, None, false, browser, ctx, rng),
         Err(e) => return Step::from(e),
     };
-    let scope = ar.scope.intersect(&user.scope);
+    let scope = ar.scope.intersect(&user.scope.with_identity());
     let mut step = code(ar, &session, scope.clone(), ctx, rng);
     if step.reply.status == 303 && step.event.is_some() {
         step.changes.push(Change::PutConsent(ConsentRecord {

@@ -23,7 +23,11 @@ pub const HEALTH_PATH: &str = "/health";
 /// Answers a request.
 pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     use super::browser::{self, AUTHORIZE_PATH, STYLE_PATH};
+    use super::oidc::{self, DISCOVERY_PATH, LOGOUT_PATH, USERINFO_PATH};
     match (req.path.as_str(), req.method.as_str()) {
+        (USERINFO_PATH, "GET" | "POST") => return oidc::userinfo(req, ctx),
+        (LOGOUT_PATH, "GET" | "POST") => return browser::logout(req, ctx),
+        (DISCOVERY_PATH, "GET") => return Step::reply(oidc::discovery(ctx)),
         (AUTHORIZE_PATH, "GET") => return browser::authorize_get(req, ctx, rng),
         (AUTHORIZE_PATH, "POST") => return browser::authorize_post(req, ctx, rng),
         (AUTHORIZE_PATH, _) => {

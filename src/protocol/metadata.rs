@@ -22,6 +22,11 @@ const TOKEN_AUTH_METHODS: [&str; 4] = [
 /// scopes: an empty list would say no scope is supported, and the union of the clients'
 /// scopes would tell the whole LAN what each device may do.
 pub fn metadata(ctx: &Context) -> Reply {
+    Reply::json(200, &document(ctx))
+}
+
+/// The metadata document's fields (shared with OpenID Connect discovery).
+pub fn document(ctx: &Context) -> serde_json::Value {
     let issuer = &ctx.policy.issuer;
     let mut algs: Vec<&str> = ctx
         .keys
@@ -62,7 +67,7 @@ pub fn metadata(ctx: &Context) -> Reply {
     {
         doc["scopes_supported"] = json!(scopes);
     }
-    Reply::json(200, &doc)
+    doc
 }
 
 /// The public keys, cacheable for five minutes.

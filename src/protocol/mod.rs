@@ -28,6 +28,7 @@ pub mod guard;
 pub mod health;
 pub mod introspection;
 pub mod metadata;
+pub mod oidc;
 mod presented;
 pub mod published_keys;
 pub mod replay;

@@ -124,6 +124,9 @@ pub fn user(name: &str, scope: &str, generation: &str) -> UserRecord {
         scope: Scope::parse(scope).unwrap(),
         created_at: 0,
         generation: generation.into(),
+        display_name: None,
+        email: None,
+        admin: false,
     }
 }
 

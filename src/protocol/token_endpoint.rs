@@ -78,6 +78,8 @@ pub struct Issue {
     /// The access token's `jti` and the new family's id, when the caller must know them
     /// beforehand (an authorization code records what it issued); otherwise random.
     pub ids: Option<(String, FamilyId)>,
+    /// An OpenID Connect ID token to issue beside the access token.
+    pub id_token: Option<super::oidc::IdTokenPlan>,
 }
 
 /// Why nothing is issued.
@@ -195,7 +197,10 @@ fn redeem_code(
     let Some(user) = user else {
         return Err(BAD_CODE.into());
     };
-    let scope = grant.scope.intersect(&c.scope).intersect(&user.scope);
+    let scope = grant
+        .scope
+        .intersect(&c.scope)
+        .intersect(&user.scope.with_identity());
     let mut audiences = c.audiences.clone();
     for default in [&c.id, &ctx.policy.issuer] {
         if !audiences.contains(default) {
@@ -204,6 +209,7 @@ fn redeem_code(
     }
     let access_ttl = c.access_ttl.unwrap_or(ctx.policy.access_ttl);
     let refresh = refresh_if_allowed(c);
+    let scope_has_openid = scope.contains("openid");
     let jti = entropy::token(rng, 16);
     let family = FamilyId::random(rng);
     ctx.codes.issued(
@@ -227,6 +233,10 @@ fn redeem_code(
         refresh,
         once: None,
         ids: Some((jti, family)),
+        id_token: scope_has_openid.then_some(super::oidc::IdTokenPlan {
+            nonce: grant.nonce,
+            auth_time: grant.auth_time,
+        }),
     })
 }
 
@@ -418,6 +428,7 @@ pub fn decide(
         refresh: RefreshPlan::None,
         once: None,
         ids: None,
+        id_token: None,
     };
     Ok(match grant {
         // Redeemed by `redeem_code`, which holds the codes; `respond` sends it there.
@@ -673,6 +684,24 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     });
     if let Some(r) = refresh {
         body["refresh_token"] = json!(r);
+    }
+    if let Some(plan) = &issue.id_token {
+        let key = ctx.keys.current(now);
+        let claims = super::oidc::IdClaims {
+            iss: ctx.policy.issuer.clone(),
+            sub: issue.subject.clone(),
+            aud: issue.client_id.clone(),
+            exp: now.saturating_add(issue.access_ttl),
+            iat: now,
+            auth_time: plan.auth_time,
+            nonce: plan.nonce.clone(),
+            at_hash: super::oidc::at_hash(&access, key.alg),
+            azp: issue.client_id.clone(),
+        };
+        match token::sign("JWT", &claims, key) {
+            Ok(t) => body["id_token"] = json!(t),
+            Err(e) => return super::store_failed(&format_args!("minting an ID token: {e}")),
+        }
     }
     Step {
         reply: Reply::json(200, &body).no_store(),

@@ -1228,6 +1228,9 @@ mod tests {
             scope: Scope::default(),
             created_at: 0,
             generation: generation.into(),
+            display_name: None,
+            email: None,
+            admin: false,
         };
         s.apply(&[Change::InsertUser(user("g1"))]).unwrap().unwrap();
         assert_eq!(

@@ -1,0 +1,208 @@
+//! OpenID Connect Core on the authorization code flow: the ID token (§2, §3.1.3.6), the
+//! UserInfo endpoint (§5.3), discovery (Discovery §3), and RP-initiated logout.
+
+use super::{Context, Reply, Request, Step};
+use crate::keys::SigningAlg;
+use crate::record::UserRecord;
+use crate::scope::Scope;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The UserInfo endpoint.
+pub const USERINFO_PATH: &str = "/userinfo";
+/// RP-initiated logout (`end_session_endpoint`).
+pub const LOGOUT_PATH: &str = "/logout";
+/// OpenID Connect discovery.
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// What an ID token needs beyond the access token's facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdTokenPlan {
+    /// The request's `nonce`.
+    pub nonce: Option<String>,
+    /// When the person signed in.
+    pub auth_time: u64,
+}
+
+/// The claims of an ID token (Core §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdClaims {
+    /// This server.
+    pub iss: String,
+    /// The person (their user name: stable, unique on this server).
+    pub sub: String,
+    /// The client.
+    pub aud: String,
+    /// Expiry.
+    pub exp: u64,
+    /// Issued at.
+    pub iat: u64,
+    /// When they signed in.
+    pub auth_time: u64,
+    /// Echoed from the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// The left half of the access token's hash (Core §3.1.3.6).
+    pub at_hash: String,
+    /// The client it was issued to.
+    pub azp: String,
+}
+
+/// `at_hash`: the left half of the hash of the access token's ASCII, with the hash of the
+/// signing algorithm (SHA-512 for Ed25519, SHA-256 for the others).
+pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
+    use sha2::Digest;
+    let digest: Vec<u8> = match alg {
+        SigningAlg::EdDsa => sha2::Sha512::digest(access_token.as_bytes()).to_vec(),
+        _ => sha2::Sha256::digest(access_token.as_bytes()).to_vec(),
+    };
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
+/// The claims UserInfo (and nothing else) tells about `user`, by scope (Core §5.4).
+pub fn user_claims(user: &UserRecord, scope: &Scope) -> Value {
+    let mut v = json!({ "sub": user.name });
+    if scope.contains("profile") {
+        v["preferred_username"] = json!(user.name);
+        v["name"] = json!(user.display_name.as_deref().unwrap_or(&user.name));
+    }
+    if scope.contains("email") {
+        if let Some(e) = &user.email {
+            v["email"] = json!(e);
+            // piauth does not check addresses: the operator typed it.
+            v["email_verified"] = json!(false);
+        }
+    }
+    v
+}
+
+fn bearer_error(status: u16, error: Option<&str>, description: &str) -> Reply {
+    let challenge = match error {
+        Some(e) => {
+            format!("Bearer realm=\"piauth\", error=\"{e}\", error_description=\"{description}\"")
+        }
+        // RFC 6750 §3.1: no error code when the request had no token at all.
+        None => "Bearer realm=\"piauth\"".to_string(),
+    };
+    let body = match error {
+        Some(e) => json!({"error": e, "error_description": description}),
+        None => json!({"error": "invalid_request", "error_description": description}),
+    };
+    Reply::json(status, &body)
+        .no_store()
+        .with_header("WWW-Authenticate", &challenge)
+}
+
+/// `GET` or `POST /userinfo` with `Authorization: Bearer` (RFC 6750 §2.1).
+pub fn userinfo(req: &Request, ctx: &Context) -> Step {
+    let token = req.header("Authorization").and_then(|h| {
+        let (scheme, rest) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+    });
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Step::reply(bearer_error(401, None, "an access token is required"));
+    };
+    let invalid = || {
+        Step::reply(bearer_error(
+            401,
+            Some("invalid_token"),
+            "the access token is invalid, expired or revoked",
+        ))
+    };
+    let claims = match super::presented::find(token, ctx) {
+        Ok(super::presented::Found::Access(c)) => c,
+        Ok(_) => return invalid(),
+        Err(e) => return Step::from(e),
+    };
+    let scope = Scope::parse(&claims.scope).unwrap_or_default();
+    if !scope.contains("openid") {
+        return Step::reply(bearer_error(
+            403,
+            Some("insufficient_scope"),
+            "the access token was not granted the openid scope",
+        ));
+    }
+    // A person's token: its subject is the user it names.
+    let Some(name) = claims.username.as_deref() else {
+        return invalid();
+    };
+    match ctx.dir.user(name) {
+        Ok(Some(user)) => Step::reply(Reply::json(200, &user_claims(&user, &scope)).no_store()),
+        Ok(None) => invalid(),
+        Err(e) => Step::from(e),
+    }
+}
+
+/// The discovery document: the OAuth metadata and what OpenID Connect adds.
+pub fn discovery(ctx: &Context) -> Reply {
+    let issuer = &ctx.policy.issuer;
+    let mut doc = super::metadata::document(ctx);
+    let alg = ctx.keys.current(ctx.now).alg;
+    doc["userinfo_endpoint"] = json!(format!("{issuer}{USERINFO_PATH}"));
+    doc["end_session_endpoint"] = json!(format!("{issuer}{LOGOUT_PATH}"));
+    doc["subject_types_supported"] = json!(["public"]);
+    doc["id_token_signing_alg_values_supported"] = json!(if alg.is_symmetric() {
+        Vec::new()
+    } else {
+        vec![alg.as_str()]
+    });
+    doc["prompt_values_supported"] = json!(["none", "login", "consent"]);
+    doc["claims_supported"] = json!([
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "azp",
+        "preferred_username",
+        "name",
+        "email",
+        "email_verified"
+    ]);
+    let mut scopes: Vec<String> = crate::scope::IDENTITY
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for s in ctx.policy.scopes_supported.iter().flatten() {
+        if !scopes.contains(s) {
+            scopes.push(s.clone());
+        }
+    }
+    doc["scopes_supported"] = json!(scopes);
+    Reply::json(200, &doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_is_the_left_half_of_the_tokens_hash() {
+        // OpenID Connect Core's example (A.3): at_hash of "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y".
+        assert_eq!(
+            at_hash(
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y",
+                SigningAlg::Rs256
+            ),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        assert_eq!(at_hash("x", SigningAlg::EdDsa).len(), 43);
+    }
+
+    #[test]
+    fn userinfo_tells_by_scope() {
+        let mut u = crate::protocol::testing::user("alice", "", "g");
+        u.display_name = Some("Alice".into());
+        u.email = Some("alice@home.arpa".into());
+        let only = |s: &str| user_claims(&u, &Scope::parse(s).unwrap());
+        assert_eq!(only("openid"), json!({"sub": "alice"}));
+        assert_eq!(only("openid profile")["name"], "Alice");
+        assert_eq!(only("openid email")["email"], "alice@home.arpa");
+        assert!(only("openid profile").get("email").is_none());
+    }
+}
