@@ -24,6 +24,14 @@ pub enum ErrorCode {
     ServerError,
     /// The server cannot answer right now (RFC 6749 §5.2 via §4.1.2.1).
     TemporarilyUnavailable,
+    /// RFC 8628 §3.5: the person has not decided yet.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: poll less often (the interval grew by 5 s).
+    SlowDown,
+    /// The person refused (RFC 6749 §4.1.2.1, RFC 8628 §3.5).
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -38,6 +46,10 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 

@@ -23,12 +23,15 @@ pub enum GrantType {
     JwtBearer,
     /// RFC 6749 §4.1 with PKCE (RFC 7636): a person signs in and consents in a browser.
     AuthorizationCode,
+    /// RFC 8628: a device with no keyboard shows a code; the person approves on a phone.
+    DeviceCode,
 }
 
 impl GrantType {
     /// Every grant type, in the order metadata lists them.
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
+        GrantType::DeviceCode,
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
@@ -43,6 +46,7 @@ impl GrantType {
             GrantType::RefreshToken => "refresh_token",
             GrantType::JwtBearer => "urn:ietf:params:oauth:grant-type:jwt-bearer",
             GrantType::AuthorizationCode => "authorization_code",
+            GrantType::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 

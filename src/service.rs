@@ -157,6 +157,8 @@ pub struct Service {
     pub codes: crate::protocol::codes::Codes,
     /// Browser sessions.
     pub sessions: crate::protocol::sessions::Sessions,
+    /// Device requests waiting for a person.
+    pub devices: crate::protocol::device::DeviceRequests,
     /// The recent audit records.
     pub audit: crate::audit::AuditRing,
     keys: RwLock<Arc<KeyRing>>,
@@ -197,6 +199,8 @@ impl Service {
             // minute than a household makes. Sessions are about 100 bytes each.
             codes: crate::protocol::codes::Codes::new(profile.max_connections * 2),
             sessions: crate::protocol::sessions::Sessions::new(profile.max_connections * 4),
+            // Each lives ten minutes; a household starts a few a day.
+            devices: crate::protocol::device::DeviceRequests::new(profile.max_connections),
             // About 150 bytes a record.
             audit: crate::audit::AuditRing::new(AUDIT_RECORDS),
             keys: RwLock::new(Arc::new(ring)),
@@ -264,6 +268,7 @@ impl Service {
             published: &self.published,
             codes: &self.codes,
             sessions: &self.sessions,
+            devices: &self.devices,
             now,
             clock: self.clock(),
             host: HostFacts {

@@ -42,6 +42,11 @@ impl<'a> Browser<'a> {
         }
     }
 
+    /// A form POST to `path`.
+    pub(crate) fn send_post(&mut self, path: &str, form: &str) -> Resp {
+        self.send("POST", path, Some(form))
+    }
+
     fn send(&mut self, method: &str, target: &str, form: Option<&str>) -> Resp {
         let cookie = self
             .cookies

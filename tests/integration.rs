@@ -6,6 +6,7 @@ mod admin;
 mod assertions;
 mod authorize;
 mod board;
+mod device;
 mod durability;
 mod errors;
 mod hostile;

@@ -382,6 +382,7 @@ fn metadata_jwks_and_health_describe_the_server() {
         m["grant_types_supported"],
         json!([
             "authorization_code",
+            "urn:ietf:params:oauth:grant-type:device_code",
             "client_credentials",
             "password",
             "refresh_token",
@@ -399,6 +400,7 @@ fn metadata_jwks_and_health_describe_the_server() {
     );
     assert_eq!(m["authorization_endpoint"], format!("{iss}/authorize"));
     assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(m["device_authorization_endpoint"], format!("{iss}/device_authorization"));
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         m["token_endpoint_auth_signing_alg_values_supported"],

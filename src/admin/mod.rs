@@ -142,12 +142,14 @@ fn check_flow(
                 "a public client has no keys: leave out --public, or the keys".into(),
             ));
         }
-        if let Some(g) = grants
-            .iter()
-            .find(|g| !matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken))
-        {
+        if let Some(g) = grants.iter().find(|g| {
+            !matches!(
+                g,
+                GrantType::AuthorizationCode | GrantType::RefreshToken | GrantType::DeviceCode
+            )
+        }) {
             return Err(AdminError::Invalid(format!(
-                "a public client may use authorization_code and refresh_token only, not {g}"
+                "a public client may use authorization_code, the device code and refresh_token only, not {g}"
             )));
         }
     }
@@ -276,7 +278,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             for g in &grants {
                 let g = GrantType::parse(g).ok_or_else(|| {
                     AdminError::Invalid(format!(
-                        "unknown grant {g:?}: use authorization_code, client_credentials, password, refresh_token or urn:ietf:params:oauth:grant-type:jwt-bearer"
+                        "unknown grant {g:?}: use authorization_code, client_credentials, password, refresh_token, urn:ietf:params:oauth:grant-type:device_code or urn:ietf:params:oauth:grant-type:jwt-bearer"
                     ))
                 })?;
                 if !parsed.contains(&g) {

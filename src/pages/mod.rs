@@ -11,6 +11,7 @@ const STYLESHEET: &str = include_str!("pages.css");
 #[template(path = "login.html")]
 struct Login<'a> {
     client: &'a str,
+    action: &'a str,
     request: &'a str,
     csrf: &'a str,
     username: &'a str,
@@ -37,6 +38,30 @@ struct Error<'a> {
 #[template(path = "signed_out.html")]
 struct SignedOut;
 
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DeviceEntry<'a> {
+    csrf: &'a str,
+    user_code: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "device_consent.html")]
+struct DeviceConsent<'a> {
+    client: &'a str,
+    user: &'a str,
+    scopes: &'a [(String, String)],
+    user_code: &'a str,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "device_done.html")]
+struct DeviceDone {
+    approved: bool,
+}
+
 /// The body and content type of a page.
 pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
     const HTML: &str = "text/html; charset=utf-8";
@@ -44,12 +69,14 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
         Page::Stylesheet => return ("text/css; charset=utf-8", STYLESHEET.as_bytes().to_vec()),
         Page::Login {
             client,
+            action,
             request,
             csrf,
             username,
             error,
         } => Login {
             client,
+            action,
             request,
             csrf,
             username,
@@ -72,6 +99,34 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
         .render(),
         Page::Error { message } => Error { message }.render(),
         Page::SignedOut => SignedOut.render(),
+        Page::DeviceEntry {
+            csrf,
+            user_code,
+            error,
+        } => DeviceEntry {
+            csrf,
+            user_code,
+            error: *error,
+        }
+        .render(),
+        Page::DeviceConsent {
+            client,
+            user,
+            scopes,
+            user_code,
+            csrf,
+        } => DeviceConsent {
+            client,
+            user,
+            scopes,
+            user_code,
+            csrf,
+        }
+        .render(),
+        Page::DeviceDone { approved } => DeviceDone {
+            approved: *approved,
+        }
+        .render(),
     };
     // Rendering writes into a String from values that are all plain text: it cannot fail,
     // but if it did the person gets a page that says so rather than nothing.
@@ -90,6 +145,7 @@ mod tests {
     fn what_a_client_or_a_person_typed_is_escaped() {
         let (kind, body) = render(&Page::Login {
             client: "<script>x</script>".into(),
+            action: "/authorize",
             request: "a=1&b=\"2\"".into(),
             csrf: "t".into(),
             username: "bob".into(),

@@ -27,8 +27,10 @@ pub const STYLE_PATH: &str = "/pages.css";
 pub enum Page {
     /// Sign in to continue to a client.
     Login {
-        /// The client asking.
+        /// Whom the person signs in for.
         client: String,
+        /// Where the form goes.
+        action: &'static str,
         /// The authorization request, to carry through the form.
         request: String,
         /// The form's CSRF token.
@@ -55,6 +57,33 @@ pub enum Page {
     Error {
         /// What to tell the person.
         message: String,
+    },
+    /// Type the code a device shows.
+    DeviceEntry {
+        /// The form's CSRF token.
+        csrf: String,
+        /// The code typed before.
+        user_code: String,
+        /// Why it was not taken.
+        error: Option<&'static str>,
+    },
+    /// Approve a device.
+    DeviceConsent {
+        /// The device's client.
+        client: String,
+        /// Who is signed in.
+        user: String,
+        /// What it asks, with words.
+        scopes: Vec<(String, String)>,
+        /// The code.
+        user_code: String,
+        /// The form's CSRF token.
+        csrf: String,
+    },
+    /// The device was approved or denied.
+    DeviceDone {
+        /// Approved.
+        approved: bool,
     },
     /// The browser's session has ended.
     SignedOut,
@@ -286,16 +315,13 @@ fn next(
             return fail("login_required", "the person is not signed in")
         }
         _ => {
-            return Step::reply(page(
-                200,
-                Page::Login {
-                    client: ar.client.id.clone(),
-                    request: query.to_string(),
-                    csrf: csrf(ctx.pepper, browser),
-                    username: String::new(),
-                    error: None,
-                },
-            ))
+            let via = Via {
+                label: &ar.client.id,
+                action: AUTHORIZE_PATH,
+                query,
+                browser,
+            };
+            return Step::reply(page(200, login_page(&via, ctx, "", None)));
         }
     };
     let user = match ctx.dir.user(&session.username) {
@@ -437,19 +463,19 @@ pub fn logout(req: &Request, ctx: &Context) -> Step {
     }
 }
 
-/// `POST /authorize`: the sign-in form or the consent form.
-pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+/// The CSRF check every form passes first: the browser's cookie and the token bound to it.
+/// Returns the form and the browser id, or the page that refuses it.
+fn form<'a>(req: &'a Request, ctx: &Context, cookies: &Cookies) -> Result<(Params, &'a str), Step> {
     const EXPIRED: &str =
-        "This form has expired or did not come from this browser. Go back to the app and start again.";
-    let cookies = Cookies::new(ctx);
+        "This form has expired or did not come from this browser. Go back and start again.";
     if req.body_too_large {
-        return error_page(413, "The form is too large.");
+        return Err(error_page(413, "The form is too large."));
     }
     let Ok(form) = request::parse_body(BodyKind::Form, &req.body) else {
-        return error_page(400, "The form could not be read.");
+        return Err(error_page(400, "The form could not be read."));
     };
     let Some(browser) = cookie(req, cookies.browser()) else {
-        return error_page(403, EXPIRED);
+        return Err(error_page(403, EXPIRED));
     };
     let sent = form.get("csrf").unwrap_or_default();
     let good = csrf(ctx.pepper, browser);
@@ -457,64 +483,99 @@ pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> St
         sent.as_bytes(),
         good.as_bytes(),
     )) {
-        return error_page(403, EXPIRED);
+        return Err(error_page(403, EXPIRED));
     }
+    Ok((form, browser))
+}
+
+/// `POST /authorize`: the sign-in form or the consent form.
+pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    let cookies = Cookies::new(ctx);
+    let (form, browser) = match form(req, ctx, &cookies) {
+        Ok(f) => f,
+        Err(step) => return step,
+    };
     let query = form.get("request").unwrap_or_default();
     let ar = match checked(query, ctx) {
         Ok(ar) => ar,
         Err(step) => return step,
     };
+    let via = Via {
+        label: &ar.client.id,
+        action: AUTHORIZE_PATH,
+        query,
+        browser,
+    };
     match form.get("action") {
-        Some("login") => login(req, &form, &ar, query, browser, &cookies, ctx, rng),
+        Some("login") => match sign_in(req, &form, &via, &cookies, ctx, rng) {
+            Err(step) => step,
+            Ok((session, set)) => {
+                let step = next(&ar, query, Some(session), true, browser, ctx, rng);
+                Step {
+                    reply: step.reply.with_header("Set-Cookie", &set),
+                    ..step
+                }
+            }
+        },
         Some("consent") => consent(req, &form, &ar, query, browser, &cookies, ctx, rng),
         _ => error_page(400, "The form could not be read."),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn login(
+/// Where a sign-in form comes from and goes back to.
+struct Via<'a> {
+    /// Whom the person signs in for (a client id, or "a device").
+    label: &'a str,
+    /// The form's target.
+    action: &'static str,
+    /// What to carry through the form.
+    query: &'a str,
+    /// The browser id the CSRF token is bound to.
+    browser: &'a str,
+}
+
+fn login_page(via: &Via, ctx: &Context, username: &str, error: Option<&'static str>) -> Page {
+    Page::Login {
+        client: via.label.to_string(),
+        action: via.action,
+        request: via.query.to_string(),
+        csrf: csrf(ctx.pepper, via.browser),
+        username: username.to_string(),
+        error,
+    }
+}
+
+/// Checks a sign-in form's user name and password (through the same guard as the password
+/// grant) and starts a session: the session and its `Set-Cookie`, or the page to show.
+fn sign_in(
     req: &Request,
     form: &Params,
-    ar: &AuthRequest,
-    query: &str,
-    browser: &str,
+    via: &Via,
     cookies: &Cookies,
     ctx: &Context,
     rng: &mut dyn Entropy,
-) -> Step {
+) -> Result<(Session, String), Step> {
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
-    let again = |error: &'static str, status: u16| {
-        Step::reply(page(
-            status,
-            Page::Login {
-                client: ar.client.id.clone(),
-                request: query.to_string(),
-                csrf: csrf(ctx.pepper, browser),
-                username: if crate::record::is_valid_name(username) {
-                    username.to_string()
-                } else {
-                    String::new()
-                },
-                error: Some(error),
-            },
-        ))
+    let shown = if crate::record::is_valid_name(username) {
+        username
+    } else {
+        ""
     };
-    // The same guard as the password grant: per address, and per (user, address).
+    let again = |error: &'static str, status: u16| {
+        Step::reply(page(status, login_page(via, ctx, shown, Some(error))))
+    };
     if let Verdict::Wait(wait) = ctx.guard.check(req.peer, Kind::User, username, ctx.now) {
-        return again(
+        return Err(again(
             "Too many failed attempts. Wait a little and try again.",
             429,
         )
         .with_event(Event::Throttled {
             peer: req.peer,
             wait,
-        });
+        }));
     }
-    let user = match ctx.dir.user(username) {
-        Ok(u) => u,
-        Err(e) => return Step::from(e),
-    };
+    let user = ctx.dir.user(username).map_err(Step::from)?;
     let ok = match &user {
         Some(u) => crate::secret::check_password(password, &u.password_hash).unwrap_or(false),
         None => {
@@ -524,12 +585,15 @@ fn login(
     };
     let Some(user) = user.filter(|_| ok) else {
         ctx.guard.failed(req.peer, Kind::User, username, ctx.now);
-        return again("Wrong user name or password.", 401).with_event(Event::Page {
-            action: "login",
-            outcome: "wrong_password",
-            client_id: Some(ar.client.id.clone()),
-            user: crate::record::is_valid_name(username).then(|| username.to_string()),
-        });
+        let client_id = (via.action == AUTHORIZE_PATH).then(|| via.label.to_string());
+        return Err(
+            again("Wrong user name or password.", 401).with_event(Event::Page {
+                action: "login",
+                outcome: "wrong_password",
+                client_id,
+                user: (!shown.is_empty()).then(|| shown.to_string()),
+            }),
+        );
     };
     ctx.guard.succeeded(req.peer, Kind::User, username);
     let id = entropy::token(rng, 32);
@@ -545,18 +609,177 @@ fn login(
     }
     ctx.sessions
         .insert(crate::secret::token_digest(&id), session.clone(), ctx.now);
-    let set = cookies.set(cookies.session(), &id, None);
-    let step = next(ar, query, Some(session), true, browser, ctx, rng);
-    let event = step.event.clone().or(Some(Event::Page {
-        action: "login",
-        outcome: "ok",
-        client_id: Some(ar.client.id.clone()),
-        user: Some(user.name.clone()),
-    }));
+    Ok((session, cookies.set(cookies.session(), &id, None)))
+}
+
+/// `GET /device`: type the code a device shows (prefilled from `verification_uri_complete`),
+/// after signing in.
+pub fn device_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    let cookies = Cookies::new(ctx);
+    let (browser, set) = browser_id(req, &cookies, rng);
+    let query = if req.query.len() <= 64 {
+        req.query.as_str()
+    } else {
+        ""
+    };
+    let typed = request::parse_body(BodyKind::Form, query.as_bytes())
+        .ok()
+        .and_then(|p| p.get("user_code").map(str::to_string));
+    let step = match session(req, ctx, &cookies) {
+        Err(e) => Step::from(e),
+        Ok(None) => {
+            let via = Via {
+                label: "a device",
+                action: super::device::VERIFICATION_PATH,
+                query,
+                browser: &browser,
+            };
+            Step::reply(page(200, login_page(&via, ctx, "", None)))
+        }
+        Ok(Some((_, s))) => match typed {
+            Some(code) => device_lookup(req, &code, &s, &browser, ctx),
+            None => Step::reply(page(
+                200,
+                Page::DeviceEntry {
+                    csrf: csrf(ctx.pepper, &browser),
+                    user_code: String::new(),
+                    error: None,
+                },
+            )),
+        },
+    };
     Step {
-        reply: step.reply.with_header("Set-Cookie", &set),
-        changes: step.changes,
-        event,
+        reply: with_cookie(step.reply, set),
+        ..step
+    }
+}
+
+/// The approval page for a typed code, or the entry page again with why not. Wrong codes
+/// count as failed attempts from the address, as wrong passwords do.
+fn device_lookup(req: &Request, typed: &str, s: &Session, browser: &str, ctx: &Context) -> Step {
+    const GUESS: &str = "(user code)";
+    let entry = |error: &'static str, status: u16| {
+        Step::reply(page(
+            status,
+            Page::DeviceEntry {
+                csrf: csrf(ctx.pepper, browser),
+                user_code: super::device::normalize_user_code(typed).unwrap_or_default(),
+                error: Some(error),
+            },
+        ))
+    };
+    if let Verdict::Wait(wait) = ctx.guard.check(req.peer, Kind::User, GUESS, ctx.now) {
+        return entry("Too many wrong codes. Wait a little and try again.", 429).with_event(
+            Event::Throttled {
+                peer: req.peer,
+                wait,
+            },
+        );
+    }
+    let found = super::device::normalize_user_code(typed)
+        .and_then(|code| ctx.devices.by_user_code(&code, ctx.now));
+    let Some(pending) = found else {
+        ctx.guard.failed(req.peer, Kind::User, GUESS, ctx.now);
+        return entry("That code is not valid, or it has expired.", 400);
+    };
+    let user = match ctx.dir.user(&s.username) {
+        Ok(Some(u)) => u,
+        Ok(None) => return error_page(403, "Sign in again."),
+        Err(e) => return Step::from(e),
+    };
+    let scope = pending.scope.intersect(&user.scope.with_identity());
+    Step::reply(page(
+        200,
+        Page::DeviceConsent {
+            client: pending.client_id,
+            user: user.name,
+            scopes: scope
+                .iter()
+                .map(|s| (s.to_string(), scope_words(s)))
+                .collect(),
+            user_code: pending.user_code,
+            csrf: csrf(ctx.pepper, browser),
+        },
+    ))
+}
+
+/// `POST /device`: sign in, a typed code, or the decision.
+pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    let cookies = Cookies::new(ctx);
+    let (form, browser) = match form(req, ctx, &cookies) {
+        Ok(f) => f,
+        Err(step) => return step,
+    };
+    let query = form.get("request").unwrap_or_default();
+    let s = match form.get("action") {
+        Some("login") => {
+            let via = Via {
+                label: "a device",
+                action: super::device::VERIFICATION_PATH,
+                query,
+                browser,
+            };
+            return match sign_in(req, &form, &via, &cookies, ctx, rng) {
+                Err(step) => step,
+                Ok((session, set)) => {
+                    let typed = request::parse_body(BodyKind::Form, query.as_bytes())
+                        .ok()
+                        .and_then(|p| p.get("user_code").map(str::to_string));
+                    let step = match typed {
+                        Some(code) => device_lookup(req, &code, &session, browser, ctx),
+                        None => Step::reply(page(
+                            200,
+                            Page::DeviceEntry {
+                                csrf: csrf(ctx.pepper, browser),
+                                user_code: String::new(),
+                                error: None,
+                            },
+                        )),
+                    };
+                    Step {
+                        reply: step.reply.with_header("Set-Cookie", &set),
+                        ..step
+                    }
+                }
+            };
+        }
+        _ => match session(req, ctx, &cookies) {
+            Err(e) => return Step::from(e),
+            Ok(None) => return device_get(req, ctx, rng),
+            Ok(Some((_, s))) => s,
+        },
+    };
+    let typed = form.get("user_code").unwrap_or_default();
+    match form.get("action") {
+        Some("code") => device_lookup(req, typed, &s, browser, ctx),
+        Some("decide") => {
+            let Some(code) = super::device::normalize_user_code(typed) else {
+                return error_page(400, "The form could not be read.");
+            };
+            let Some(pending) = ctx.devices.by_user_code(&code, ctx.now) else {
+                return error_page(410, "That request has expired or was already decided.");
+            };
+            let allow = form.get("decision") == Some("allow");
+            let decision = match (allow, ctx.dir.user(&s.username)) {
+                (_, Err(e)) => return Step::from(e),
+                (true, Ok(Some(user))) => super::device::Decision::Approved {
+                    scope: pending.scope.intersect(&user.scope.with_identity()),
+                    username: user.name,
+                    generation: user.generation,
+                },
+                _ => super::device::Decision::Denied,
+            };
+            if !ctx.devices.decide(&code, decision, ctx.now) {
+                return error_page(410, "That request has expired or was already decided.");
+            }
+            Step::reply(page(200, Page::DeviceDone { approved: allow })).with_event(Event::Page {
+                action: "device",
+                outcome: if allow { "approved" } else { "denied" },
+                client_id: Some(pending.client_id),
+                user: Some(s.username),
+            })
+        }
+        _ => error_page(400, "The form could not be read."),
     }
 }
 

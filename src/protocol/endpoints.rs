@@ -1,5 +1,6 @@
 //! The endpoints: (method, path) to the function that answers.
 
+use super::device::DEVICE_AUTHORIZATION_PATH;
 use super::{client_auth, health, introspection, metadata, revocation, token_endpoint};
 use super::{Context, Reply, Request, Step};
 use crate::entropy::Entropy;
@@ -27,6 +28,8 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     match (req.path.as_str(), req.method.as_str()) {
         (USERINFO_PATH, "GET" | "POST") => return oidc::userinfo(req, ctx),
         (LOGOUT_PATH, "GET" | "POST") => return browser::logout(req, ctx),
+        (super::device::VERIFICATION_PATH, "GET") => return browser::device_get(req, ctx, rng),
+        (super::device::VERIFICATION_PATH, "POST") => return browser::device_post(req, ctx, rng),
         (DISCOVERY_PATH, "GET") => return Step::reply(oidc::discovery(ctx)),
         (AUTHORIZE_PATH, "GET") => return browser::authorize_get(req, ctx, rng),
         (AUTHORIZE_PATH, "POST") => return browser::authorize_post(req, ctx, rng),
@@ -51,7 +54,7 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         _ => {}
     }
     let allowed = match req.path.as_str() {
-        TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH => "POST",
+        TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH | DEVICE_AUTHORIZATION_PATH => "POST",
         JWKS_PATH | METADATA_PATH | HEALTH_PATH => "GET",
         _ => {
             return Step::reply(Reply::json(
@@ -84,6 +87,9 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         REVOKE_PATH => post(req, ctx, |params, client| match token_param(params) {
             Ok(t) => revocation::respond(t, client, ctx),
             Err(s) => s,
+        }),
+        DEVICE_AUTHORIZATION_PATH => post(req, ctx, |params, client| {
+            super::device::authorize(params, client, ctx, rng)
         }),
         JWKS_PATH => Step::reply(metadata::jwks(ctx)),
         METADATA_PATH => Step::reply(metadata::metadata(ctx)),

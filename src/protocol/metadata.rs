@@ -43,6 +43,7 @@ pub fn document(ctx: &Context) -> serde_json::Value {
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}{}", super::browser::AUTHORIZE_PATH),
         "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
+        "device_authorization_endpoint": format!("{issuer}{}", super::device::DEVICE_AUTHORIZATION_PATH),
         "introspection_endpoint": format!("{issuer}{INTROSPECT_PATH}"),
         "revocation_endpoint": format!("{issuer}{REVOKE_PATH}"),
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),

@@ -22,6 +22,7 @@ mod changes;
 pub mod client_auth;
 pub mod clock;
 pub mod codes;
+pub mod device;
 mod endpoints;
 mod exchange;
 pub mod guard;
@@ -187,6 +188,8 @@ pub struct Context<'a> {
     pub codes: &'a codes::Codes,
     /// Browser sessions.
     pub sessions: &'a sessions::Sessions,
+    /// Device requests waiting for a person (RFC 8628).
+    pub devices: &'a device::DeviceRequests,
     /// Unix time, seconds.
     pub now: u64,
     /// Whether that time can be trusted to mint tokens.

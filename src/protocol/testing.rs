@@ -140,6 +140,7 @@ pub struct World {
     pub replay: super::replay::ReplayCache,
     pub codes: super::codes::Codes,
     pub sessions: super::sessions::Sessions,
+    pub devices: super::device::DeviceRequests,
     pub board: Board,
     pub profile: Profile,
     pub now: u64,
@@ -158,6 +159,7 @@ impl World {
             replay: super::replay::ReplayCache::new(64),
             codes: super::codes::Codes::new(64),
             sessions: super::sessions::Sessions::new(64),
+            devices: super::device::DeviceRequests::new(64),
             board,
             profile,
             now: 1000,
@@ -176,6 +178,7 @@ impl World {
             published: &NoFetch,
             codes: &self.codes,
             sessions: &self.sessions,
+            devices: &self.devices,
             now: self.now,
             clock: super::clock::ClockState::Ok,
             host: HostFacts {

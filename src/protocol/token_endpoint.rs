@@ -197,30 +197,52 @@ fn redeem_code(
     let Some(user) = user else {
         return Err(BAD_CODE.into());
     };
-    let scope = grant
-        .scope
-        .intersect(&c.scope)
-        .intersect(&user.scope.with_identity());
-    let mut audiences = c.audiences.clone();
-    for default in [&c.id, &ctx.policy.issuer] {
-        if !audiences.contains(default) {
-            audiences.push(default.clone());
-        }
-    }
-    let access_ttl = c.access_ttl.unwrap_or(ctx.policy.access_ttl);
-    let refresh = refresh_if_allowed(c);
-    let scope_has_openid = scope.contains("openid");
+    let mut issue = for_user(
+        GrantType::AuthorizationCode,
+        c,
+        user,
+        &grant.scope,
+        ctx.policy,
+    );
     let jti = entropy::token(rng, 16);
     let family = FamilyId::random(rng);
     ctx.codes.issued(
         &digest,
         super::codes::Issued {
-            family: (refresh == RefreshPlan::NewFamily).then_some(family),
-            access: (jti.clone(), ctx.now.saturating_add(access_ttl)),
+            family: (issue.refresh == RefreshPlan::NewFamily).then_some(family),
+            access: (jti.clone(), ctx.now.saturating_add(issue.access_ttl)),
         },
     );
-    Ok(Issue {
-        grant: GrantType::AuthorizationCode,
+    issue.ids = Some((jti, family));
+    if issue.scope.contains("openid") {
+        issue.id_token = Some(super::oidc::IdTokenPlan {
+            nonce: grant.nonce,
+            auth_time: grant.auth_time,
+        });
+    }
+    Ok(issue)
+}
+
+/// What a person granted a client (by code or device): the scope they approved, within
+/// what the client and they may still have; a refresh token if the client may refresh.
+fn for_user(
+    grant: GrantType,
+    c: &ClientRecord,
+    user: crate::record::UserRecord,
+    approved: &Scope,
+    policy: &Policy,
+) -> Issue {
+    let scope = approved
+        .intersect(&c.scope)
+        .intersect(&user.scope.with_identity());
+    let mut audiences = c.audiences.clone();
+    for default in [&c.id, &policy.issuer] {
+        if !audiences.contains(default) {
+            audiences.push(default.clone());
+        }
+    }
+    Issue {
+        grant,
         client_id: c.id.clone(),
         subject: user.name.clone(),
         username: Some(user.name),
@@ -228,16 +250,73 @@ fn redeem_code(
         refresh_scope: scope.clone(),
         scope,
         audiences,
-        access_ttl,
-        refresh_ttl: c.refresh_ttl.unwrap_or(ctx.policy.refresh_ttl),
-        refresh,
+        access_ttl: c.access_ttl.unwrap_or(policy.access_ttl),
+        refresh_ttl: c.refresh_ttl.unwrap_or(policy.refresh_ttl),
+        refresh: refresh_if_allowed(c),
         once: None,
-        ids: Some((jti, family)),
-        id_token: scope_has_openid.then_some(super::oidc::IdTokenPlan {
-            nonce: grant.nonce,
-            auth_time: grant.auth_time,
-        }),
-    })
+        ids: None,
+        id_token: None,
+    }
+}
+
+/// A device's poll (RFC 8628 §3.4, §3.5).
+fn poll_device(
+    params: &Params,
+    client: &AuthenticatedClient,
+    ctx: &Context,
+) -> Result<Issue, Refusal> {
+    use super::device::Poll;
+    let c = client.record();
+    if !c.grants.contains(&GrantType::DeviceCode) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use this grant type",
+        )
+        .into());
+    }
+    let code = params.require("device_code", "device_code is required")?;
+    let digest = crate::secret::token_digest(code);
+    let say = |code, description| Err(OAuthError::new(code, description).into());
+    match ctx.devices.poll(&digest, &c.id, ctx.now) {
+        Poll::Pending => say(
+            ErrorCode::AuthorizationPending,
+            "the person has not decided yet",
+        ),
+        Poll::SlowDown => say(
+            ErrorCode::SlowDown,
+            "poll less often: the interval grew by 5 seconds",
+        ),
+        Poll::Denied => say(ErrorCode::AccessDenied, "the person denied the request"),
+        Poll::Expired => say(
+            ErrorCode::ExpiredToken,
+            "the device code expired; start again",
+        ),
+        Poll::Unknown => say(
+            ErrorCode::InvalidGrant,
+            "the device code is invalid or used",
+        ),
+        Poll::Approved(p) => {
+            let super::device::Decision::Approved {
+                username,
+                generation,
+                scope,
+            } = p.decision
+            else {
+                return say(
+                    ErrorCode::InvalidGrant,
+                    "the device code is invalid or used",
+                );
+            };
+            match ctx
+                .dir
+                .user(&username)?
+                .filter(|u| u.generation == generation)
+            {
+                Some(user) => Ok(for_user(GrantType::DeviceCode, c, user, &scope, ctx.policy)),
+                None => say(ErrorCode::InvalidGrant, "the person who approved is gone"),
+            }
+        }
+    }
 }
 
 /// The error a wrong password or unknown user is answered with (the same for both).
@@ -271,6 +350,7 @@ pub fn respond(
     }
     let decided = match params.get("grant_type") {
         Some("authorization_code") => redeem_code(params, client, ctx, rng),
+        Some(super::device::GRANT) => poll_device(params, client, ctx),
         _ => decide(params, client, ctx.dir, ctx.policy, ctx.now, ctx.published),
     };
     if let Some(u) = user {
@@ -431,8 +511,9 @@ pub fn decide(
         id_token: None,
     };
     Ok(match grant {
-        // Redeemed by `redeem_code`, which holds the codes; `respond` sends it there.
-        GrantType::AuthorizationCode => {
+        // Redeemed by `redeem_code` and `poll_device`, which hold what they redeem;
+        // `respond` sends them there.
+        GrantType::AuthorizationCode | GrantType::DeviceCode => {
             return Err(OAuthError::invalid_request("the code was not redeemed").into())
         }
         GrantType::JwtBearer => {
