@@ -51,14 +51,18 @@ for t in "${targets[@]}"; do
     echo "== building $t"
     start=$(date +%s)
     # No backtrace symbolizer (gimli, addr2line, miniz: ~100 KB): the binary is stripped, so
-    # it would have nothing to read. std, core and alloc built for size (-157 KB on ARMv6):
-    # what they hold that is not generic (formatting, I/O, threads) is off the signing path,
-    # and their generic code (Vec, HashMap, slices) is compiled in each caller, at its level.
+    # it would have nothing to read. Built for size where a Pi's time goes elsewhere (the
+    # 4 MB budget): std, core and alloc (-157 KB on ARMv6; their generic code is compiled in
+    # each caller, at its level), and piauth, serde_json, jsonwebtoken and sled (-290 KB):
+    # on a Pi a request's time is the signature (p256, ring: opt-level 3) and the SD card.
+    # The x86_64 build keeps Cargo.toml's levels (about 10% faster per request there).
+    size=()
+    for p in std core alloc; do size+=(--config "profile.release.package.$p.opt-level=\"s\""); done
+    for p in piauth serde_json jsonwebtoken sled; do
+        size+=(--config "profile.release.package.$p.opt-level=\"z\"")
+    done
     /usr/bin/cargo zigbuild --release --locked --target "$t" -Zbuild-std=std,panic_abort \
-        -Zbuild-std-features=panic-unwind \
-        --config 'profile.release.package.std.opt-level="s"' \
-        --config 'profile.release.package.core.opt-level="s"' \
-        --config 'profile.release.package.alloc.opt-level="s"'
+        -Zbuild-std-features=panic-unwind "${size[@]}"
     bin="target/$t/release/piauth"
     echo "== $t: $(stat -c %s "$bin") bytes, built in $(( $(date +%s) - start )) s"
 done
