@@ -268,6 +268,9 @@ config_keys! {
         require_synced_clock: bool = Fallback::Board, "BOOL";
         /// Scopes the metadata advertises; unset, the metadata lists none.
         scopes_supported: Vec<String> = Fallback::Unset, "SCOPE";
+        /// Serve `/metrics` in the Prometheus text format (to anyone who can reach the
+        /// server).
+        metrics: bool = Fallback::Value(false), "BOOL";
         /// sled page cache, bytes.
         sled_cache_bytes: u64 = Fallback::Board, "BYTES";
         /// HTTP worker threads (1 to 256).
@@ -426,6 +429,8 @@ pub struct Config {
     pub tuning: TuningOverrides,
     /// Scopes advertised in the metadata, when the operator names them.
     pub scopes_supported: Option<Vec<String>>,
+    /// Whether `/metrics` is served.
+    pub metrics: bool,
     /// Time for a request head to arrive, and for a keep-alive connection to sit idle.
     pub head_timeout: std::time::Duration,
     /// Time for a request body to arrive.
@@ -460,6 +465,7 @@ impl Config {
             max_refresh_families: profile.max_refresh_families,
             scopes_supported: self.scopes_supported.clone(),
             jwks_max_age: self.jwks_max_age,
+            metrics: self.metrics,
         }
     }
 }
@@ -703,6 +709,7 @@ pub fn resolve(
             token_cache_entries: s.token_cache_entries.value,
         },
         scopes_supported: s.scopes_supported.value,
+        metrics: s.metrics.value.unwrap_or_default(),
         head_timeout: std::time::Duration::from_secs(s.head_timeout.value.unwrap_or_default()),
         body_timeout: std::time::Duration::from_secs(s.body_timeout.value.unwrap_or_default()),
         require_synced_clock: s.require_synced_clock.value,

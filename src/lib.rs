@@ -32,6 +32,7 @@ pub mod http;
 pub mod jwks_fetch;
 pub mod keys;
 pub mod led;
+pub mod metrics;
 pub mod notice;
 pub mod oauth_error;
 pub mod pages;

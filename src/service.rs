@@ -159,6 +159,8 @@ pub struct Service {
     pub sessions: crate::protocol::sessions::Sessions,
     /// Device requests waiting for a person.
     pub devices: crate::protocol::device::DeviceRequests,
+    /// What the server counts.
+    pub metrics: crate::metrics::Metrics,
     /// The recent audit records.
     pub audit: crate::audit::AuditRing,
     keys: RwLock<Arc<KeyRing>>,
@@ -201,6 +203,7 @@ impl Service {
             sessions: crate::protocol::sessions::Sessions::new(profile.max_connections * 4),
             // Each lives ten minutes; a household starts a few a day.
             devices: crate::protocol::device::DeviceRequests::new(profile.max_connections),
+            metrics: crate::metrics::Metrics::default(),
             // About 150 bytes a record.
             audit: crate::audit::AuditRing::new(AUDIT_RECORDS),
             keys: RwLock::new(Arc::new(ring)),
@@ -269,12 +272,15 @@ impl Service {
             codes: &self.codes,
             sessions: &self.sessions,
             devices: &self.devices,
+            metrics: &self.metrics,
+            audit: &self.audit,
             now,
             clock: self.clock(),
             host: HostFacts {
                 board: &self.board,
                 profile: &self.profile,
                 uptime_seconds: self.started.elapsed().as_secs(),
+                led: self.led.mode(),
             },
         }
     }

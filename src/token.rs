@@ -191,6 +191,9 @@ fn check_claims(
 pub struct VerifiedCache {
     half: usize,
     inner: Mutex<Generations>,
+    /// Lookups answered from the cache, and not (for `/metrics`).
+    hits: std::sync::atomic::AtomicU64,
+    misses: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -211,7 +214,15 @@ impl VerifiedCache {
         VerifiedCache {
             half: capacity / 2,
             inner: Mutex::new(Generations::default()),
+            hits: Default::default(),
+            misses: Default::default(),
         }
+    }
+
+    /// Lookups answered from the cache, and not.
+    pub fn lookups(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.hits.load(Relaxed), self.misses.load(Relaxed))
     }
 
     /// How many tokens it holds.
@@ -264,9 +275,14 @@ pub fn verify_cached(
     cache: &VerifiedCache,
 ) -> Result<AccessClaims, TokenError> {
     let digest = crate::secret::token_digest(token);
+    use std::sync::atomic::Ordering::Relaxed;
     let (claims, kid) = match cache.get(&digest) {
-        Some(v) => (v.claims, v.kid),
+        Some(v) => {
+            cache.hits.fetch_add(1, Relaxed);
+            (v.claims, v.kid)
+        }
         None => {
+            cache.misses.fetch_add(1, Relaxed);
             let (claims, kid) = verify_signed(token, ring, now)?;
             cache.insert(
                 digest,

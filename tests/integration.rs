@@ -12,5 +12,6 @@ mod errors;
 mod hostile;
 mod jwks_uri;
 mod lifecycle;
+mod operator;
 mod tls;
 mod token;

@@ -400,7 +400,10 @@ fn metadata_jwks_and_health_describe_the_server() {
     );
     assert_eq!(m["authorization_endpoint"], format!("{iss}/authorize"));
     assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
-    assert_eq!(m["device_authorization_endpoint"], format!("{iss}/device_authorization"));
+    assert_eq!(
+        m["device_authorization_endpoint"],
+        format!("{iss}/device_authorization")
+    );
     assert_eq!(m["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         m["token_endpoint_auth_signing_alg_values_supported"],

@@ -7,6 +7,7 @@
 use crate::audit::AuditRecord;
 use crate::entropy::OsEntropy;
 use crate::led::LedEvent;
+use crate::metrics::Failure;
 use crate::protocol::{self, Event, Reply, Request, Step};
 use crate::service::{unix_now, Service};
 use std::net::IpAddr;
@@ -88,6 +89,7 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
             evicted,
         } => {
             service.led.send(LedEvent::TokenIssued);
+            service.metrics.issued(grant, unix_now());
             service.audit.record(
                 record("token", "issued")
                     .client(client_id)
@@ -104,6 +106,7 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
         }
         Event::ClientAuthFailed { client_id, why } => {
             service.led.send(LedEvent::AuthFailed);
+            service.metrics.failed(Failure::ClientAuth);
             // The id is logged to find a misconfigured device; the secret never is.
             let outcome = why.as_str();
             service
@@ -112,6 +115,7 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
         }
         Event::PasswordRefused { client_id, user } => {
             service.led.send(LedEvent::AuthFailed);
+            service.metrics.failed(Failure::Password);
             service.audit.record(
                 record("token", "wrong_password")
                     .client(client_id)
@@ -120,6 +124,7 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
             );
         }
         Event::Throttled { peer, wait } => {
+            service.metrics.failed(Failure::Throttled);
             // Kept for `piauth audit`; the log hears of them summed, once a minute.
             service.audit.keep(record("attempt", "throttled"));
             if let Some(n) = service.throttled(1) {
@@ -138,6 +143,7 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
         } => {
             if *outcome == "wrong_password" {
                 service.led.send(LedEvent::AuthFailed);
+                service.metrics.failed(Failure::Password);
             }
             service.audit.record(
                 record(action, outcome)
@@ -147,6 +153,7 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
         }
         Event::AssertionRefused { client_id, why } => {
             service.led.send(LedEvent::AuthFailed);
+            service.metrics.failed(Failure::Assertion);
             service.audit.record(
                 record("token", why)
                     .client(client_id)
@@ -154,6 +161,7 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
             );
         }
         Event::RefreshReused { client_id } => {
+            service.metrics.failed(Failure::RefreshReuse);
             service.audit.record(
                 record("token", "refresh_reuse_family_revoked")
                     .client(client_id)
@@ -161,6 +169,7 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
             );
         }
         Event::Failed(detail) => {
+            service.metrics.failed(Failure::Server);
             service.led.send(LedEvent::Fault);
             log::error!("{detail}");
         }

@@ -458,11 +458,12 @@ async fn answer(
             on_worker(&shared.pool, move || handler::answer(&request, &service)).await
         }
     };
-    log::info!(
-        "{} {method} {path} {} {}us",
-        peer.ip(),
+    let micros = started.elapsed().as_micros();
+    log::info!("{} {method} {path} {} {micros}us", peer.ip(), reply.status);
+    shared.service.metrics.request(
+        &path,
         reply.status,
-        started.elapsed().as_micros()
+        u64::try_from(micros).unwrap_or(u64::MAX),
     );
     let mut response = hyper::Response::new(Full::new(Bytes::from(reply.body)));
     *response.status_mut() = hyper::StatusCode::from_u16(reply.status)

@@ -10,7 +10,9 @@ pub mod driver;
 pub mod pattern;
 
 pub use pattern::LedEvent;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -113,22 +115,38 @@ pub trait LedDriver: Send {
 pub struct Led {
     tx: Option<SyncSender<LedEvent>>,
     thread: Option<JoinHandle<()>>,
+    mode: Arc<AtomicU8>,
 }
 
-/// A cheap sender for request threads.
+/// A cheap sender for request threads, which can also tell what the LED shows.
 #[derive(Clone)]
-pub struct LedEvents(Option<SyncSender<LedEvent>>);
+pub struct LedEvents(Option<SyncSender<LedEvent>>, Arc<AtomicU8>);
+
+/// No LED, in [`LedEvents::mode`]'s store.
+const NO_LED: u8 = u8::MAX;
 
 impl LedEvents {
     /// A sender to no LED.
     pub fn none() -> LedEvents {
-        LedEvents(None)
+        LedEvents(None, Arc::new(AtomicU8::new(NO_LED)))
     }
 
     /// Sends an event without waiting; dropped if the LED is busy or absent.
     pub fn send(&self, event: LedEvent) {
         if let Some(tx) = &self.0 {
             let _ = tx.try_send(event);
+        }
+    }
+
+    /// The base pattern the LED shows now; `None` without an LED.
+    pub fn mode(&self) -> Option<pattern::Mode> {
+        use pattern::Mode;
+        match self.1.load(Ordering::Relaxed) {
+            x if x == Mode::Starting as u8 => Some(Mode::Starting),
+            x if x == Mode::Ready as u8 => Some(Mode::Ready),
+            x if x == Mode::Fault as u8 => Some(Mode::Fault),
+            x if x == Mode::Off as u8 => Some(Mode::Off),
+            _ => None,
         }
     }
 }
@@ -153,25 +171,29 @@ impl Led {
         Led {
             tx: None,
             thread: None,
+            mode: Arc::new(AtomicU8::new(NO_LED)),
         }
     }
 
     /// Starts the LED thread on a driver.
     pub fn with_driver(driver: Box<dyn LedDriver>) -> Led {
         let (tx, rx) = sync_channel(64);
+        let mode = Arc::new(AtomicU8::new(pattern::Mode::Starting as u8));
+        let shown = mode.clone();
         let thread = std::thread::Builder::new()
             .name("led".into())
-            .spawn(move || play(driver, rx))
+            .spawn(move || play(driver, rx, &shown))
             .ok();
         Led {
             tx: Some(tx),
             thread,
+            mode,
         }
     }
 
     /// A sender for other threads.
     pub fn events(&self) -> LedEvents {
-        LedEvents(self.tx.clone())
+        LedEvents(self.tx.clone(), self.mode.clone())
     }
 
     /// Turns the LED off and waits for the thread (the driver restores what it changed).
@@ -186,7 +208,7 @@ impl Led {
 }
 
 /// The LED thread: applies events, samples the pattern every 10 ms, writes changes only.
-fn play(mut driver: Box<dyn LedDriver>, rx: Receiver<LedEvent>) {
+fn play(mut driver: Box<dyn LedDriver>, rx: Receiver<LedEvent>, shown: &AtomicU8) {
     let epoch = Instant::now();
     let mut pattern = pattern::Pattern::default();
     let mut lit: Option<bool> = None;
@@ -203,7 +225,9 @@ fn play(mut driver: Box<dyn LedDriver>, rx: Receiver<LedEvent>) {
                 true
             }
         };
-        let level = pattern.level(epoch.elapsed().as_millis() as u64);
+        let now = epoch.elapsed().as_millis() as u64;
+        shown.store(pattern.mode(now) as u8, Ordering::Relaxed);
+        let level = pattern.level(now);
         if lit != Some(level) {
             if let Err(e) = driver.set(level) {
                 if !warned {

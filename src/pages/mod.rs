@@ -62,6 +62,33 @@ struct DeviceDone {
     approved: bool,
 }
 
+#[derive(Template)]
+#[template(path = "operator.html")]
+struct Operator<'a> {
+    v: &'a crate::protocol::operator::OperatorView,
+    /// (x, y, height, count) of each minute's bar.
+    bars: Vec<(u32, u32, u32, u64)>,
+    total: u64,
+    max: u64,
+}
+
+/// The bars of the tokens-per-minute chart: 60 bars 10 units apart, up to 110 high, on a
+/// baseline at 120.
+fn bars(per_minute: &[u64]) -> (Vec<(u32, u32, u32, u64)>, u64) {
+    let max = per_minute.iter().copied().max().unwrap_or(0).max(1);
+    let bars = per_minute
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let h = u32::try_from(n.saturating_mul(110) / max).unwrap_or(110);
+            // A minute with tokens shows at least a sliver.
+            let h = if n > 0 { h.max(2) } else { 0 };
+            (i as u32 * 10, 120 - h, h, n)
+        })
+        .collect();
+    (bars, max)
+}
+
 /// The body and content type of a page.
 pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
     const HTML: &str = "text/html; charset=utf-8";
@@ -99,6 +126,16 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
         .render(),
         Page::Error { message } => Error { message }.render(),
         Page::SignedOut => SignedOut.render(),
+        Page::Operator(v) => {
+            let (bars, max) = bars(&v.per_minute);
+            Operator {
+                v,
+                total: v.per_minute.iter().sum(),
+                max,
+                bars,
+            }
+            .render()
+        }
         Page::DeviceEntry {
             csrf,
             user_code,

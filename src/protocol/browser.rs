@@ -85,6 +85,8 @@ pub enum Page {
         /// Approved.
         approved: bool,
     },
+    /// The operator's page.
+    Operator(Box<super::operator::OperatorView>),
     /// The browser's session has ended.
     SignedOut,
     /// The stylesheet.
@@ -610,6 +612,70 @@ fn sign_in(
     ctx.sessions
         .insert(crate::secret::token_digest(&id), session.clone(), ctx.now);
     Ok((session, cookies.set(cookies.session(), &id, None)))
+}
+
+fn operator_via<'a>(browser: &'a str) -> Via<'a> {
+    Via {
+        label: "the operator's page",
+        action: super::operator::OPERATOR_PATH,
+        query: "",
+        browser,
+    }
+}
+
+/// The operator's page for a signed-in user, if they are an operator.
+fn operator_page(s: &Session, ctx: &Context) -> Step {
+    match ctx.dir.user(&s.username) {
+        Ok(Some(u)) if u.admin => match super::operator::view(&u.name, ctx) {
+            Ok(v) => Step::reply(page(200, Page::Operator(Box::new(v)))),
+            Err(e) => Step::from(e),
+        },
+        Ok(_) => error_page(
+            403,
+            "This page is for the operator: a user added with piauth user add --admin.",
+        ),
+        Err(e) => Step::from(e),
+    }
+}
+
+/// `GET /operator`: the operator's page, after signing in.
+pub fn operator_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    let cookies = Cookies::new(ctx);
+    let (browser, set) = browser_id(req, &cookies, rng);
+    let step = match session(req, ctx, &cookies) {
+        Err(e) => Step::from(e),
+        Ok(None) => Step::reply(page(
+            200,
+            login_page(&operator_via(&browser), ctx, "", None),
+        )),
+        Ok(Some((_, s))) => operator_page(&s, ctx),
+    };
+    Step {
+        reply: with_cookie(step.reply, set),
+        ..step
+    }
+}
+
+/// `POST /operator`: its sign-in form.
+pub fn operator_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    let cookies = Cookies::new(ctx);
+    let (form, browser) = match form(req, ctx, &cookies) {
+        Ok(f) => f,
+        Err(step) => return step,
+    };
+    if form.get("action") != Some("login") {
+        return error_page(400, "The form could not be read.");
+    }
+    match sign_in(req, &form, &operator_via(browser), &cookies, ctx, rng) {
+        Err(step) => step,
+        Ok((session, set)) => {
+            let step = operator_page(&session, ctx);
+            Step {
+                reply: step.reply.with_header("Set-Cookie", &set),
+                ..step
+            }
+        }
+    }
 }
 
 /// `GET /device`: type the code a device shows (prefilled from `verification_uri_complete`),

@@ -28,6 +28,9 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     match (req.path.as_str(), req.method.as_str()) {
         (USERINFO_PATH, "GET" | "POST") => return oidc::userinfo(req, ctx),
         (LOGOUT_PATH, "GET" | "POST") => return browser::logout(req, ctx),
+        (super::operator::OPERATOR_PATH, "GET") => return browser::operator_get(req, ctx, rng),
+        (super::operator::OPERATOR_PATH, "POST") => return browser::operator_post(req, ctx, rng),
+        (super::operator::METRICS_PATH, "GET") => return super::operator::metrics(ctx),
         (super::device::VERIFICATION_PATH, "GET") => return browser::device_get(req, ctx, rng),
         (super::device::VERIFICATION_PATH, "POST") => return browser::device_post(req, ctx, rng),
         (DISCOVERY_PATH, "GET") => return Step::reply(oidc::discovery(ctx)),

@@ -30,6 +30,7 @@ pub mod health;
 pub mod introspection;
 pub mod metadata;
 pub mod oidc;
+pub mod operator;
 mod presented;
 pub mod published_keys;
 pub mod replay;
@@ -109,6 +110,10 @@ pub trait Directory {
     fn counts(&self) -> Counts;
     /// Whether the store can be read at all.
     fn check(&self) -> Result<(), LookupError>;
+    /// Every client, by id (the operator's page).
+    fn clients(&self) -> Result<Vec<ClientRecord>, LookupError>;
+    /// Every user, by name (the operator's page).
+    fn users(&self) -> Result<Vec<UserRecord>, LookupError>;
 }
 
 /// Whose families to find.
@@ -153,6 +158,8 @@ pub struct Policy {
     /// Seconds verifiers may cache the JWKS (its `Cache-Control: max-age`); a rotated key
     /// signs only after that.
     pub jwks_max_age: u64,
+    /// Whether `/metrics` is served.
+    pub metrics: bool,
 }
 
 /// What the server knows of itself, for `/health`.
@@ -164,6 +171,8 @@ pub struct HostFacts<'a> {
     pub profile: &'a crate::tuning::Profile,
     /// Seconds since the server started.
     pub uptime_seconds: u64,
+    /// What the status LED shows (`None`: no LED).
+    pub led: Option<crate::led::pattern::Mode>,
 }
 
 /// Everything an endpoint may read.
@@ -190,6 +199,10 @@ pub struct Context<'a> {
     pub sessions: &'a sessions::Sessions,
     /// Device requests waiting for a person (RFC 8628).
     pub devices: &'a device::DeviceRequests,
+    /// What the server counted.
+    pub metrics: &'a crate::metrics::Metrics,
+    /// The last issuances, refusals and admin changes.
+    pub audit: &'a crate::audit::AuditRing,
     /// Unix time, seconds.
     pub now: u64,
     /// Whether that time can be trusted to mint tokens.

@@ -45,6 +45,16 @@ impl Directory for MapDirectory {
     ) -> Result<Option<crate::record::ConsentRecord>, LookupError> {
         Ok(self.consents.get(&(user.into(), client.into())).cloned())
     }
+    fn clients(&self) -> Result<Vec<ClientRecord>, LookupError> {
+        let mut v: Vec<_> = self.clients.values().cloned().collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(v)
+    }
+    fn users(&self) -> Result<Vec<UserRecord>, LookupError> {
+        let mut v: Vec<_> = self.users.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
     fn legacy_family(&self, d: &TokenDigest) -> Result<Option<FamilyId>, LookupError> {
         Ok(self.legacy.iter().find(|(l, _)| l == d).map(|(_, id)| *id))
     }
@@ -93,6 +103,7 @@ pub fn policy() -> Policy {
         max_refresh_families: 100,
         scopes_supported: None,
         jwks_max_age: 300,
+        metrics: true,
     }
 }
 
@@ -141,6 +152,8 @@ pub struct World {
     pub codes: super::codes::Codes,
     pub sessions: super::sessions::Sessions,
     pub devices: super::device::DeviceRequests,
+    pub metrics: crate::metrics::Metrics,
+    pub audit: crate::audit::AuditRing,
     pub board: Board,
     pub profile: Profile,
     pub now: u64,
@@ -160,6 +173,8 @@ impl World {
             codes: super::codes::Codes::new(64),
             sessions: super::sessions::Sessions::new(64),
             devices: super::device::DeviceRequests::new(64),
+            metrics: crate::metrics::Metrics::default(),
+            audit: crate::audit::AuditRing::new(16),
             board,
             profile,
             now: 1000,
@@ -179,12 +194,15 @@ impl World {
             codes: &self.codes,
             sessions: &self.sessions,
             devices: &self.devices,
+            metrics: &self.metrics,
+            audit: &self.audit,
             now: self.now,
             clock: super::clock::ClockState::Ok,
             host: HostFacts {
                 board: &self.board,
                 profile: &self.profile,
                 uptime_seconds: 7,
+                led: None,
             },
         }
     }

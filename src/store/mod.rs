@@ -579,6 +579,12 @@ impl Directory for Store {
             client,
         )
     }
+    fn clients(&self) -> Result<Vec<ClientRecord>, LookupError> {
+        Directory::clients(&*self.trees().map_err(|e| e.lookup("clients"))?)
+    }
+    fn users(&self) -> Result<Vec<UserRecord>, LookupError> {
+        Directory::users(&*self.trees().map_err(|e| e.lookup("users"))?)
+    }
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
         Directory::family(&*self.trees().map_err(|e| e.lookup("family"))?, id)
     }
@@ -943,6 +949,12 @@ impl Directory for Trees {
         client: &str,
     ) -> Result<Option<crate::record::ConsentRecord>, LookupError> {
         Trees::consent(self, user, client).map_err(|e| e.lookup("consent"))
+    }
+    fn clients(&self) -> Result<Vec<ClientRecord>, LookupError> {
+        Trees::clients(self).map_err(|e| e.lookup("clients"))
+    }
+    fn users(&self) -> Result<Vec<UserRecord>, LookupError> {
+        Trees::users(self).map_err(|e| e.lookup("users"))
     }
     fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError> {
         Trees::issuer(self, name).map_err(|e| e.lookup("issuer"))
