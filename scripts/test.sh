@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and integration tests against the real binary, then the
-# interop tests with requests-oauthlib and PyJWT. Installs what it needs (a Python venv
+# The whole test suite: Rust unit and integration tests against the real binary, the
+# interop tests (requests-oauthlib, oauthlib, PyJWT, authlib), then the pages in headless
+# Chromium. Installs what it needs (a Python venv
 # under target/) so that it works on a fresh Debian 12 machine with only Rust present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,5 +40,17 @@ if ! [ -x "$venv/bin/python" ]; then
         python3 -m venv "$venv"
     fi
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/interop/requirements.txt
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/interop/requirements.txt \
+    -r tests/browser/requirements.txt
 PIAUTH_BIN="$PWD/target/debug/piauth" "$venv/bin/python" -m pytest -q tests/interop
+
+# The pages, in headless Chromium (Debian's chromium and chromedriver).
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "need chromium and chromedriver: sudo apt-get install chromium chromium-driver" >&2
+        exit 1
+    fi
+fi
+PIAUTH_BIN="$PWD/target/debug/piauth" "$venv/bin/python" -m pytest -q tests/browser

@@ -58,6 +58,15 @@ pub fn utc(t: u64) -> String {
     )
 }
 
+fn clock_words(c: super::clock::ClockState) -> &'static str {
+    use super::clock::ClockState;
+    match c {
+        ClockState::Ok => "trusted",
+        ClockState::Unsynchronized => "waiting for NTP: no tokens until then",
+        ClockState::BeforeBuild => "before piauth's build date: no tokens until it is set",
+    }
+}
+
 fn board_line(b: &crate::board::Board) -> String {
     let model = b.code.model.as_deref().or(b.reported_model.as_deref());
     let model = model.unwrap_or(if b.is_raspberry_pi {
@@ -111,7 +120,7 @@ pub fn view(user: &str, ctx: &Context) -> Result<OperatorView, super::LookupErro
         ("Up for".into(), duration(host.uptime_seconds)),
         (
             "Clock".into(),
-            format!("{:?} ({} UTC)", ctx.clock, utc(ctx.now)),
+            format!("{} ({} UTC)", clock_words(ctx.clock), utc(ctx.now)),
         ),
         ("Status LED".into(), led),
         (
