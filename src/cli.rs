@@ -303,6 +303,17 @@ pub enum UserCommand {
         #[arg(long)]
         keep_sessions: bool,
     },
+    /// Take back what a user allowed an app: their consent (the app asks again) and the
+    /// refresh tokens it got from them.
+    Revoke {
+        /// User name.
+        name: String,
+        /// The client.
+        client: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `piauth key ...`

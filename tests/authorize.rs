@@ -415,6 +415,23 @@ fn a_public_app_uses_pkce_and_no_secret_and_nothing_else() {
         ),
     );
     assert_eq!(refreshed.status, 200);
+    // The person takes it back: the app's refresh token dies and it must ask again.
+    let out = s.admin_json(&["user", "revoke", "alice", "phone", "--json"]);
+    assert_eq!(out["consent_removed"], true, "{out}");
+    assert_eq!(out["sessions_ended"], 1, "{out}");
+    let again = s.post_form(
+        "/token",
+        &format!(
+            "grant_type=refresh_token&client_id=phone&refresh_token={}",
+            refreshed.json()["refresh_token"].as_str().unwrap()
+        ),
+    );
+    assert_eq!(again.error(), "invalid_grant");
+    let asks = b.get(&format!("/authorize?{}", authorize_query("phone", "")));
+    assert!(
+        String::from_utf8_lossy(&asks.body).contains("Allow"),
+        "consent asked again"
+    );
     let r = s.post_form(
         "/introspect",
         &format!(

@@ -100,6 +100,13 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
             UserCommand::Remove { name } => {
                 (AdminRequest::UserRemove { name: name.clone() }, false)
             }
+            UserCommand::Revoke { name, client, json } => (
+                AdminRequest::UserRevoke {
+                    name: name.clone(),
+                    client: client.clone(),
+                },
+                *json,
+            ),
             UserCommand::Passwd {
                 name,
                 keep_sessions,

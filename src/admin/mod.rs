@@ -444,6 +444,27 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             .map(|u| json!({ "username": u.name, "scope": u.scope.to_string(), "name": u.display_name,
                              "email": u.email, "admin": u.admin, "created_at": u.created_at }))
             .collect::<Vec<_>>()),
+        AdminRequest::UserRevoke { name, client } => {
+            store.user(&name)?.ok_or_else(|| no_user(&name))?;
+            let had = crate::protocol::Directory::consent(store, &name, &client)
+                .map_err(|e| AdminError::Internal(e.to_string()))?
+                .is_some();
+            let (mut changes, _) = end_sessions(store, Owner::User(&name), now)?;
+            // Only this client's families: the others stay.
+            let families = store
+                .families_of(Owner::User(&name))
+                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            changes.retain(|c| match c {
+                Change::RevokeFamily(id) => families
+                    .iter()
+                    .any(|(f, r)| f == id && r.client_id == client),
+                _ => false,
+            });
+            let ended = changes.len();
+            changes.push(Change::RemoveConsent(name.clone(), client.clone()));
+            apply(store, &changes)?;
+            json!({ "username": name, "client_id": client, "consent_removed": had, "sessions_ended": ended })
+        }
         AdminRequest::UserRemove { name } => {
             store.user(&name)?.ok_or_else(|| no_user(&name))?;
             // In one transaction with the removal. A grant made while this runs carries

@@ -54,6 +54,13 @@ pub enum AdminRequest {
     /// List users.
     UserList,
     /// Remove a user.
+    UserRevoke {
+        /// Name.
+        name: String,
+        /// The client.
+        client: String,
+    },
+    /// Remove a user.
     UserRemove {
         /// Name.
         name: String,
