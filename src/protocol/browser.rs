@@ -901,3 +901,141 @@ fn consent(
     }
     step
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::CountingEntropy;
+    use crate::protocol::testing::{client, user, MapDirectory, World};
+    use crate::record::GrantType;
+
+    const SESSION: &str = "session-id-of-alice-0123456789";
+    const BROWSER: &str = "browser-id-0123456789";
+
+    fn world() -> World {
+        let mut dir = MapDirectory::default();
+        let mut app = client(&[GrantType::AuthorizationCode], "read openid");
+        app.id = "app".into();
+        app.redirect_uris = vec!["https://app/cb".into()];
+        dir.clients.insert("app".into(), app);
+        dir.users.insert("alice".into(), user("alice", "read", "g"));
+        World::new(dir)
+    }
+
+    /// A request from a browser with alice's session, signed in at `auth_time`.
+    fn get(w: &World, query: &str, auth_time: u64) -> Step {
+        let digest = crate::secret::token_digest(SESSION);
+        let s = Session {
+            username: "alice".into(),
+            generation: "g".into(),
+            auth_time,
+            last_seen: w.now,
+        };
+        w.sessions.insert(digest, s, w.now);
+        let req = Request {
+            method: "GET".into(),
+            path: AUTHORIZE_PATH.into(),
+            query: query.into(),
+            headers: vec![(
+                "Cookie".into(),
+                format!("piauth_b={BROWSER}; piauth_s={SESSION}"),
+            )],
+            ..Request::default()
+        };
+        authorize_get(&req, &w.ctx(), &mut CountingEntropy(0))
+    }
+
+    fn query(extra: &str) -> String {
+        format!(
+            "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp%2Fcb&state=s\
+             &code_challenge={}&code_challenge_method=S256{extra}",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        )
+    }
+
+    fn location(step: &Step) -> String {
+        step.reply
+            .header("Location")
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    #[test]
+    fn max_age_and_prompt_decide_between_sign_in_consent_and_a_code() {
+        let w = world();
+        let page = |s: &Step| s.reply.page.as_deref().cloned();
+        // Signed in 100 s ago: max_age 50 asks again, 500 does not.
+        assert!(matches!(
+            page(&get(&w, &query("&max_age=50"), w.now - 100)),
+            Some(Page::Login { .. })
+        ));
+        assert!(matches!(
+            page(&get(&w, &query("&max_age=500"), w.now - 100)),
+            Some(Page::Consent { .. })
+        ));
+        assert!(matches!(
+            page(&get(&w, &query("&prompt=login"), w.now)),
+            Some(Page::Login { .. })
+        ));
+        // prompt=none: an error back to the app when consent is missing, a code once given.
+        let none = get(&w, &query("&prompt=none"), w.now);
+        assert!(
+            location(&none).contains("error=consent_required"),
+            "{}",
+            location(&none)
+        );
+        let mut w = w;
+        w.dir.consents.insert(
+            ("alice".into(), "app".into()),
+            ConsentRecord {
+                username: "alice".into(),
+                client_id: "app".into(),
+                scope: crate::scope::Scope::parse("read").unwrap(),
+                generation: "g".into(),
+                granted_at: 0,
+            },
+        );
+        let code = get(&w, &query("&prompt=none&scope=read"), w.now);
+        assert!(
+            location(&code).starts_with("https://app/cb?code="),
+            "{}",
+            location(&code)
+        );
+        assert!(location(&code).contains("&state=s&iss=http%3A%2F%2Fpi"));
+        // More than was consented to asks again; a consent from an old generation is void.
+        let more = get(&w, &query("&prompt=none&scope=read%20openid"), w.now);
+        assert!(location(&more).contains("error=consent_required"));
+        w.dir
+            .users
+            .insert("alice".into(), user("alice", "read", "g2"));
+        let stale = get(&w, &query("&prompt=none&scope=read"), w.now);
+        assert!(
+            location(&stale).contains("error=login_required"),
+            "the session's generation is gone too"
+        );
+    }
+
+    #[test]
+    fn a_form_from_another_browser_or_without_its_token_is_refused() {
+        let w = world();
+        let post = |cookie: &str, body: String| {
+            let req = Request {
+                method: "POST".into(),
+                path: AUTHORIZE_PATH.into(),
+                headers: vec![("Cookie".into(), cookie.into())],
+                body: body.into_bytes(),
+                ..Request::default()
+            };
+            authorize_post(&req, &w.ctx(), &mut CountingEntropy(0))
+                .reply
+                .status
+        };
+        let token = csrf(w.ctx().pepper, BROWSER);
+        let form = |t: &str| format!("action=login&csrf={t}&username=alice&password=pw&request=x");
+        assert_eq!(post("piauth_b=another-browser-0123", form(&token)), 403);
+        assert_eq!(post(&format!("piauth_b={BROWSER}"), form("forged")), 403);
+        assert_eq!(post("", form(&token)), 403);
+        // With the right pair it goes on (to the request's own check: "x" names no client).
+        assert_eq!(post(&format!("piauth_b={BROWSER}"), form(&token)), 400);
+    }
+}
