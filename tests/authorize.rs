@@ -407,25 +407,22 @@ fn a_public_app_uses_pkce_and_no_secret_and_nothing_else() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let t = r.json();
     // It refreshes with its id alone; it may not introspect or use another grant.
-    let refreshed = s.post_form(
-        "/token",
-        &format!(
-            "grant_type=refresh_token&client_id=phone&refresh_token={}",
-            t["refresh_token"].as_str().unwrap()
-        ),
-    );
+    let refresh = |r: &serde_json::Value| {
+        s.post_form(
+            "/token",
+            &format!(
+                "grant_type=refresh_token&client_id=phone&refresh_token={}",
+                r["refresh_token"].as_str().unwrap()
+            ),
+        )
+    };
+    let refreshed = refresh(&t);
     assert_eq!(refreshed.status, 200);
     // The person takes it back: the app's refresh token dies and it must ask again.
     let out = s.admin_json(&["user", "revoke", "alice", "phone", "--json"]);
     assert_eq!(out["consent_removed"], true, "{out}");
     assert_eq!(out["sessions_ended"], 1, "{out}");
-    let again = s.post_form(
-        "/token",
-        &format!(
-            "grant_type=refresh_token&client_id=phone&refresh_token={}",
-            refreshed.json()["refresh_token"].as_str().unwrap()
-        ),
-    );
+    let again = refresh(&refreshed.json());
     assert_eq!(again.error(), "invalid_grant");
     let asks = b.get(&format!("/authorize?{}", authorize_query("phone", "")));
     assert!(

@@ -150,13 +150,7 @@ fn redeem_code(
     rng: &mut dyn Entropy,
 ) -> Result<Issue, Refusal> {
     let c = client.record();
-    if !c.grants.contains(&GrantType::AuthorizationCode) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use this grant type",
-        )
-        .into());
-    }
+    may_use(c, GrantType::AuthorizationCode)?;
     let code = params.require("code", "code is required")?;
     let digest = crate::secret::token_digest(code);
     let grant = match ctx.codes.redeem(&digest, ctx.now) {
@@ -235,12 +229,6 @@ fn for_user(
     let scope = approved
         .intersect(&c.scope)
         .intersect(&user.scope.with_identity());
-    let mut audiences = c.audiences.clone();
-    for default in [&c.id, &policy.issuer] {
-        if !audiences.contains(default) {
-            audiences.push(default.clone());
-        }
-    }
     Issue {
         grant,
         client_id: c.id.clone(),
@@ -249,7 +237,7 @@ fn for_user(
         user_generation: Some(user.generation),
         refresh_scope: scope.clone(),
         scope,
-        audiences,
+        audiences: audiences_of(c, policy),
         access_ttl: c.access_ttl.unwrap_or(policy.access_ttl),
         refresh_ttl: c.refresh_ttl.unwrap_or(policy.refresh_ttl),
         refresh: refresh_if_allowed(c),
@@ -267,13 +255,7 @@ fn poll_device(
 ) -> Result<Issue, Refusal> {
     use super::device::Poll;
     let c = client.record();
-    if !c.grants.contains(&GrantType::DeviceCode) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use this grant type",
-        )
-        .into());
-    }
+    may_use(c, GrantType::DeviceCode)?;
     let code = params.require("device_code", "device_code is required")?;
     let digest = crate::secret::token_digest(code);
     let say = |code, description| Err(OAuthError::new(code, description).into());
@@ -475,25 +457,14 @@ pub fn decide(
         "supported grant types: client_credentials, password, refresh_token, urn:ietf:params:oauth:grant-type:jwt-bearer",
     ))?;
     let c = client.record();
-    if !c.grants.contains(&grant) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use this grant type",
-        )
-        .into());
-    }
+    may_use(c, grant)?;
     let requested = match params.get("scope") {
         Some(s) => Some(Scope::parse(s).map_err(|_| {
             OAuthError::invalid_scope("scope holds a character RFC 6749 §3.3 does not allow")
         })?),
         None => None,
     };
-    let mut audiences = c.audiences.clone();
-    for default in [&c.id, &policy.issuer] {
-        if !audiences.contains(default) {
-            audiences.push(default.clone());
-        }
-    }
+    let audiences = audiences_of(c, policy);
     let base = Issue {
         grant,
         client_id: c.id.clone(),
@@ -828,6 +799,29 @@ pub fn find_family(
         },
     };
     Ok(dir.family(&id)?.map(|f| (id, f)))
+}
+
+/// `unauthorized_client` unless the client was registered for `grant`.
+fn may_use(c: &ClientRecord, grant: GrantType) -> Result<(), Refusal> {
+    if c.grants.contains(&grant) {
+        return Ok(());
+    }
+    Err(OAuthError::new(
+        ErrorCode::UnauthorizedClient,
+        "this client may not use this grant type",
+    )
+    .into())
+}
+
+/// `aud` of a client's tokens: its `--audience` values, its id and the issuer.
+fn audiences_of(c: &ClientRecord, policy: &Policy) -> Vec<String> {
+    let mut audiences = c.audiences.clone();
+    for default in [&c.id, &policy.issuer] {
+        if !audiences.contains(default) {
+            audiences.push(default.clone());
+        }
+    }
+    audiences
 }
 
 fn refresh_if_allowed(c: &ClientRecord) -> RefreshPlan {
