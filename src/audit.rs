@@ -106,7 +106,7 @@ impl AuditRing {
 
     /// Logs `record` (a warning for anything but success) and keeps it.
     pub fn record(&self, record: AuditRecord) {
-        if matches!(record.outcome, "issued" | "ok") {
+        if matches!(record.outcome, "issued" | "ok" | "code_issued" | "approved") {
             log::info!("{}", record.line());
         } else {
             log::warn!("{}", record.line());

@@ -303,6 +303,14 @@ fn a_person_signs_in_consents_and_the_app_gets_tokens_with_pkce() {
         1,
     );
     assert!(!s.logs().contains("correct horse"));
+
+    // Consent goes with its client: one added again under the id must ask again.
+    let q = authorize_query("dash", "&prompt=none");
+    assert!(location_params(&b.get(&format!("/authorize?{q}"))).contains_key("code"));
+    assert!(s.cmd(&["client", "remove", "dash"]).status.success());
+    add_dash(&s);
+    let p = location_params(&b.get(&format!("/authorize?{q}")));
+    assert_eq!(p["error"], "consent_required");
 }
 
 #[test]
@@ -475,6 +483,8 @@ fn openid_connect_gives_an_id_token_userinfo_discovery_and_logout() {
         "wiki",
         "--grant",
         "authorization_code",
+        "--grant",
+        "refresh_token",
         "--scope",
         "openid",
         "--scope",
@@ -544,6 +554,21 @@ fn openid_connect_gives_an_id_token_userinfo_discovery_and_logout() {
         );
         s.raw(req.as_bytes())
     };
+    // A refresh keeps the identity scopes (every person may share them), so UserInfo still works.
+    let r = s.post_basic(
+        "/token",
+        "wiki",
+        &secret,
+        &format!(
+            "grant_type=refresh_token&refresh_token={}",
+            t["refresh_token"].as_str().unwrap()
+        ),
+    );
+    assert_eq!(r.json()["scope"], "email openid profile", "{:?}", r.json());
+    assert_eq!(
+        bearer(r.json()["access_token"].as_str().unwrap()).status,
+        200
+    );
     let info = bearer(access).json();
     assert_eq!(info["sub"], "alice");
     assert_eq!(info["name"], "Alice Liddell");
@@ -570,22 +595,52 @@ fn openid_connect_gives_an_id_token_userinfo_discovery_and_logout() {
     assert_eq!(r.status, 200);
     assert!(String::from_utf8_lossy(&r.body).contains("Sign in"));
 
-    // Logout ends the session and goes back to a URI the app registered, with its state.
-    let r = b.get(&format!(
+    // A logout without an ID token of piauth's asks the person first: a link from anywhere
+    // must not sign them out.
+    let ask = b.get(&format!(
         "/logout?client_id=wiki&post_logout_redirect_uri={}&state=bye",
         enc(REDIRECT)
     ));
+    assert_eq!(ask.status, 200);
+    assert!(String::from_utf8_lossy(&ask.body).contains("Sign out?"));
+    let q = authorize_query("wiki", "&scope=openid&prompt=none");
+    assert!(
+        location_params(&b.get(&format!("/authorize?{q}"))).contains_key("code"),
+        "still signed in"
+    );
+    // Confirmed, it ends the session and goes back to a URI the app registered, with state.
+    let form = format!(
+        "csrf={}&request={}",
+        enc(&hidden(&ask, "csrf")),
+        enc(&hidden(&ask, "request"))
+    );
+    let r = b.send_post("/logout", &form);
     assert_eq!(r.status, 303);
     assert_eq!(
         r.header("location"),
         Some(format!("{REDIRECT}?state=bye").as_str())
     );
-    let q = authorize_query("wiki", "&scope=openid&prompt=none");
     let r = b.get(&format!("/authorize?{q}"));
     assert_eq!(location_params(&r)["error"], "login_required");
-    // An unregistered place to go back to is not followed.
+    // With the app's ID token as the hint, no question: the app is asking.
+    let login = b.get(&format!(
+        "/authorize?{}",
+        authorize_query("wiki", "&scope=openid")
+    ));
+    let back = b.post(&login_form(&login, "alice", "correct horse"));
+    assert_eq!(back.status, 303, "consent remembered");
     let r = b.get(&format!(
-        "/logout?client_id=wiki&post_logout_redirect_uri={}",
+        "/logout?id_token_hint={id_token}&post_logout_redirect_uri={}",
+        enc(REDIRECT)
+    ));
+    assert_eq!(r.header("location"), Some(REDIRECT));
+    let r = b.get(&format!("/authorize?{q}"));
+    assert_eq!(location_params(&r)["error"], "login_required");
+    // An access token is no hint, and an unregistered place to go back to is not followed.
+    let r = b.get(&format!("/logout?id_token_hint={access}"));
+    assert!(String::from_utf8_lossy(&r.body).contains("Sign out?"));
+    let r = b.get(&format!(
+        "/logout?id_token_hint={id_token}&post_logout_redirect_uri={}",
         enc("https://evil.example/")
     ));
     assert_eq!(r.status, 200);

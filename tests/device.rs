@@ -182,4 +182,25 @@ fn guessing_user_codes_is_throttled_and_only_device_clients_may_start() {
         ),
     );
     assert_eq!(r.status, 429);
+
+    // Guessing through the decision form counts the same, from another address.
+    let mut other = Browser::new(&s, "127.0.0.52");
+    let login = other.get("/device");
+    let form = format!(
+        "action=login&csrf={}&request=&username=alice&password={}",
+        enc(&hidden(&login, "csrf")),
+        enc("correct horse")
+    );
+    let entry = other.send_post("/device", &form);
+    let csrf = hidden(&entry, "csrf");
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| {
+            let guess = format!(
+                "action=decide&decision=allow&csrf={}&user_code=BCDF-GHJK",
+                enc(&csrf)
+            );
+            other.send_post("/device", &guess).status
+        })
+        .collect();
+    assert_eq!(statuses, [410, 410, 410, 410, 410, 429]);
 }

@@ -331,6 +331,15 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         AdminRequest::ClientRemove { id } => {
             store.client(&id)?.ok_or_else(|| no_client(&id))?;
             let (mut changes, ended) = end_sessions(store, Owner::Client(&id), now)?;
+            // Consents go with the client: a client added again under the id (perhaps with
+            // another redirect URI) must ask again.
+            changes.extend(
+                store
+                    .consents()?
+                    .into_iter()
+                    .filter(|c| c.client_id == id)
+                    .map(|c| Change::RemoveConsent(c.username, c.client_id)),
+            );
             changes.push(Change::RemoveClient(id.clone()));
             apply(store, &changes)?;
             json!({ "removed": id, "sessions_ended": ended })
@@ -470,6 +479,13 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             // In one transaction with the removal. A grant made while this runs carries
             // the old generation, which no later user of the name will have.
             let (mut changes, ended) = end_sessions(store, Owner::User(&name), now)?;
+            changes.extend(
+                store
+                    .consents()?
+                    .into_iter()
+                    .filter(|c| c.username == name)
+                    .map(|c| Change::RemoveConsent(c.username, c.client_id)),
+            );
             changes.push(Change::RemoveUser(name.clone()));
             apply(store, &changes)?;
             json!({ "removed": name, "sessions_ended": ended })

@@ -39,6 +39,13 @@ struct Error<'a> {
 struct SignedOut;
 
 #[derive(Template)]
+#[template(path = "sign_out.html")]
+struct SignOut<'a> {
+    csrf: &'a str,
+    request: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "device.html")]
 struct DeviceEntry<'a> {
     csrf: &'a str,
@@ -126,6 +133,7 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
         .render(),
         Page::Error { message } => Error { message }.render(),
         Page::SignedOut => SignedOut.render(),
+        Page::SignOut { csrf, request } => SignOut { csrf, request }.render(),
         Page::Operator(v) => {
             let (bars, max) = bars(&v.per_minute);
             Operator {

@@ -16,18 +16,16 @@ pub const MAX_ECHO: usize = 512;
 /// Longest redirect URI registered or taken.
 pub const MAX_REDIRECT_URI: usize = 512;
 
-/// What `prompt` asks (OpenID Connect Core §3.1.2.1).
+/// What `prompt` asks (OpenID Connect Core §3.1.2.1); none of them: sign in and consent only
+/// when needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Prompt {
-    /// Sign in and consent only when needed.
-    #[default]
-    Default,
+pub struct Prompt {
     /// Show nothing: answer at once, or fail with `login_required`/`consent_required`.
-    None,
+    pub none: bool,
     /// Sign in again, even with a session.
-    Login,
+    pub login: bool,
     /// Ask for consent again, even when it was given before.
-    Consent,
+    pub consent: bool,
 }
 
 /// An authorization request that checked out.
@@ -147,30 +145,36 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether `given` is `registered` (exactly), or, for a loopback IP redirect URI, the same
-/// but for the port, which a native app picks when it starts (RFC 8252 §7.3).
+/// Whether `given` is `registered` (exactly), or, when `registered` is a loopback IP URI
+/// without a port, the same with the port a native app picked when it started (RFC 8252
+/// §7.3). A registration that names a port is matched exactly.
 pub fn redirect_matches(registered: &str, given: &str) -> bool {
     if registered == given {
         return true;
     }
-    let loopback = |uri: &str| -> Option<(String, String)> {
+    /// (host, port, path) of `http://127.0.0.1[:port]/path` or `http://[::1][:port]/path`.
+    fn loopback(uri: &str) -> Option<(&str, Option<u16>, &str)> {
         let rest = uri.strip_prefix("http://")?;
-        let (host_port, path) = match rest.find('/') {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
+        let (host_port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (host, after) = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split_once(']')?,
+            None => host_port
+                .split_once(':')
+                .map_or((host_port, ""), |(h, _)| (h, &host_port[h.len()..])),
         };
-        let host = match host_port.strip_prefix('[') {
-            Some(v6) => format!("[{}]", v6.split(']').next()?),
-            None => host_port.split(':').next()?.to_string(),
+        let port = match after {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')?
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)?,
+            ),
         };
-        let port = &host_port[host.len()..];
-        if !(port.is_empty() || port.strip_prefix(':')?.bytes().all(|b| b.is_ascii_digit())) {
-            return None;
-        }
-        matches!(host.as_str(), "127.0.0.1" | "[::1]").then(|| (host, path.to_string()))
-    };
+        matches!(host, "127.0.0.1" | "::1").then_some((host, port, path))
+    }
     match (loopback(registered), loopback(given)) {
-        (Some(a), Some(b)) => a == b,
+        (Some((host, None, path)), Some((h, _, p))) => host == h && path == p,
         _ => false,
     }
 }
@@ -292,27 +296,21 @@ pub fn check(
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHO) {
         return fail("invalid_request", "nonce is too long");
     }
-    let prompt = match params.get("prompt").map(|p| {
-        let words: Vec<&str> = p.split(' ').filter(|w| !w.is_empty()).collect();
-        (
-            words.contains(&"none"),
-            words.contains(&"login"),
-            words.contains(&"consent"),
-            words.len(),
-        )
-    }) {
-        None => Prompt::Default,
-        Some((true, _, _, 1)) => Prompt::None,
-        Some((true, _, _, _)) => {
-            return fail(
-                "invalid_request",
-                "prompt=none cannot be combined with another value",
-            )
-        }
-        Some((_, true, _, _)) => Prompt::Login,
-        Some((_, _, true, _)) => Prompt::Consent,
-        Some(_) => Prompt::Default,
+    let words: Vec<&str> = params
+        .get("prompt")
+        .map(|p| p.split(' ').filter(|w| !w.is_empty()).collect())
+        .unwrap_or_default();
+    let prompt = Prompt {
+        none: words.contains(&"none"),
+        login: words.contains(&"login"),
+        consent: words.contains(&"consent"),
     };
+    if prompt.none && words.len() > 1 {
+        return fail(
+            "invalid_request",
+            "prompt=none cannot be combined with another value",
+        );
+    }
     let max_age = match params.get("max_age").map(str::parse::<u64>) {
         None => None,
         Some(Ok(n)) => Some(n),
@@ -345,10 +343,24 @@ mod tests {
             "http://127.0.0.1/cb",
             "http://127.0.0.1:51234/cb"
         ));
-        assert!(redirect_matches(
+        // A registered port is the port.
+        assert!(!redirect_matches(
             "http://127.0.0.1:8000/cb",
             "http://127.0.0.1:9/cb"
         ));
+        for bad in [
+            "http://127.0.0.1:/cb",
+            "http://127.0.0.1:0/cb",
+            "http://127.0.0.1:99999999999999999999/cb",
+            "http://127.0.0.1:1a/cb",
+            "http://[::1",
+            "http://[",
+            "http://[::1]x/cb",
+        ] {
+            assert!(!redirect_matches("http://127.0.0.1/cb", bad), "{bad}");
+            assert!(!redirect_matches("http://[::1]/cb", bad), "{bad}");
+            assert!(!redirect_matches(bad, "http://127.0.0.1:1/cb"), "{bad}");
+        }
         assert!(redirect_matches("http://[::1]/cb", "http://[::1]:4000/cb"));
         assert!(!redirect_matches(
             "http://127.0.0.1/cb",

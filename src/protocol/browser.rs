@@ -6,7 +6,7 @@
 //! HTTPS: the browser's (a random id no server state is kept for, which every form's CSRF
 //! token is bound to) and the session's (set at sign-in, a new id each time).
 
-use super::authorize::{self, AuthRequest, Prompt, Refused};
+use super::authorize::{self, AuthRequest, Refused};
 use super::codes::CodeGrant;
 use super::guard::{Kind, Verdict};
 use super::sessions::Session;
@@ -87,6 +87,13 @@ pub enum Page {
     },
     /// The operator's page.
     Operator(Box<super::operator::OperatorView>),
+    /// Sign out? (A logout an app asked for without an ID token of piauth's.)
+    SignOut {
+        /// The form's CSRF token.
+        csrf: String,
+        /// The logout request, carried through the form.
+        request: String,
+    },
     /// The browser's session has ended.
     SignedOut,
     /// The stylesheet.
@@ -312,10 +319,8 @@ fn next(
             .is_some_and(|m| ctx.now.saturating_sub(s.auth_time) > m)
     };
     let session = match session {
-        Some(s) if fresh || (ar.prompt != Prompt::Login && !too_old(&s)) => s,
-        _ if ar.prompt == Prompt::None => {
-            return fail("login_required", "the person is not signed in")
-        }
+        Some(s) if fresh || (!ar.prompt.login && !too_old(&s)) => s,
+        _ if ar.prompt.none => return fail("login_required", "the person is not signed in"),
         _ => {
             let via = Via {
                 label: &ar.client.id,
@@ -336,8 +341,8 @@ fn next(
         Ok(c) => c.is_some_and(|c| c.generation == user.generation && scope.is_subset(&c.scope)),
         Err(e) => return Step::from(e),
     };
-    if !remembered || ar.prompt == Prompt::Consent {
-        if ar.prompt == Prompt::None {
+    if !remembered || ar.prompt.consent {
+        if ar.prompt.none {
             return fail(
                 "consent_required",
                 "the person has not consented to this client",
@@ -353,7 +358,7 @@ fn next(
                     .map(|s| (s.to_string(), scope_words(s)))
                     .collect(),
                 request: query.to_string(),
-                csrf: csrf(ctx.pepper, browser),
+                csrf: consent_csrf(ctx.pepper, browser, session.auth_time, query),
             },
         ));
     }
@@ -408,16 +413,64 @@ fn code(
     })
 }
 
-/// `GET` or `POST /logout` (OpenID Connect RP-initiated logout): ends this browser's
-/// session, then goes back to the app when it names a `post_logout_redirect_uri` it
-/// registered (as one of its redirect URIs), or shows that the person is signed out.
-pub fn logout(req: &Request, ctx: &Context) -> Step {
+/// `GET /logout` (OpenID Connect RP-initiated logout). With an `id_token_hint` piauth signed,
+/// the app that holds it is asking: the session ends at once. Otherwise the person confirms
+/// first (a link from anywhere must not sign them out), through `POST /logout`'s form. Then
+/// back to the app when it names a `post_logout_redirect_uri` it registered (as one of its
+/// redirect URIs), or a page that says the person is signed out.
+pub fn logout_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     let cookies = Cookies::new(ctx);
-    let raw: &[u8] = match req.method.as_str() {
-        "POST" => &req.body,
-        _ => req.query.as_bytes(),
+    let query = if req.query.len() <= 4096 {
+        req.query.as_str()
+    } else {
+        ""
     };
-    let params = request::parse_body(BodyKind::Form, raw).unwrap_or_default();
+    let params = request::parse_body(BodyKind::Form, query.as_bytes()).unwrap_or_default();
+    let hinted = params
+        .get("id_token_hint")
+        .and_then(|t| super::oidc::verified_audience(t, ctx));
+    if let Some(aud) = hinted {
+        return sign_out(req, &params, Some(aud), &cookies, ctx);
+    }
+    let (browser, set) = browser_id(req, &cookies, rng);
+    let confirm = page(
+        200,
+        Page::SignOut {
+            csrf: csrf(ctx.pepper, &browser),
+            request: query.to_string(),
+        },
+    );
+    Step::reply(with_cookie(confirm, set))
+}
+
+/// `POST /logout`: the confirmation form.
+pub fn logout_post(req: &Request, ctx: &Context) -> Step {
+    let cookies = Cookies::new(ctx);
+    let (form, browser) = match form(req, &cookies) {
+        Ok(f) => f,
+        Err(step) => return step,
+    };
+    if let Err(step) = require_token(&form, &csrf(ctx.pepper, browser)) {
+        return step;
+    }
+    let query = form.get("request").unwrap_or_default();
+    let params = request::parse_body(BodyKind::Form, query.as_bytes()).unwrap_or_default();
+    let client = params.get("client_id").map(str::to_string).or_else(|| {
+        params
+            .get("id_token_hint")
+            .and_then(|t| super::oidc::verified_audience(t, ctx))
+    });
+    sign_out(req, &params, client, &cookies, ctx)
+}
+
+/// Ends the browser's session; back to the app's registered URI, or the signed-out page.
+fn sign_out(
+    req: &Request,
+    params: &Params,
+    client_id: Option<String>,
+    cookies: &Cookies,
+    ctx: &Context,
+) -> Step {
     let mut ended = None;
     if let Some(id) = cookie(req, cookies.session()) {
         let digest = crate::secret::token_digest(id);
@@ -425,13 +478,6 @@ pub fn logout(req: &Request, ctx: &Context) -> Step {
         ctx.sessions.remove(&digest);
     }
     let clear = cookies.set(cookies.session(), "", Some(0));
-    // Which app asks: `client_id`, or the `aud` of the ID token it holds. Read unverified:
-    // it only chooses among that app's own registered URIs.
-    let client_id = params.get("client_id").map(str::to_string).or_else(|| {
-        params
-            .get("id_token_hint")
-            .and_then(|t| super::assertion::unverified_claim(t, "aud"))
-    });
     let back = match (client_id, params.get("post_logout_redirect_uri")) {
         (Some(id), Some(uri)) => match ctx.dir.client(&id) {
             Ok(Some(c))
@@ -465,9 +511,9 @@ pub fn logout(req: &Request, ctx: &Context) -> Step {
     }
 }
 
-/// The CSRF check every form passes first: the browser's cookie and the token bound to it.
-/// Returns the form and the browser id, or the page that refuses it.
-fn form<'a>(req: &'a Request, ctx: &Context, cookies: &Cookies) -> Result<(Params, &'a str), Step> {
+/// A form and the browser's id (its cookie), or the page that refuses it. Each form then
+/// checks its CSRF token ([`require_token`]).
+fn form<'a>(req: &'a Request, cookies: &Cookies) -> Result<(Params, &'a str), Step> {
     const EXPIRED: &str =
         "This form has expired or did not come from this browser. Go back and start again.";
     if req.body_too_large {
@@ -479,25 +525,45 @@ fn form<'a>(req: &'a Request, ctx: &Context, cookies: &Cookies) -> Result<(Param
     let Some(browser) = cookie(req, cookies.browser()) else {
         return Err(error_page(403, EXPIRED));
     };
-    let sent = form.get("csrf").unwrap_or_default();
-    let good = csrf(ctx.pepper, browser);
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(
-        sent.as_bytes(),
-        good.as_bytes(),
-    )) {
-        return Err(error_page(403, EXPIRED));
-    }
     Ok((form, browser))
+}
+
+/// The form's `csrf` is `expected`, or the page that refuses it.
+fn require_token(form: &Params, expected: &str) -> Result<(), Step> {
+    let sent = form.get("csrf").unwrap_or_default();
+    if bool::from(subtle::ConstantTimeEq::ct_eq(
+        sent.as_bytes(),
+        expected.as_bytes(),
+    )) {
+        return Ok(());
+    }
+    Err(error_page(
+        403,
+        "This form has expired or did not come from this browser. Go back and start again.",
+    ))
+}
+
+/// The consent form's token: bound to the browser, the session's sign-in and the request, so
+/// that only a consent page the rules showed (after `prompt=login` or `max_age` were met by
+/// that sign-in) can be answered, not one made up from the sign-in page's token.
+fn consent_csrf(pepper: &[u8], browser: &str, auth_time: u64, query: &str) -> String {
+    csrf(pepper, &format!("consent\0{browser}\0{auth_time}\0{query}"))
 }
 
 /// `POST /authorize`: the sign-in form or the consent form.
 pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     let cookies = Cookies::new(ctx);
-    let (form, browser) = match form(req, ctx, &cookies) {
+    let (form, browser) = match form(req, &cookies) {
         Ok(f) => f,
         Err(step) => return step,
     };
     let query = form.get("request").unwrap_or_default();
+    // The sign-in form's token first (the consent form's is bound to the session, below).
+    if form.get("action") != Some("consent") {
+        if let Err(step) = require_token(&form, &csrf(ctx.pepper, browser)) {
+            return step;
+        }
+    }
     let ar = match checked(query, ctx) {
         Ok(ar) => ar,
         Err(step) => return step,
@@ -585,6 +651,7 @@ fn sign_in(
             false
         }
     };
+    let known = user.is_some();
     let Some(user) = user.filter(|_| ok) else {
         ctx.guard.failed(req.peer, Kind::User, username, ctx.now);
         let client_id = (via.action == AUTHORIZE_PATH).then(|| via.label.to_string());
@@ -593,7 +660,9 @@ fn sign_in(
                 action: "login",
                 outcome: "wrong_password",
                 client_id,
-                user: (!shown.is_empty()).then(|| shown.to_string()),
+                // A name that is no user is not repeated: it may be a password typed into
+                // the wrong field.
+                user: known.then(|| shown.to_string()),
             }),
         );
     };
@@ -659,10 +728,13 @@ pub fn operator_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step
 /// `POST /operator`: its sign-in form.
 pub fn operator_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     let cookies = Cookies::new(ctx);
-    let (form, browser) = match form(req, ctx, &cookies) {
+    let (form, browser) = match form(req, &cookies) {
         Ok(f) => f,
         Err(step) => return step,
     };
+    if let Err(step) = require_token(&form, &csrf(ctx.pepper, browser)) {
+        return step;
+    }
     if form.get("action") != Some("login") {
         return error_page(400, "The form could not be read.");
     }
@@ -720,10 +792,12 @@ pub fn device_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     }
 }
 
+/// The guard's name for guessed user codes (no user can have it).
+const GUESS: &str = "(user code)";
+
 /// The approval page for a typed code, or the entry page again with why not. Wrong codes
 /// count as failed attempts from the address, as wrong passwords do.
 fn device_lookup(req: &Request, typed: &str, s: &Session, browser: &str, ctx: &Context) -> Step {
-    const GUESS: &str = "(user code)";
     let entry = |error: &'static str, status: u16| {
         Step::reply(page(
             status,
@@ -772,10 +846,13 @@ fn device_lookup(req: &Request, typed: &str, s: &Session, browser: &str, ctx: &C
 /// `POST /device`: sign in, a typed code, or the decision.
 pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     let cookies = Cookies::new(ctx);
-    let (form, browser) = match form(req, ctx, &cookies) {
+    let (form, browser) = match form(req, &cookies) {
         Ok(f) => f,
         Err(step) => return step,
     };
+    if let Err(step) = require_token(&form, &csrf(ctx.pepper, browser)) {
+        return step;
+    }
     let query = form.get("request").unwrap_or_default();
     let s = match form.get("action") {
         Some("login") => {
@@ -819,10 +896,18 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
     match form.get("action") {
         Some("code") => device_lookup(req, typed, &s, browser, ctx),
         Some("decide") => {
-            let Some(code) = super::device::normalize_user_code(typed) else {
-                return error_page(400, "The form could not be read.");
-            };
-            let Some(pending) = ctx.devices.by_user_code(&code, ctx.now) else {
+            // A decision names a code too: guessing through it counts like typing one.
+            if let Verdict::Wait(wait) = ctx.guard.check(req.peer, Kind::User, GUESS, ctx.now) {
+                return error_page(429, "Too many wrong codes. Wait a little and try again.")
+                    .with_event(Event::Throttled {
+                        peer: req.peer,
+                        wait,
+                    });
+            }
+            let found = super::device::normalize_user_code(typed)
+                .and_then(|code| Some(code.clone()).zip(ctx.devices.by_user_code(&code, ctx.now)));
+            let Some((code, pending)) = found else {
+                ctx.guard.failed(req.peer, Kind::User, GUESS, ctx.now);
                 return error_page(410, "That request has expired or was already decided.");
             };
             let allow = form.get("decision") == Some("allow");
@@ -868,6 +953,10 @@ fn consent(
         // Signed out meanwhile: sign in again, then consent.
         return next(ar, query, None, false, browser, ctx, rng);
     };
+    let expected = consent_csrf(ctx.pepper, browser, session.auth_time, query);
+    if let Err(step) = require_token(form, &expected) {
+        return step;
+    }
     if form.get("decision") != Some("allow") {
         return Step::reply(redirect(&authorize::error_redirect(
             &ar.redirect_uri,
@@ -1013,6 +1102,49 @@ mod tests {
             location(&stale).contains("error=login_required"),
             "the session's generation is gone too"
         );
+    }
+
+    #[test]
+    fn consent_needs_the_token_of_a_consent_page_the_rules_showed() {
+        let w = world();
+        // Signed in long ago: prompt=login shows the sign-in page, whose token does not
+        // answer a consent form; nor does a consent token of another sign-in.
+        let shown = get(&w, &query("&prompt=login"), w.now - 1000);
+        let Some(Page::Login {
+            csrf: token,
+            request,
+            ..
+        }) = shown.reply.page.as_deref().cloned()
+        else {
+            panic!("sign-in expected");
+        };
+        let consent = |t: &str| {
+            let req = Request {
+                method: "POST".into(),
+                path: AUTHORIZE_PATH.into(),
+                headers: vec![(
+                    "Cookie".into(),
+                    format!("piauth_b={BROWSER}; piauth_s={SESSION}"),
+                )],
+                body: format!(
+                    "action=consent&decision=allow&csrf={t}&request={}",
+                    percent_encoding::utf8_percent_encode(
+                        &request,
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
+                )
+                .into_bytes(),
+                ..Request::default()
+            };
+            authorize_post(&req, &w.ctx(), &mut CountingEntropy(0))
+                .reply
+                .status
+        };
+        assert_eq!(consent(&token), 403);
+        let other = consent_csrf(w.ctx().pepper, BROWSER, w.now, &request);
+        assert_eq!(consent(&other), 403);
+        let right = consent_csrf(w.ctx().pepper, BROWSER, w.now - 1000, &request);
+        assert_eq!(consent(&right), 303, "the token a consent page would carry");
     }
 
     #[test]

@@ -13,6 +13,9 @@ pub const CODE_TTL: u64 = 60;
 /// Seconds a used code is remembered, so that a second use can revoke what the first
 /// issued: past that the code is unknown anyway.
 const USED_KEPT: u64 = CODE_TTL * 2;
+/// Most codes one person holds (live or recently used): past it their oldest goes, so that
+/// one signed-in user cannot fill the store for the others.
+pub const PER_USER: usize = 16;
 
 /// What a code grants, fixed at the authorization endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,14 +65,27 @@ pub enum Redeem {
 
 enum Slot {
     Fresh(CodeGrant),
-    Used { until: u64, issued: Option<Issued> },
+    Used {
+        until: u64,
+        issued: Option<Issued>,
+        username: String,
+    },
 }
 
 impl Slot {
     fn live(&self, now: u64) -> bool {
+        self.until() > now
+    }
+    fn until(&self) -> u64 {
         match self {
-            Slot::Fresh(g) => g.expires_at > now,
-            Slot::Used { until, .. } => *until > now,
+            Slot::Fresh(g) => g.expires_at,
+            Slot::Used { until, .. } => *until,
+        }
+    }
+    fn username(&self) -> &str {
+        match self {
+            Slot::Fresh(g) => &g.username,
+            Slot::Used { username, .. } => username,
         }
     }
 }
@@ -101,6 +117,16 @@ impl Codes {
     /// Keeps a new code's grant.
     pub fn insert(&self, digest: [u8; 32], grant: CodeGrant, now: u64) -> Result<(), Full> {
         let mut slots = self.slots();
+        let mine: Vec<([u8; 32], u64)> = slots
+            .iter()
+            .filter(|(_, s)| s.username() == grant.username)
+            .map(|(d, s)| (*d, s.until()))
+            .collect();
+        if mine.len() >= PER_USER {
+            if let Some((oldest, _)) = mine.iter().min_by_key(|(_, until)| *until) {
+                slots.remove(oldest);
+            }
+        }
         if slots.len() >= self.capacity {
             slots.retain(|_, s| s.live(now));
             if slots.len() >= self.capacity {
@@ -118,12 +144,13 @@ impl Codes {
             return Redeem::Unknown;
         };
         match slot {
-            Slot::Used { until, issued } if *until > now => Redeem::Used(issued.clone()),
+            Slot::Used { until, issued, .. } if *until > now => Redeem::Used(issued.clone()),
             Slot::Fresh(grant) if grant.expires_at > now => {
                 let grant = grant.clone();
                 *slot = Slot::Used {
                     until: now.saturating_add(USED_KEPT),
                     issued: None,
+                    username: grant.username.clone(),
                 };
                 Redeem::Fresh(grant)
             }
@@ -174,6 +201,31 @@ mod tests {
         codes.issued(&[1; 32], what.clone());
         assert_eq!(codes.redeem(&[1; 32], 1012), Redeem::Used(Some(what)));
         assert_eq!(codes.redeem(&[2; 32], 1012), Redeem::Unknown);
+    }
+
+    #[test]
+    fn one_person_holds_at_most_their_share_and_loses_their_own_oldest() {
+        let codes = Codes::new(100);
+        for i in 0..PER_USER as u8 {
+            codes
+                .insert([i; 32], grant(1000 + u64::from(i)), 900)
+                .unwrap();
+        }
+        let mut bob = grant(1060);
+        bob.username = "bob".into();
+        codes.insert([99; 32], bob.clone(), 900).unwrap();
+        codes.insert([50; 32], grant(1060), 900).unwrap();
+        assert_eq!(
+            codes.redeem(&[0; 32], 950),
+            Redeem::Unknown,
+            "alice's oldest went"
+        );
+        assert_eq!(codes.redeem(&[1; 32], 950), Redeem::Fresh(grant(1001)));
+        assert_eq!(
+            codes.redeem(&[99; 32], 950),
+            Redeem::Fresh(bob),
+            "bob's stays"
+        );
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub const VERIFICATION_PATH: &str = "/device";
 pub const LIFETIME: u64 = 600;
 /// Seconds between polls a device starts with (RFC 8628 §3.2); `slow_down` adds 5.
 pub const INTERVAL: u64 = 5;
+/// Most requests waiting from one address: a device starts one at a time, and one address
+/// must not fill the store for the others (a public client's id is no secret).
+pub const PER_ADDRESS: usize = 8;
 
 /// The letters of a user code: no vowels (no words), no 0/O or 1/I to confuse
 /// (RFC 8628 §6.1's suggestion): 20 consonants, 8 of them, about 34 bits.
@@ -91,6 +94,8 @@ pub struct Pending {
     pub last_poll: Option<u64>,
     /// What the person decided.
     pub decision: Decision,
+    /// The address that asked.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// A poll's answer (RFC 8628 §3.5).
@@ -123,7 +128,7 @@ pub struct DeviceRequests {
     capacity: usize,
 }
 
-/// Full of live requests: a new one is refused.
+/// Full of live requests, in all or from the asking address: a new one is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 
@@ -144,11 +149,15 @@ impl DeviceRequests {
     /// another).
     pub fn insert(&self, digest: [u8; 32], p: Pending, now: u64) -> Result<bool, Full> {
         let mut m = self.map();
-        if m.by_device.len() >= self.capacity {
+        let from_peer = |m: &Map| {
+            p.peer.is_some()
+                && m.by_device.values().filter(|q| q.peer == p.peer).count() >= PER_ADDRESS
+        };
+        if m.by_device.len() >= self.capacity || from_peer(&m) {
             let Map { by_device, by_user } = &mut *m;
             by_device.retain(|_, p| p.expires_at > now);
             by_user.retain(|_, d| by_device.contains_key(d));
-            if by_device.len() >= self.capacity {
+            if by_device.len() >= self.capacity || from_peer(&m) {
                 return Err(Full);
             }
         }
@@ -226,6 +235,7 @@ impl DeviceRequests {
 pub fn authorize(
     params: &crate::request::Params,
     client: &super::client_auth::AuthenticatedClient,
+    peer: Option<std::net::IpAddr>,
     ctx: &super::Context,
     rng: &mut dyn Entropy,
 ) -> super::Step {
@@ -264,6 +274,7 @@ pub fn authorize(
             interval: INTERVAL,
             last_poll: None,
             decision: Decision::Pending,
+            peer,
         };
         match ctx.devices.insert(digest, pending, ctx.now) {
             Ok(true) => {
@@ -277,7 +288,7 @@ pub fn authorize(
     let Some(user_code) = user_code else {
         return OAuthError::new(
             ErrorCode::TemporarilyUnavailable,
-            "too many devices are waiting for approval; try again shortly",
+            "too many devices are waiting for approval (from this address, or in all); try again shortly",
         )
         .into();
     };
@@ -312,6 +323,7 @@ mod tests {
             interval: INTERVAL,
             last_poll: None,
             decision: Decision::Pending,
+            peer: None,
         }
     }
 
@@ -364,6 +376,28 @@ mod tests {
         );
         assert_eq!(r.by_user_code("DFGH-JKLM", 1600), None);
         assert_eq!(r.poll(&[4; 32], "tv", 1600), Poll::Expired);
+    }
+
+    #[test]
+    fn one_address_holds_at_most_its_share() {
+        let r = DeviceRequests::new(100);
+        let from = |i: u8, code: String| Pending {
+            peer: Some(std::net::IpAddr::from([192, 168, 1, i])),
+            user_code: code,
+            ..pending("")
+        };
+        let letters = b"BCDFGHJKLMNPQRSTVWXZ";
+        for i in 0..PER_ADDRESS as u8 {
+            let code = format!("BCDF-GHJ{}", letters[usize::from(i)] as char);
+            assert_eq!(r.insert([i; 32], from(1, code), 1000), Ok(true));
+        }
+        let code = "CCCC-CCCC".to_string();
+        assert_eq!(r.insert([200; 32], from(1, code.clone()), 1000), Err(Full));
+        assert_eq!(
+            r.insert([200; 32], from(2, code), 1000),
+            Ok(true),
+            "another address"
+        );
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     use super::oidc::{self, DISCOVERY_PATH, LOGOUT_PATH, USERINFO_PATH};
     match (req.path.as_str(), req.method.as_str()) {
         (USERINFO_PATH, "GET" | "POST") => return oidc::userinfo(req, ctx),
-        (LOGOUT_PATH, "GET" | "POST") => return browser::logout(req, ctx),
+        (LOGOUT_PATH, "GET") => return browser::logout_get(req, ctx, rng),
+        (LOGOUT_PATH, "POST") => return browser::logout_post(req, ctx),
         (super::operator::OPERATOR_PATH, "GET") => return browser::operator_get(req, ctx, rng),
         (super::operator::OPERATOR_PATH, "POST") => return browser::operator_post(req, ctx, rng),
         (super::operator::METRICS_PATH, "GET") => return super::operator::metrics(ctx),
@@ -92,7 +93,7 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             Err(s) => s,
         }),
         DEVICE_AUTHORIZATION_PATH => post(req, ctx, |params, client| {
-            super::device::authorize(params, client, ctx, rng)
+            super::device::authorize(params, client, req.peer, ctx, rng)
         }),
         JWKS_PATH => Step::reply(metadata::jwks(ctx)),
         METADATA_PATH => Step::reply(metadata::metadata(ctx)),

@@ -135,6 +135,30 @@ pub fn userinfo(req: &Request, ctx: &Context) -> Step {
     }
 }
 
+/// The client (`aud`) of an ID token this server signed, if `token` is one: a logout's
+/// `id_token_hint`. An expired one still names its app (OpenID Connect RP-Initiated Logout
+/// §2); an access token is not a hint.
+pub fn verified_audience(token: &str, ctx: &Context) -> Option<String> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.typ.as_deref() != Some("JWT") {
+        return None;
+    }
+    let key = ctx.keys.find(header.kid.as_deref()?, ctx.now)?;
+    if key.alg.jwt() != header.alg {
+        return None;
+    }
+    crate::crypto::install();
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.validate_exp = false;
+    v.validate_aud = false;
+    v.set_required_spec_claims(&["iss", "aud"]);
+    v.set_issuer(&[&ctx.policy.issuer]);
+    let claims = jsonwebtoken::decode::<Value>(token, &key.decoding, &v)
+        .ok()?
+        .claims;
+    claims["aud"].as_str().map(str::to_string)
+}
+
 /// The discovery document: the OAuth metadata and what OpenID Connect adds.
 pub fn discovery(ctx: &Context) -> Reply {
     let issuer = &ctx.policy.issuer;

@@ -399,6 +399,10 @@ pub fn respond(
         },
         Err(Refusal::Lookup(e)) => Step::from(e),
         Err(Refusal::CodeReused(issued)) => {
+            let outcome = match issued {
+                Some(_) => "code_reused_grant_revoked",
+                None => "code_reused",
+            };
             let mut changes = Vec::new();
             if let Some(what) = issued {
                 changes.extend(what.family.map(Change::RevokeFamily));
@@ -412,7 +416,7 @@ pub fn respond(
                 changes,
                 event: Some(Event::Page {
                     action: "token",
-                    outcome: "code_reused_grant_revoked",
+                    outcome,
                     client_id: Some(client.id().to_string()),
                     user: None,
                 }),
@@ -616,7 +620,7 @@ pub fn decide(
                 if family.user_generation.as_deref().unwrap_or("") != user.generation {
                     return Err(BAD_REFRESH.into());
                 }
-                allowed = allowed.intersect(&user.scope);
+                allowed = allowed.intersect(&user.scope.with_identity());
             }
             let scope = narrow(requested.as_ref(), &allowed)?;
             Issue {

@@ -516,6 +516,10 @@ impl Store {
     pub fn issuers(&self) -> Result<Vec<crate::record::IssuerRecord>, StoreError> {
         self.trees()?.issuers()
     }
+    /// All consents, by user then client.
+    pub fn consents(&self) -> Result<Vec<crate::record::ConsentRecord>, StoreError> {
+        self.trees()?.consents()
+    }
     /// A trusted issuer.
     pub fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, StoreError> {
         self.trees()?.issuer(name)

@@ -160,9 +160,13 @@ def test_a_person_signs_in_to_an_app_approves_devices_and_signs_out(server, brow
         assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart rect")) >= 1
         screenshot(browser, "operator")
 
-        # Signing out ends the session: the app's next silent sign-in is refused.
+        # Signing out (confirmed: a link alone does not sign anyone out) ends the session:
+        # the app's next silent sign-in is refused.
         browser.get(server.issuer + "/logout")
-        assert "signed out" in wait_for(browser, "h1").text
+        wait_text(browser, "h1", "Sign out?")
+        screenshot(browser, "sign-out")
+        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait_text(browser, "h1", "signed out")
         screenshot(browser, "signed-out")
         browser.get(rp.base + "/login?prompt=none")
         assert "login_required" in wait_for(browser, "h1").text
