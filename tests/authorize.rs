@@ -414,6 +414,22 @@ fn a_public_app_uses_pkce_and_no_secret_and_nothing_else() {
     let r = exchange(&s, "phone", None, &code, VERIFIER);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let t = r.json();
+    // An app in a browser calls from its own origin: the token endpoint answers CORS, and a
+    // preflight; the pages do not.
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let pre = s.raw(
+        b"OPTIONS /token HTTP/1.1\r\nHost: x\r\nOrigin: https://app.home\r\n\
+          Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(pre.status, 204);
+    assert!(pre
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("Authorization"));
+    assert!(b
+        .get("/device")
+        .header("access-control-allow-origin")
+        .is_none());
     // It refreshes with its id alone; it may not introspect or use another grant.
     let refresh = |r: &serde_json::Value| {
         s.post_form(

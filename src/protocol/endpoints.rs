@@ -21,8 +21,55 @@ pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 /// Health.
 pub const HEALTH_PATH: &str = "/health";
 
+/// The endpoints an app in a browser calls from its own origin (a single-page app, a public
+/// client with PKCE): they answer any origin (CORS), since they use no cookie, so a page
+/// from elsewhere gains nothing a script without a browser does not have. The pages, the
+/// operator's, introspection (server to server) and `/metrics` stay same-origin.
+const CORS_PATHS: [&str; 6] = [
+    TOKEN_PATH,
+    REVOKE_PATH,
+    JWKS_PATH,
+    METADATA_PATH,
+    super::oidc::USERINFO_PATH,
+    super::oidc::DISCOVERY_PATH,
+];
+
 /// Answers a request.
 pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    if !CORS_PATHS.contains(&req.path.as_str()) {
+        return answer(req, ctx, rng);
+    }
+    if req.method == "OPTIONS" {
+        // A CORS preflight (Fetch standard §3.2.2).
+        return Step::reply(Reply {
+            status: 204,
+            headers: vec![
+                ("Access-Control-Allow-Origin", "*".into()),
+                ("Access-Control-Allow-Methods", "GET, POST".into()),
+                (
+                    "Access-Control-Allow-Headers",
+                    "Authorization, Content-Type".into(),
+                ),
+                ("Access-Control-Max-Age", "600".into()),
+            ],
+            body: Vec::new(),
+            page: None,
+        });
+    }
+    let step = answer(req, ctx, rng);
+    Step {
+        reply: step
+            .reply
+            .with_header("Access-Control-Allow-Origin", "*")
+            .with_header(
+                "Access-Control-Expose-Headers",
+                "WWW-Authenticate, Retry-After",
+            ),
+        ..step
+    }
+}
+
+fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     use super::browser::{self, AUTHORIZE_PATH, STYLE_PATH};
     use super::oidc::{self, DISCOVERY_PATH, LOGOUT_PATH, USERINFO_PATH};
     match (req.path.as_str(), req.method.as_str()) {

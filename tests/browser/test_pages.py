@@ -64,6 +64,7 @@ class RelyingParty:
                     token = requests.post(server.issuer + "/token", verify=server.cert, timeout=30, data={
                         "grant_type": "authorization_code", "code": q["code"], "client_id": rp.client_id,
                         "redirect_uri": rp.redirect_uri, "code_verifier": verifier}).json()
+                    rp.last_token = token["access_token"]
                     info = requests.get(server.issuer + "/userinfo", verify=server.cert, timeout=30,
                                         headers={"Authorization": "Bearer " + token["access_token"]}).json()
                     return self.answer(200, f"<h1 id=who>Signed in as {info['name']}</h1>")
@@ -121,6 +122,18 @@ def test_a_person_signs_in_to_an_app_approves_devices_and_signs_out(server, brow
         browser.find_element(By.CSS_SELECTOR, "button[value=allow]").click()
         who = wait_for(browser, "#who")
         assert who.text == "Signed in as Alice Liddell"
+        # From the app's own origin, a script reads piauth's discovery and /userinfo (CORS,
+        # with the preflight the Authorization header needs).
+        token = rp.last_token
+        result = browser.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            const issuer = arguments[0], token = arguments[1];
+            fetch(issuer + '/.well-known/openid-configuration')
+              .then(r => r.json())
+              .then(c => fetch(c.userinfo_endpoint, {headers: {Authorization: 'Bearer ' + token}}))
+              .then(r => r.json()).then(done, e => done('failed: ' + e));
+        """, server.issuer, token)
+        assert result == {"sub": "alice", "preferred_username": "alice", "name": "Alice Liddell"}, result
         # Consent is remembered: the next sign-in goes straight through.
         browser.get(rp.base + "/login")
         assert wait_for(browser, "#who").text == "Signed in as Alice Liddell"
