@@ -652,6 +652,13 @@ fn openid_connect_gives_an_id_token_userinfo_discovery_and_logout() {
     assert_eq!(r.header("location"), Some(REDIRECT));
     let r = b.get(&format!("/authorize?{q}"));
     assert_eq!(location_params(&r)["error"], "login_required");
+    // Someone else's ID token signs nobody out unasked: bob's browser is asked.
+    s.add_user("bob", "bob pass", &["read"]);
+    let mut bobs = Browser::new(&s, "127.0.0.44");
+    let login = bobs.get(&format!("/authorize?{}", authorize_query("wiki", "&scope=openid")));
+    bobs.post(&login_form(&login, "bob", "bob pass"));
+    let r = bobs.get(&format!("/logout?id_token_hint={id_token}"));
+    assert!(String::from_utf8_lossy(&r.body).contains("Sign out?"));
     // An access token is no hint, and an unregistered place to go back to is not followed.
     let r = b.get(&format!("/logout?id_token_hint={access}"));
     assert!(String::from_utf8_lossy(&r.body).contains("Sign out?"));

@@ -139,6 +139,9 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
         if authority.as_str().contains('@') || authority.host().is_empty() {
             return bad("must name a host, with no user name");
         }
+        if parsed.port_u16() == Some(0) {
+            return bad("port 0 is no port");
+        }
     } else if rest.is_empty() {
         return bad("is not absolute");
     }
@@ -164,12 +167,12 @@ pub fn redirect_matches(registered: &str, given: &str) -> bool {
         };
         let port = match after {
             "" => None,
-            p => Some(
-                p.strip_prefix(':')?
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p != 0)?,
-            ),
+            p => {
+                let digits = p.strip_prefix(':')?;
+                let plain =
+                    (1..=5).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+                Some(digits.parse::<u16>().ok().filter(|p| plain && *p != 0)?)
+            }
         };
         matches!(host, "127.0.0.1" | "::1").then_some((host, port, path))
     }
@@ -353,6 +356,8 @@ mod tests {
             "http://127.0.0.1:0/cb",
             "http://127.0.0.1:99999999999999999999/cb",
             "http://127.0.0.1:1a/cb",
+            "http://127.0.0.1:+80/cb",
+            "http://127.0.0.1:000080/cb",
             "http://[::1",
             "http://[",
             "http://[::1]x/cb",

@@ -358,7 +358,7 @@ fn next(
                     .map(|s| (s.to_string(), scope_words(s)))
                     .collect(),
                 request: query.to_string(),
-                csrf: consent_csrf(ctx.pepper, browser, session.auth_time, query),
+                csrf: consent_csrf(ctx.pepper, browser, &session, query),
             },
         ));
     }
@@ -428,9 +428,17 @@ pub fn logout_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     let params = request::parse_body(BodyKind::Form, query.as_bytes()).unwrap_or_default();
     let hinted = params
         .get("id_token_hint")
-        .and_then(|t| super::oidc::verified_audience(t, ctx));
-    if let Some(aud) = hinted {
-        return sign_out(req, &params, Some(aud), &cookies, ctx);
+        .and_then(|t| super::oidc::verified_hint(t, ctx));
+    // Without asking, only the app of the person signed in here may sign them out: a hint
+    // naming someone else (a leaked ID token) is no such request.
+    let signed_in = match session(req, ctx, &cookies) {
+        Ok(s) => s.map(|(_, s)| s.username),
+        Err(e) => return Step::from(e),
+    };
+    if let Some((aud, sub)) = hinted {
+        if signed_in.is_none_or(|user| user == sub) {
+            return sign_out(req, &params, Some(aud), &cookies, ctx);
+        }
     }
     let (browser, set) = browser_id(req, &cookies, rng);
     let confirm = page(
@@ -455,11 +463,16 @@ pub fn logout_post(req: &Request, ctx: &Context) -> Step {
     }
     let query = form.get("request").unwrap_or_default();
     let params = request::parse_body(BodyKind::Form, query.as_bytes()).unwrap_or_default();
-    let client = params.get("client_id").map(str::to_string).or_else(|| {
-        params
-            .get("id_token_hint")
-            .and_then(|t| super::oidc::verified_audience(t, ctx))
-    });
+    let hinted = params
+        .get("id_token_hint")
+        .and_then(|t| super::oidc::verified_hint(t, ctx))
+        .map(|(aud, _)| aud);
+    // A `client_id` and a hint must agree (RP-Initiated Logout §2); either alone will do.
+    let client = match (params.get("client_id"), hinted) {
+        (Some(id), Some(aud)) if id != aud => None,
+        (Some(id), _) => Some(id.to_string()),
+        (None, aud) => aud,
+    };
     sign_out(req, &params, client, &cookies, ctx)
 }
 
@@ -546,8 +559,12 @@ fn require_token(form: &Params, expected: &str) -> Result<(), Step> {
 /// The consent form's token: bound to the browser, the session's sign-in and the request, so
 /// that only a consent page the rules showed (after `prompt=login` or `max_age` were met by
 /// that sign-in) can be answered, not one made up from the sign-in page's token.
-fn consent_csrf(pepper: &[u8], browser: &str, auth_time: u64, query: &str) -> String {
-    csrf(pepper, &format!("consent\0{browser}\0{auth_time}\0{query}"))
+fn consent_csrf(pepper: &[u8], browser: &str, s: &Session, query: &str) -> String {
+    let (user, at) = (&s.username, s.auth_time);
+    csrf(
+        pepper,
+        &format!("consent\0{browser}\0{user}\0{at}\0{query}"),
+    )
 }
 
 /// `POST /authorize`: the sign-in form or the consent form.
@@ -953,9 +970,17 @@ fn consent(
         // Signed out meanwhile: sign in again, then consent.
         return next(ar, query, None, false, browser, ctx, rng);
     };
-    let expected = consent_csrf(ctx.pepper, browser, session.auth_time, query);
+    let expected = consent_csrf(ctx.pepper, browser, &session, query);
     if let Err(step) = require_token(form, &expected) {
         return step;
+    }
+    // The page may have waited: a sign-in that has since grown older than `max_age` asks
+    // for the password again.
+    if ar
+        .max_age
+        .is_some_and(|m| ctx.now.saturating_sub(session.auth_time) > m)
+    {
+        return next(ar, query, Some(session), false, browser, ctx, rng);
     }
     if form.get("decision") != Some("allow") {
         return Step::reply(redirect(&authorize::error_redirect(
@@ -1141,10 +1166,46 @@ mod tests {
                 .status
         };
         assert_eq!(consent(&token), 403);
-        let other = consent_csrf(w.ctx().pepper, BROWSER, w.now, &request);
+        let session = |auth_time| Session {
+            username: "alice".into(),
+            generation: "g".into(),
+            auth_time,
+            last_seen: w.now,
+        };
+        let other = consent_csrf(w.ctx().pepper, BROWSER, &session(w.now), &request);
         assert_eq!(consent(&other), 403);
-        let right = consent_csrf(w.ctx().pepper, BROWSER, w.now - 1000, &request);
+        let mut bob = session(w.now - 1000);
+        bob.username = "bob".into();
+        let bobs = consent_csrf(w.ctx().pepper, BROWSER, &bob, &request);
+        assert_eq!(
+            consent(&bobs),
+            403,
+            "another person's sign-in in the same second"
+        );
+        let right = consent_csrf(w.ctx().pepper, BROWSER, &session(w.now - 1000), &request);
         assert_eq!(consent(&right), 303, "the token a consent page would carry");
+        // A consent page shown within max_age, answered after it: sign in again.
+        let aged = query("&max_age=500");
+        let token = consent_csrf(w.ctx().pepper, BROWSER, &session(w.now - 1000), &aged);
+        let req = Request {
+            method: "POST".into(),
+            path: AUTHORIZE_PATH.into(),
+            headers: vec![(
+                "Cookie".into(),
+                format!("piauth_b={BROWSER}; piauth_s={SESSION}"),
+            )],
+            body: format!(
+                "action=consent&decision=allow&csrf={token}&request={}",
+                percent_encoding::utf8_percent_encode(&aged, percent_encoding::NON_ALPHANUMERIC)
+            )
+            .into_bytes(),
+            ..Request::default()
+        };
+        let step = authorize_post(&req, &w.ctx(), &mut CountingEntropy(0));
+        assert!(matches!(
+            step.reply.page.as_deref(),
+            Some(Page::Login { .. })
+        ));
     }
 
     #[test]

@@ -117,11 +117,21 @@ impl Codes {
     /// Keeps a new code's grant.
     pub fn insert(&self, digest: [u8; 32], grant: CodeGrant, now: u64) -> Result<(), Full> {
         let mut slots = self.slots();
-        let mine: Vec<([u8; 32], u64)> = slots
+        let mut mine: Vec<([u8; 32], u64)> = slots
             .iter()
             .filter(|(_, s)| s.username() == grant.username)
             .map(|(d, s)| (*d, s.until()))
             .collect();
+        if mine.len() >= PER_USER {
+            // Their expired codes first; only then the oldest live one.
+            mine.retain(|(d, until)| {
+                let live = *until > now;
+                if !live {
+                    slots.remove(d);
+                }
+                live
+            });
+        }
         if mine.len() >= PER_USER {
             if let Some((oldest, _)) = mine.iter().min_by_key(|(_, until)| *until) {
                 slots.remove(oldest);

@@ -17,9 +17,25 @@ pub const VERIFICATION_PATH: &str = "/device";
 pub const LIFETIME: u64 = 600;
 /// Seconds between polls a device starts with (RFC 8628 §3.2); `slow_down` adds 5.
 pub const INTERVAL: u64 = 5;
-/// Most requests waiting from one address: a device starts one at a time, and one address
-/// must not fill the store for the others (a public client's id is no secret).
+/// Most requests waiting from one address (an IPv6 /64 counts as one): a device starts one
+/// at a time, and one address must not fill the store for the others (a public client's id
+/// is no secret).
 pub const PER_ADDRESS: usize = 8;
+/// Seconds a request may go unpolled before it counts as abandoned (a device polls every
+/// few seconds), and may be dropped to make room.
+pub const ABANDONED: u64 = 60;
+
+/// The part of an address that counts as one asker: the address, or an IPv6 /64.
+fn asker(peer: Option<std::net::IpAddr>) -> Option<[u8; 8]> {
+    match peer?.to_canonical() {
+        std::net::IpAddr::V4(v4) => {
+            let mut k = [0u8; 8];
+            k[..4].copy_from_slice(&v4.octets());
+            Some(k)
+        }
+        std::net::IpAddr::V6(v6) => v6.octets()[..8].try_into().ok(),
+    }
+}
 
 /// The letters of a user code: no vowels (no words), no 0/O or 1/I to confuse
 /// (RFC 8628 §6.1's suggestion): 20 consonants, 8 of them, about 34 bits.
@@ -149,13 +165,22 @@ impl DeviceRequests {
     /// another).
     pub fn insert(&self, digest: [u8; 32], p: Pending, now: u64) -> Result<bool, Full> {
         let mut m = self.map();
+        let who = asker(p.peer);
         let from_peer = |m: &Map| {
-            p.peer.is_some()
-                && m.by_device.values().filter(|q| q.peer == p.peer).count() >= PER_ADDRESS
+            who.is_some()
+                && m.by_device
+                    .values()
+                    .filter(|q| asker(q.peer) == who)
+                    .count()
+                    >= PER_ADDRESS
         };
         if m.by_device.len() >= self.capacity || from_peer(&m) {
             let Map { by_device, by_user } = &mut *m;
-            by_device.retain(|_, p| p.expires_at > now);
+            // Expired, or never polled for a minute (abandoned): gone.
+            by_device.retain(|_, p| {
+                let seen = p.last_poll.unwrap_or(p.expires_at.saturating_sub(LIFETIME));
+                p.expires_at > now && now < seen.saturating_add(ABANDONED)
+            });
             by_user.retain(|_, d| by_device.contains_key(d));
             if by_device.len() >= self.capacity || from_peer(&m) {
                 return Err(Full);
@@ -397,6 +422,12 @@ mod tests {
             r.insert([200; 32], from(2, code), 1000),
             Ok(true),
             "another address"
+        );
+        // A minute later, the ones never polled are abandoned and make room.
+        let code = "DDDD-DDDD".to_string();
+        assert_eq!(
+            r.insert([201; 32], from(1, code), 1000 + ABANDONED),
+            Ok(true)
         );
     }
 

@@ -135,10 +135,10 @@ pub fn userinfo(req: &Request, ctx: &Context) -> Step {
     }
 }
 
-/// The client (`aud`) of an ID token this server signed, if `token` is one: a logout's
-/// `id_token_hint`. An expired one still names its app (OpenID Connect RP-Initiated Logout
-/// §2); an access token is not a hint.
-pub fn verified_audience(token: &str, ctx: &Context) -> Option<String> {
+/// The client (`aud`) and the person (`sub`) of an ID token this server signed, if `token` is
+/// one: a logout's `id_token_hint`. An expired one still names its app (OpenID Connect
+/// RP-Initiated Logout §2); an access token is not a hint.
+pub fn verified_hint(token: &str, ctx: &Context) -> Option<(String, String)> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if header.typ.as_deref() != Some("JWT") {
         return None;
@@ -156,7 +156,10 @@ pub fn verified_audience(token: &str, ctx: &Context) -> Option<String> {
     let claims = jsonwebtoken::decode::<Value>(token, &key.decoding, &v)
         .ok()?
         .claims;
-    claims["aud"].as_str().map(str::to_string)
+    Some((
+        claims["aud"].as_str()?.to_string(),
+        claims["sub"].as_str()?.to_string(),
+    ))
 }
 
 /// The discovery document: the OAuth metadata and what OpenID Connect adds.
