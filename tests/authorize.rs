@@ -655,7 +655,10 @@ fn openid_connect_gives_an_id_token_userinfo_discovery_and_logout() {
     // Someone else's ID token signs nobody out unasked: bob's browser is asked.
     s.add_user("bob", "bob pass", &["read"]);
     let mut bobs = Browser::new(&s, "127.0.0.44");
-    let login = bobs.get(&format!("/authorize?{}", authorize_query("wiki", "&scope=openid")));
+    let login = bobs.get(&format!(
+        "/authorize?{}",
+        authorize_query("wiki", "&scope=openid")
+    ));
     bobs.post(&login_form(&login, "bob", "bob pass"));
     let r = bobs.get(&format!("/logout?id_token_hint={id_token}"));
     assert!(String::from_utf8_lossy(&r.body).contains("Sign out?"));
