@@ -100,6 +100,14 @@ pub enum Page {
     Stylesheet,
 }
 
+/// A scope's tokens with their words, as the consent pages list them.
+fn scope_lines(scope: &crate::scope::Scope) -> Vec<(String, String)> {
+    scope
+        .iter()
+        .map(|s| (s.to_string(), scope_words(s)))
+        .collect()
+}
+
 /// Words for a scope on the consent page.
 pub fn scope_words(scope: &str) -> String {
     match scope {
@@ -238,10 +246,14 @@ fn session(
     }
 }
 
-fn with_cookie(reply: Reply, set: Option<String>) -> Reply {
+/// `step` with the cookie to set, if any.
+fn with_cookie(step: Step, set: Option<String>) -> Step {
     match set {
-        Some(c) => reply.with_header("Set-Cookie", &c),
-        None => reply,
+        Some(c) => Step {
+            reply: step.reply.with_header("Set-Cookie", &c),
+            ..step
+        },
+        None => step,
     }
 }
 
@@ -266,10 +278,7 @@ pub fn authorize_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Ste
             Ok(s) => next(&ar, query, s.map(|(_, s)| s), false, &browser, ctx, rng),
         },
     };
-    Step {
-        reply: with_cookie(step.reply, set),
-        ..step
-    }
+    with_cookie(step, set)
 }
 
 /// The request, checked, or the step that refuses it.
@@ -353,10 +362,7 @@ fn next(
             Page::Consent {
                 client: ar.client.id.clone(),
                 user: user.name.clone(),
-                scopes: scope
-                    .iter()
-                    .map(|s| (s.to_string(), scope_words(s)))
-                    .collect(),
+                scopes: scope_lines(&scope),
                 request: query.to_string(),
                 csrf: consent_csrf(ctx.pepper, browser, &session, query),
             },
@@ -448,7 +454,7 @@ pub fn logout_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             request: query.to_string(),
         },
     );
-    Step::reply(with_cookie(confirm, set))
+    with_cookie(Step::reply(confirm), set)
 }
 
 /// `POST /logout`: the confirmation form.
@@ -596,10 +602,7 @@ pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> St
             Err(step) => step,
             Ok((session, set)) => {
                 let step = next(&ar, query, Some(session), true, browser, ctx, rng);
-                Step {
-                    reply: step.reply.with_header("Set-Cookie", &set),
-                    ..step
-                }
+                with_cookie(step, Some(set))
             }
         },
         Some("consent") => consent(req, &form, &ar, query, browser, &cookies, ctx, rng),
@@ -736,10 +739,7 @@ pub fn operator_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step
         )),
         Ok(Some((_, s))) => operator_page(&s, ctx),
     };
-    Step {
-        reply: with_cookie(step.reply, set),
-        ..step
-    }
+    with_cookie(step, set)
 }
 
 /// `POST /operator`: its sign-in form.
@@ -759,10 +759,7 @@ pub fn operator_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Ste
         Err(step) => step,
         Ok((session, set)) => {
             let step = operator_page(&session, ctx);
-            Step {
-                reply: step.reply.with_header("Set-Cookie", &set),
-                ..step
-            }
+            with_cookie(step, Some(set))
         }
     }
 }
@@ -777,35 +774,42 @@ pub fn device_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     } else {
         ""
     };
-    let typed = request::parse_body(BodyKind::Form, query.as_bytes())
-        .ok()
-        .and_then(|p| p.get("user_code").map(str::to_string));
     let step = match session(req, ctx, &cookies) {
         Err(e) => Step::from(e),
         Ok(None) => {
-            let via = Via {
-                label: "a device",
-                action: super::device::VERIFICATION_PATH,
-                query,
-                browser: &browser,
-            };
+            let via = device_via(query, &browser);
             Step::reply(page(200, login_page(&via, ctx, "", None)))
         }
-        Ok(Some((_, s))) => match typed {
-            Some(code) => device_lookup(req, &code, &s, &browser, ctx),
-            None => Step::reply(page(
-                200,
-                Page::DeviceEntry {
-                    csrf: csrf(ctx.pepper, &browser),
-                    user_code: String::new(),
-                    error: None,
-                },
-            )),
-        },
+        Ok(Some((_, s))) => device_next(req, query, &s, &browser, ctx),
     };
-    Step {
-        reply: with_cookie(step.reply, set),
-        ..step
+    with_cookie(step, set)
+}
+
+fn device_via<'a>(query: &'a str, browser: &'a str) -> Via<'a> {
+    Via {
+        label: "a device",
+        action: super::device::VERIFICATION_PATH,
+        query,
+        browser,
+    }
+}
+
+/// For a signed-in person: the code `query` carries (from `verification_uri_complete`)
+/// looked up, or the page to type one.
+fn device_next(req: &Request, query: &str, s: &Session, browser: &str, ctx: &Context) -> Step {
+    let typed = request::parse_body(BodyKind::Form, query.as_bytes())
+        .ok()
+        .and_then(|p| p.get("user_code").map(str::to_string));
+    match typed {
+        Some(code) => device_lookup(req, &code, s, browser, ctx),
+        None => Step::reply(page(
+            200,
+            Page::DeviceEntry {
+                csrf: csrf(ctx.pepper, browser),
+                user_code: String::new(),
+                error: None,
+            },
+        )),
     }
 }
 
@@ -850,10 +854,7 @@ fn device_lookup(req: &Request, typed: &str, s: &Session, browser: &str, ctx: &C
         Page::DeviceConsent {
             client: pending.client_id,
             user: user.name,
-            scopes: scope
-                .iter()
-                .map(|s| (s.to_string(), scope_words(s)))
-                .collect(),
+            scopes: scope_lines(&scope),
             user_code: pending.user_code,
             csrf: csrf(ctx.pepper, browser),
         },
@@ -873,33 +874,11 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
     let query = form.get("request").unwrap_or_default();
     let s = match form.get("action") {
         Some("login") => {
-            let via = Via {
-                label: "a device",
-                action: super::device::VERIFICATION_PATH,
-                query,
-                browser,
-            };
+            let via = device_via(query, browser);
             return match sign_in(req, &form, &via, &cookies, ctx, rng) {
                 Err(step) => step,
                 Ok((session, set)) => {
-                    let typed = request::parse_body(BodyKind::Form, query.as_bytes())
-                        .ok()
-                        .and_then(|p| p.get("user_code").map(str::to_string));
-                    let step = match typed {
-                        Some(code) => device_lookup(req, &code, &session, browser, ctx),
-                        None => Step::reply(page(
-                            200,
-                            Page::DeviceEntry {
-                                csrf: csrf(ctx.pepper, browser),
-                                user_code: String::new(),
-                                error: None,
-                            },
-                        )),
-                    };
-                    Step {
-                        reply: step.reply.with_header("Set-Cookie", &set),
-                        ..step
-                    }
+                    with_cookie(device_next(req, query, &session, browser, ctx), Some(set))
                 }
             };
         }
