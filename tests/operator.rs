@@ -85,3 +85,47 @@ fn metrics_are_off_unless_turned_on() {
     let s = Server::start();
     assert_eq!(s.get("/metrics").status, 404);
 }
+
+#[test]
+fn user_add_refuses_a_bad_name_or_email_and_changes_nothing() {
+    let s = Server::start();
+    for args in [
+        [
+            "user",
+            "add",
+            "a",
+            "--email",
+            "not-an-address",
+            "--password-stdin",
+        ],
+        [
+            "user",
+            "add",
+            "b",
+            "--email",
+            "x @home.arpa",
+            "--password-stdin",
+        ],
+        [
+            "user",
+            "add",
+            "c",
+            "--name",
+            "tab\there",
+            "--password-stdin",
+        ],
+    ] {
+        let out = s.cmd_stdin(&args, "a password\n");
+        assert!(!out.status.success(), "{args:?} was accepted");
+    }
+    let long = "n".repeat(129);
+    let out = s.cmd_stdin(
+        &["user", "add", "d", "--name", &long, "--password-stdin"],
+        "pw pw\n",
+    );
+    assert!(!out.status.success());
+    assert_eq!(
+        s.admin_json(&["user", "list", "--json"]),
+        serde_json::json!([])
+    );
+}
