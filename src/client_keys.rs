@@ -97,8 +97,8 @@ pub fn from_pem_text(text: &str, rsa_alg: Algorithm) -> Result<Value, KeyFileErr
         use p256::pkcs8::DecodePublicKey;
         p256::PublicKey::from_public_key_der(der)
     } {
-        use p256::elliptic_curve::sec1::ToEncodedPoint;
-        let point = key.to_encoded_point(false);
+        use p256::elliptic_curve::sec1::ToSec1Point;
+        let point = key.to_sec1_point(false);
         let (Some(x), Some(y)) = (point.x(), point.y()) else {
             return Err(bad("the P-256 point is not uncompressed"));
         };
@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn pem_public_keys_of_each_kind_become_jwks() {
         use p256::pkcs8::EncodePublicKey;
-        let ec = p256::SecretKey::random(&mut rand::rngs::OsRng).public_key();
+        let ec = crate::es256::generate_secret().public_key();
         let text = pem(ec.to_public_key_der().unwrap().as_bytes());
         let v = from_pem_text(&text, Algorithm::RS256).unwrap();
         assert_eq!(
@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(v["alg"], "EdDSA");
 
         let rsa = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
-        let der = rsa.to_public_key().to_public_key_der().unwrap();
+        let der = rsa::pkcs8::EncodePublicKey::to_public_key_der(&rsa.to_public_key()).unwrap();
         assert_eq!(
             from_pem_text(&pem(der.as_bytes()), Algorithm::PS256).unwrap()["alg"],
             "PS256"

@@ -19,6 +19,7 @@
 //! Everything else (ES384, EdDSA, RSA, HMAC, and the JWK helpers) is ring's, through the
 //! jsonwebtoken provider below; encoding, decoding and validation stay jsonwebtoken's.
 
+use crate::es256;
 use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
 use jsonwebtoken::errors::{ErrorKind, Result as KeyResult};
 use jsonwebtoken::jwk::{EllipticCurve, ThumbprintHash};
@@ -32,8 +33,8 @@ pub const RING_P256: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarc
 pub enum Es256Key {
     /// ring's assembly implementation.
     Ring(Box<ring::signature::EcdsaKeyPair>),
-    /// RustCrypto's portable implementation.
-    RustCrypto(Box<p256::ecdsa::SigningKey>),
+    /// RustCrypto's portable implementation, from precomputed nonces (es256.rs).
+    RustCrypto(Box<es256::SigningKey>),
 }
 
 impl Es256Key {
@@ -50,29 +51,73 @@ impl Es256Key {
             let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, der, &rng).ok()?;
             Some(Es256Key::Ring(Box::new(pair)))
         } else {
-            use p256::pkcs8::DecodePrivateKey;
-            let key = p256::ecdsa::SigningKey::from_pkcs8_der(der).ok()?;
-            Some(Es256Key::RustCrypto(Box::new(key)))
+            Some(Es256Key::RustCrypto(Box::new(
+                es256::SigningKey::from_pkcs8(der)?,
+            )))
         }
     }
 
-    /// The JWS signature: r||s, 64 bytes (RFC 7518 §3.4), always low-S.
+    /// The JWS signature: r||s, 64 bytes (RFC 7518 §3.4), always low-S. RustCrypto's
+    /// takes its nonce from the process's pool when one is ready ([`start_nonce_pool`]).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        let sig = match self {
+        match self {
             Es256Key::Ring(pair) => {
                 let rng = ring::rand::SystemRandom::new();
                 let sig = pair.sign(&rng, message).map_err(|_| SignError::Ring)?;
-                p256::ecdsa::Signature::from_slice(sig.as_ref()).map_err(SignError::Signature)?
+                let sig = p256::ecdsa::Signature::from_slice(sig.as_ref())
+                    .map_err(|_| SignError::Ring)?;
+                // (r, s) and (r, n - s) both verify; issuing only the low one leaves a
+                // verifier nothing to malleate and matches what strict verifiers expect.
+                Ok(sig.normalize_s().to_bytes().to_vec())
             }
             Es256Key::RustCrypto(key) => {
-                use p256::ecdsa::signature::Signer as _;
-                key.try_sign(message).map_err(SignError::Signature)?
+                Ok(key.sign(message, NONCES.get().map(|pool| &**pool)).to_vec())
             }
-        };
-        // (r, s) and (r, n - s) both verify; issuing only the low one leaves a verifier
-        // nothing to malleate and matches what strict verifiers (and other stacks) expect.
-        Ok(sig.normalize_s().unwrap_or(sig).to_bytes().to_vec())
+        }
     }
+}
+
+/// ES256 nonces ready and the most kept, when the server keeps some.
+pub fn nonces_ready() -> Option<(usize, usize)> {
+    NONCES.get().map(|pool| (pool.len(), pool.capacity()))
+}
+
+/// The process's ES256 nonces, when the server keeps some (RustCrypto targets only).
+static NONCES: std::sync::OnceLock<std::sync::Arc<es256::NoncePool>> = std::sync::OnceLock::new();
+
+/// Starts keeping up to `capacity` ES256 nonces ready, made by a thread that runs only when
+/// nothing else wants the CPU (`lower`, the adapter's way to say so, runs on it first).
+/// Does nothing where ring signs ES256 (it takes no precomputed nonce) or for 0, and
+/// returns the pool for /metrics. `ready` is called once, when the pool is first full.
+pub fn start_nonce_pool(
+    capacity: usize,
+    lower: fn(),
+    ready: impl FnOnce(usize) + Send + 'static,
+) -> Option<std::sync::Arc<es256::NoncePool>> {
+    if RING_P256 || capacity == 0 {
+        return None;
+    }
+    let pool = NONCES
+        .get_or_init(|| std::sync::Arc::new(es256::NoncePool::new(capacity)))
+        .clone();
+    let filler = pool.clone();
+    let spawned = std::thread::Builder::new()
+        .name("es256-nonces".into())
+        .spawn(move || {
+            lower();
+            let mut ready = Some(ready);
+            loop {
+                if filler.fill_one() == filler.capacity() {
+                    if let Some(ready) = ready.take() {
+                        ready(filler.capacity());
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("es256: no nonce thread ({e}); every signature makes its own nonce");
+    }
+    Some(pool)
 }
 
 /// A signature could not be made.
@@ -80,15 +125,12 @@ impl Es256Key {
 pub enum SignError {
     /// ring refused (it says no more).
     Ring,
-    /// A RustCrypto signer failed.
-    Signature(signature::Error),
 }
 
 impl std::fmt::Display for SignError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SignError::Ring => f.write_str("ring could not sign"),
-            SignError::Signature(e) => write!(f, "signing failed: {e}"),
         }
     }
 }
@@ -258,8 +300,11 @@ impl signature::Verifier<Vec<u8>> for PublicKey {
     fn verify(&self, msg: &[u8], signature: &Vec<u8>) -> Result<(), signature::Error> {
         let ok = match &self.kind {
             PublicKind::Hmac(key) => ring::hmac::verify(key, msg, signature).is_ok(),
-            PublicKind::P256(key) => p256::ecdsa::Signature::from_slice(signature)
-                .is_ok_and(|sig| key.verify(msg, &sig).is_ok()),
+            PublicKind::P256(key) => {
+                use p256::ecdsa::signature::Verifier as _;
+                p256::ecdsa::Signature::from_slice(signature)
+                    .is_ok_and(|sig| key.verify(msg, &sig).is_ok())
+            }
             PublicKind::Ring(alg, key) => ring::signature::UnparsedPublicKey::new(*alg, key)
                 .verify(msg, signature)
                 .is_ok(),
@@ -399,7 +444,7 @@ mod tests {
     use signature::Verifier as _;
 
     fn der() -> Vec<u8> {
-        let key = p256::SecretKey::random(&mut rand::rngs::OsRng);
+        let key = es256::generate_secret();
         key.to_pkcs8_der().unwrap().as_bytes().to_vec()
     }
 
@@ -445,12 +490,81 @@ mod tests {
                 let sig = key.sign(&msg).unwrap();
                 let parsed = p256::ecdsa::Signature::from_slice(&sig).unwrap();
                 assert!(
-                    parsed.normalize_s().is_none(),
+                    parsed.normalize_s() == parsed,
                     "a high-S signature was issued"
                 );
                 assert_eq!(verifies_everywhere(&public, &msg, &sig), [true; 3]);
             }
         }
+    }
+
+    #[test]
+    fn signatures_from_pooled_nonces_verify_independently_and_never_share_a_nonce() {
+        // The server's path on 32-bit ARM (start_nonce_pool is a no-op where ring signs).
+        use rand::RngCore;
+        let der = der();
+        let public = es256_public(&der);
+        let key = es256::SigningKey::from_pkcs8(&der).unwrap();
+        let pool = es256::NoncePool::new(2000);
+        while pool.fill_one() < 2000 {}
+        let mut rs = std::collections::HashSet::new();
+        for i in 0..3000 {
+            let mut msg = vec![0u8; i % 200];
+            rand::rngs::OsRng.fill_bytes(&mut msg);
+            let sig = key.sign(&msg, Some(&pool));
+            assert!(rs.insert(sig[..32].to_vec()), "a nonce was used twice");
+            let parsed = p256::ecdsa::Signature::from_slice(&sig).unwrap();
+            assert!(parsed.normalize_s() == parsed, "high S");
+            assert_eq!(verifies_everywhere(&public, &msg, &sig), [true; 3]);
+            let mut other = msg.clone();
+            other.push(b'x');
+            assert_eq!(verifies_everywhere(&public, &other, &sig), [false; 3]);
+        }
+        assert!(
+            pool.is_empty(),
+            "2000 from the pool, then 1000 made at once"
+        );
+    }
+
+    /// Project Wycheproof's ECDSA P-256/SHA-256 vectors (IEEE P1363 signatures, the JWS
+    /// form), tests/fixtures/wycheproof: edge cases of r and s, arithmetic corner cases and
+    /// malformed lengths, through both verifiers piauth may use for ES256.
+    #[test]
+    fn wycheproof_ecdsa_p256_vectors_pass_both_verifiers() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/wycheproof/ecdsa_secp256r1_sha256_p1363_test.json"
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let hex = |v: &serde_json::Value| -> Vec<u8> {
+            let s = v.as_str().unwrap();
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let mut checked = 0;
+        for group in doc["testGroups"].as_array().unwrap() {
+            let point = hex(&group["publicKey"]["uncompressed"]);
+            let verifiers = [
+                PublicKind::Ring(&ring::signature::ECDSA_P256_SHA256_FIXED, point.clone()),
+                PublicKind::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap()),
+            ];
+            for kind in verifiers {
+                let key = PublicKey {
+                    alg: Algorithm::ES256,
+                    kind,
+                };
+                for t in group["tests"].as_array().unwrap() {
+                    let ok = key.verify(&hex(&t["msg"]), &hex(&t["sig"])).is_ok();
+                    let want = t["result"] == "valid";
+                    assert_eq!(ok, want, "tcId {} ({})", t["tcId"], t["comment"]);
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 2 * doc["numberOfTests"].as_u64().unwrap());
     }
 
     #[test]

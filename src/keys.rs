@@ -116,7 +116,7 @@ pub fn generate(alg: SigningAlg, now: u64) -> Result<KeyRecord, KeyError> {
     let der: Vec<u8> = match alg {
         SigningAlg::Es256 => {
             use p256::pkcs8::EncodePrivateKey;
-            let key = p256::SecretKey::random(&mut rng);
+            let key = crate::es256::generate_secret();
             key.to_pkcs8_der()
                 .map_err(|e| KeyError::Generate(e.to_string()))?
                 .as_bytes()

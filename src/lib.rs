@@ -28,6 +28,7 @@ pub mod client_keys;
 pub mod config;
 pub mod crypto;
 pub mod entropy;
+pub mod es256;
 pub mod http;
 pub mod jwks_fetch;
 pub mod keys;

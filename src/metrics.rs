@@ -97,6 +97,8 @@ pub struct Gauges {
     pub token_cache: (u64, u64),
     /// Seconds since the start.
     pub uptime_seconds: u64,
+    /// ES256 nonces ready and the most kept (`None` where ring signs, crypto.rs).
+    pub es256_nonces: Option<(usize, usize)>,
 }
 
 impl Metrics {
@@ -235,7 +237,14 @@ impl Metrics {
                 g.uptime_seconds,
             ),
         ];
-        for (name, help, v) in gauges {
+        let nonces = g.es256_nonces.map(|(ready, _)| {
+            (
+                "piauth_es256_nonces_ready",
+                "ES256 nonces made ahead of time and not yet used.",
+                ready as u64,
+            )
+        });
+        for (name, help, v) in gauges.into_iter().chain(nonces) {
             family(&mut out, name, "gauge", help);
             let _ = writeln!(out, "{name} {v}");
         }
@@ -283,6 +292,12 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line}\n{text}");
         }
+        assert!(!text.contains("es256_nonces"), "no pool, no gauge");
+        let text = m.render(&Gauges {
+            es256_nonces: Some((5, 128)),
+            ..Gauges::default()
+        });
+        assert!(text.contains("\npiauth_es256_nonces_ready 5\n"), "{text}");
     }
 
     #[test]

@@ -268,6 +268,19 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         ),
     }
     let tls = tls.map(|identity| identity.server_config()).transpose()?;
+    // One nonce for each connection the server holds: a burst of every device at once,
+    // after a power cut, signs from the pool. 64 bytes each (8 KiB on a Pi 1).
+    let nonces_started = Instant::now();
+    crate::crypto::start_nonce_pool(
+        profile.max_connections,
+        crate::sys::lowest_priority_for_this_thread,
+        move |n| {
+            log::info!(
+                "es256: {n} nonces ready after {} ms",
+                nonces_started.elapsed().as_millis()
+            )
+        },
+    );
     let serving = http.spawn(limits, service.clone(), stop.clone(), tls)?;
     let keys = service.keys();
     let key = keys.current(unix_now());

@@ -281,6 +281,7 @@ impl Service {
                 profile: &self.profile,
                 uptime_seconds: self.started.elapsed().as_secs(),
                 led: self.led.mode(),
+                es256_nonces: crate::crypto::nonces_ready(),
             },
         }
     }

@@ -94,6 +94,15 @@ pub fn read_host(src: &Sources) -> Result<Host, HostError> {
     })
 }
 
+/// Gives the calling thread the lowest CPU priority (nice 19): on Linux the nice value is
+/// per thread (setpriority(2), "BUGS"), so only this thread yields to the request path.
+/// Best effort: a failure leaves it at normal priority, which costs speed, not safety.
+pub fn lowest_priority_for_this_thread() {
+    if let Err(e) = rustix::process::setpriority_process(None, 19) {
+        log::debug!("setpriority: {e}");
+    }
+}
+
 /// Whether the kernel considers the clock synchronised (`timedatectl`'s "System clock
 /// synchronized"): `adjtimex` in read-only mode, status without `STA_UNSYNC`. `None` when
 /// the kernel cannot be asked.

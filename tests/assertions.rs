@@ -18,10 +18,10 @@ pub(crate) fn now() -> u64 {
 
 /// A P-256 key: its private half for signing, its public JWK for registering.
 pub(crate) fn es256_key() -> (EncodingKey, Value) {
-    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    use p256::elliptic_curve::sec1::ToSec1Point;
     use p256::pkcs8::EncodePrivateKey;
-    let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
-    let point = secret.public_key().to_encoded_point(false);
+    let secret = piauth::es256::generate_secret();
+    let point = secret.public_key().to_sec1_point(false);
     let jwk = json!({"kty": "EC", "crv": "P-256",
                      "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
                      "y": URL_SAFE_NO_PAD.encode(point.y().unwrap())});

@@ -279,10 +279,10 @@ mod tests {
 
     /// A client "dev" with one ES256 key, and that key's signer.
     fn keyed_client() -> (ClientRecord, EncodingKey) {
-        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use p256::elliptic_curve::sec1::ToSec1Point;
         use p256::pkcs8::EncodePrivateKey;
-        let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
-        let point = secret.public_key().to_encoded_point(false);
+        let secret = crate::es256::generate_secret();
+        let point = secret.public_key().to_sec1_point(false);
         let b64 =
             |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
         let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(point.x().unwrap()),

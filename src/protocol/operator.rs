@@ -218,6 +218,7 @@ pub fn metrics(ctx: &Context) -> Step {
         token_cache_entries: ctx.verified.len(),
         token_cache: ctx.verified.lookups(),
         uptime_seconds: ctx.host.uptime_seconds,
+        es256_nonces: ctx.host.es256_nonces,
     };
     Step::reply(Reply {
         status: 200,
