@@ -114,8 +114,7 @@ impl SigningKey {
     /// Finishes a signature with `nonce`, which it consumes. None (probability about
     /// 2^-256) when s comes out zero; the caller signs again with another nonce.
     pub fn sign_with(&self, message: &[u8], nonce: Nonce) -> Option<[u8; 64]> {
-        use sha2::Digest as _;
-        let digest: [u8; 32] = sha2::Sha256::digest(message).into();
+        let digest = crate::secret::sha256(message);
         let z = <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(digest));
         let s = nonce.k_inv * (z + nonce.r * self.d.as_ref());
         let sig = p256::ecdsa::Signature::from_scalars(nonce.r, s).ok()?;

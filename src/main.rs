@@ -4,6 +4,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    piauth::sys::no_transparent_huge_pages();
     fatal_panics();
     let cli = piauth::cli::Cli::parse();
     match piauth::app::run(cli) {

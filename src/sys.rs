@@ -94,6 +94,21 @@ pub fn read_host(src: &Sources) -> Result<Host, HostError> {
     })
 }
 
+/// Turns transparent huge pages off for the whole process (prctl PR_SET_THP_DISABLE).
+///
+/// mimalloc (the Pi builds' allocator) advises huge pages on its 128 MiB arena when the
+/// kernel happens to map it 32 KiB-aligned, about one start in eight under ASLR. Then its
+/// one write at the head of each page it hands out, such as the 41 histograms sled
+/// allocates and never uses, made a whole 2 MiB page resident: 26 MiB idle instead of
+/// 9 (docs/memory.md). The kernel checks the flag when a page is first touched, so
+/// setting it first thing in `main` also covers the arena mapped before. A server of a few
+/// MiB gains nothing from huge pages. Best effort: an old kernel keeps its own setting.
+pub fn no_transparent_huge_pages() {
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        log::debug!("prctl(PR_SET_THP_DISABLE): {e}");
+    }
+}
+
 /// Gives the calling thread the lowest CPU priority (nice 19): on Linux the nice value is
 /// per thread (setpriority(2), "BUGS"), so only this thread yields to the request path.
 /// Best effort: a failure leaves it at normal priority, which costs speed, not safety.

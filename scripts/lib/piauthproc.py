@@ -55,6 +55,7 @@ class Piauth:
         self.base += ["--data-dir", data]
         self.admin_prefix = shlex.split(admin_runner)
         self.log, self.tuning, self.addr = [], {}, None
+        self.logged = threading.Condition()
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
             shlex.split(runner) + self.base + ["serve", "--listen", "127.0.0.1:0", *serve_args],
@@ -63,7 +64,9 @@ class Piauth:
 
         def drain():
             for line in self.proc.stderr:
-                self.log.append(line)
+                with self.logged:
+                    self.log.append(line)
+                    self.logged.notify_all()
                 m = re.search(r"listening on (https?)://(\S+)", line)
                 if m:
                     self.scheme, self.addr = m.group(1), m.group(2)
@@ -89,6 +92,14 @@ class Piauth:
             except OSError:
                 time.sleep(0.001)
         self.startup_ms = (time.monotonic() - t0) * 1000
+
+    def wait_log(self, pattern, timeout):
+        """The first log line matching `pattern` (a regex), waiting for it; None on timeout."""
+        def found():
+            return next((l for l in self.log if re.search(pattern, l)), None)
+        with self.logged:
+            self.logged.wait_for(found, timeout)
+            return found()
 
     @property
     def pid(self):
