@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     piauth::sys::no_transparent_huge_pages();
+    #[cfg(target_env = "musl")]
+    piauth::sys::allocator_returns_freed_memory_at_once();
     fatal_panics();
     let cli = piauth::cli::Cli::parse();
     match piauth::app::run(cli) {

@@ -109,6 +109,29 @@ pub fn no_transparent_huge_pages() {
     }
 }
 
+/// `mi_option_purge_delay` of mimalloc.h (v2 and v3 alike), which libmimalloc-sys does not
+/// name: the option between the two it does name, checked at compile time.
+#[cfg(target_env = "musl")]
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
+    libmimalloc_sys::mi_option_eager_commit_delay + 1;
+#[cfg(target_env = "musl")]
+const _: () = assert!(MI_OPTION_PURGE_DELAY + 1 == libmimalloc_sys::mi_option_use_numa_nodes);
+
+/// Makes mimalloc (the Pi builds' allocator) give freed memory back to the kernel at once.
+///
+/// By default it keeps freed pages for a second, and only purges them when it next
+/// allocates: an idle server never does, so the Argon2 block of the last password hashed
+/// (4 MiB on a Pi 1) stayed resident: 9.6 MiB idle instead of 5.6 (docs/memory.md). Under
+/// token load the difference in throughput was not measurable (docs/performance.md).
+/// Password checks keep their blocks between checks anyway (secret.rs).
+#[cfg(target_env = "musl")]
+#[allow(unsafe_code)]
+pub fn allocator_returns_freed_memory_at_once() {
+    // SAFETY: mi_option_set stores an integer in mimalloc's option table, for an index it
+    // declares (checked above) and any value; it takes no pointer and is thread-safe.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
+}
+
 /// Gives the calling thread the lowest CPU priority (nice 19): on Linux the nice value is
 /// per thread (setpriority(2), "BUGS"), so only this thread yields to the request path.
 /// Best effort: a failure leaves it at normal priority, which costs speed, not safety.
