@@ -110,12 +110,10 @@ pub fn no_transparent_huge_pages() {
 }
 
 /// `mi_option_purge_delay` of mimalloc.h (v2 and v3 alike), which libmimalloc-sys does not
-/// name: the option between the two it does name, checked at compile time.
+/// name: the option just before `mi_option_use_numa_nodes`, which it does.
 #[cfg(target_env = "musl")]
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
-    libmimalloc_sys::mi_option_eager_commit_delay + 1;
-#[cfg(target_env = "musl")]
-const _: () = assert!(MI_OPTION_PURGE_DELAY + 1 == libmimalloc_sys::mi_option_use_numa_nodes);
+    libmimalloc_sys::mi_option_use_numa_nodes - 1;
 
 /// Makes mimalloc (the Pi builds' allocator) give freed memory back to the kernel at once.
 ///
