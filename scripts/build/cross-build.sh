@@ -2,7 +2,7 @@
 # Cross-builds static release binaries for the Raspberry Pi without docker, and optionally
 # smoke-tests them under qemu user emulation of the real CPUs.
 #
-#   scripts/build/cross-build.sh [--install] [--smoke] [TARGET...]
+#   scripts/build/cross-build.sh [--install] [--smoke] [--example NAME] [TARGET...]
 #
 # TARGETs: arm-unknown-linux-musleabihf (ARMv6: Pi 1, Zero, Zero W, every 32-bit Pi),
 #          armv7-unknown-linux-musleabihf (Pi 2, 3, 4, Zero 2 W on a 32-bit OS),
@@ -13,16 +13,19 @@
 # rustup here may lack the ARM targets, so this uses Debian's Rust and rebuilds std for the
 # target (-Zbuild-std), with zig (from PyPI) as linker and musl provider. --install fetches
 # what that needs (apt + pip; run as root on Debian 12). Binaries land in
-# target/<triple>/release/piauth.
+# target/<triple>/release/piauth; --example NAME builds examples/NAME.rs instead, into
+# target/<triple>/release/examples/NAME (e.g. sigcost, to time signatures under qemu).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-install=0 smoke=0 targets=()
-for a in "$@"; do
+install=0 smoke=0 targets=() what=()
+while [ $# -gt 0 ]; do
+    a=$1; shift
     case "$a" in
         --install) install=1 ;;
         --smoke) smoke=1 ;;
-        -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+        --example) what=(--example "$1"); shift ;;
+        -h|--help) sed -n 2,18p "$0"; exit 0 ;;
         *) targets+=("$a") ;;
     esac
 done
@@ -62,7 +65,8 @@ for t in "${targets[@]}"; do
         size+=(--config "profile.release.package.$p.opt-level=\"z\"")
     done
     /usr/bin/cargo zigbuild --release --locked --target "$t" -Zbuild-std=std,panic_abort \
-        -Zbuild-std-features=panic-unwind "${size[@]}"
+        -Zbuild-std-features=panic-unwind "${size[@]}" "${what[@]}"
+    [ ${#what[@]} -eq 0 ] || continue
     bin="target/$t/release/piauth"
     echo "== $t: $(stat -c %s "$bin") bytes, built in $(( $(date +%s) - start )) s"
 done
