@@ -5,8 +5,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     piauth::sys::no_transparent_huge_pages();
+    // An operator's MIMALLOC_PURGE_DELAY (read by mimalloc itself) wins.
     #[cfg(target_env = "musl")]
-    piauth::sys::allocator_returns_freed_memory_at_once();
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        piauth::sys::allocator_returns_freed_memory_at_once();
+    }
     fatal_panics();
     let cli = piauth::cli::Cli::parse();
     match piauth::app::run(cli) {

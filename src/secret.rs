@@ -9,7 +9,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use std::sync::{Condvar, Mutex, OnceLock};
 use subtle::ConstantTimeEq;
 
@@ -26,11 +28,11 @@ pub fn new_client_secret() -> String {
 }
 
 /// The keyed hash a client secret is stored as: HMAC-SHA-256 under the store's pepper.
-/// ring's, whose SHA-256 is assembly on every Pi (the portable `sha2` took twice the
-/// instructions; every client_credentials request pays this once).
 pub fn hash_client_secret(pepper: &[u8], secret: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pepper);
-    URL_SAFE_NO_PAD.encode(ring::hmac::sign(&key, secret.as_bytes()))
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(pepper).expect("HMAC takes any key length");
+    mac.update(secret.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 /// Checks a presented secret against the stored hash in constant time.
@@ -44,11 +46,9 @@ pub fn token_digest(token: &str) -> [u8; 32] {
     sha256(token.as_bytes())
 }
 
-/// SHA-256, with ring's assembly.
+/// SHA-256.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    let mut out = [0; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, data).as_ref());
-    out
+    Sha256::digest(data).into()
 }
 
 /// Argon2id cost for user passwords.

@@ -56,6 +56,11 @@ class Conn:
     def __init__(self, server):
         self.c = http.client.HTTPConnection(server.host, server.port, timeout=600)
 
+    def text(self, path):
+        self.c.request("GET", path)
+        r = self.c.getresponse()
+        return r.read().decode()
+
     def request(self, method, path, body=None, auth=None):
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if auth:
@@ -86,12 +91,30 @@ def callgrind(pid, op, outbase):
     raise RuntimeError("callgrind dump not found")
 
 
-def measure(server, outbase, warm, run, n):
+def settle(server, conn):
+    """Waits until the ES256 nonce pool (32-bit builds, src/es256.rs) is full again.
+
+    Its thread makes nonces in the background, so without this a phase's count would hold
+    refills for the phases before it. Settled before and after, a phase counts exactly the
+    nonces its own tokens used: the whole cost of each signature, not only the request's
+    share. The /metrics polls after a phase are counted too (a few, about 0.1M each)."""
+    if not getattr(server, "pool", 0):
+        return
+    while True:
+        m = re.search(r"^piauth_es256_nonces_ready (\d+)$", conn.text("/metrics"), re.M)
+        if m and int(m.group(1)) >= server.pool:
+            return
+        time.sleep(0.5)
+
+
+def measure_in(server, outbase, warm, run, n, conn=None):
     """Instructions per call of run(i), i in 0..n, after warm()."""
     warm()
+    settle(server, conn)
     callgrind(server.pid, "-z", outbase)
     for i in range(n):
         run(i)
+    settle(server, conn)
     return callgrind(server.pid, "-d", outbase) / n
 
 
@@ -112,10 +135,14 @@ def model(binary, n, tmp):
                  for _ in range(n + 1)]
         native.stop()
         outbase = os.path.join(tmp, f"cg-{elf_bits(binary)}-{alg}.out")
-        vg = Piauth(data, args, binary=binary, timeout=900,
+        vg = Piauth(data, args, binary=binary, timeout=900, config="metrics = true\n",
                     runner=f"valgrind --tool=callgrind --callgrind-out-file={outbase}")
         try:
+            if alg == "ES256" and elf_bits(binary) == 32:
+                line = vg.wait_log(r"es256: (\d+) nonces ready", 900)
+                vg.pool = int(re.search(r"es256: (\d+) nonces", line).group(1)) if line else 0
             conn = Conn(vg)
+            measure = lambda *a: measure_in(*a, conn=conn)
             cc = lambda *_: conn.request("POST", "/token", "grant_type=client_credentials", auth)
             rows.append((f"client_credentials {alg}", measure(vg, outbase, cc, cc, n)))
             if alg != "ES256":
