@@ -97,9 +97,16 @@ pub fn start_nonce_pool(
     if RING_P256 || capacity == 0 {
         return None;
     }
+    let mut first = false;
     let pool = NONCES
-        .get_or_init(|| std::sync::Arc::new(es256::NoncePool::new(capacity)))
+        .get_or_init(|| {
+            first = true;
+            std::sync::Arc::new(es256::NoncePool::new(capacity))
+        })
         .clone();
+    if !first {
+        return Some(pool); // one filler per process
+    }
     let filler = pool.clone();
     let spawned = std::thread::Builder::new()
         .name("es256-nonces".into())

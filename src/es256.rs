@@ -11,12 +11,12 @@
 //!
 //! The split is `ecdsa::hazmat::sign_prehashed`'s own computation, in the same order, cut
 //! where the message first enters. What must stay true, and the tests that hold it:
-//! - k is uniform in [1, n-1], drawn from the OS generator by rejection (never derived from
-//!   the message, so reuse across messages is impossible by construction), and a nonce is
-//!   moved out of the pool by value: it signs once and is gone;
+//! - k is uniform in [1, n-1], drawn from the OS generator by rejection (a repeat would need
+//!   getrandom to repeat 256 bits), and a nonce is moved out of the pool by value, its slot
+//!   overwritten: it signs once and is gone;
 //! - every operation on k, k⁻¹ and d is `p256`'s constant-time code (`mul_by_generator`
 //!   through its precomputed table, `invert`, field multiplication), with no branch on them;
-//! - nonces live in memory only (zeroed when dropped; the service unit forbids swap), so a
+//! - nonces live in memory only (zeroed when dropped, k as soon as it is inverted), so a
 //!   restart starts with an empty pool;
 //! - signatures are low-S, like every ES256 signature piauth has issued.
 
@@ -25,6 +25,7 @@ use p256::elliptic_curve::ops::{Invert as _, Reduce};
 use p256::elliptic_curve::point::AffineCoordinates as _;
 use p256::elliptic_curve::Field as _;
 use p256::{FieldBytes, NonZeroScalar, ProjectivePoint, Scalar};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// The message-independent half of one ECDSA signature: k⁻¹ and r = x(k·G) mod n.
@@ -38,14 +39,13 @@ impl Nonce {
     /// one inversion: the part of a signature worth doing ahead of time.
     pub fn fresh() -> Nonce {
         loop {
-            let k = random_nonzero_scalar();
+            let mut k = random_nonzero_scalar();
             let r = x_mod_n(&ProjectivePoint::mul_by_generator(&k));
+            let k_inv = *k.invert();
+            p256::elliptic_curve::zeroize::Zeroize::zeroize(&mut k);
             // r = 0 has probability about 2^-256; SEC 1 says to start again with a new k.
             if !bool::from(r.is_zero()) {
-                return Nonce {
-                    k_inv: *k.invert(),
-                    r,
-                };
+                return Nonce { k_inv, r };
             }
         }
     }
@@ -90,6 +90,12 @@ pub struct SigningKey {
     d: NonZeroScalar,
 }
 
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        p256::elliptic_curve::zeroize::Zeroize::zeroize(&mut self.d);
+    }
+}
+
 impl SigningKey {
     /// Parses a PKCS#8 DER P-256 key (RFC 5915 inside RFC 5208).
     pub fn from_pkcs8(der: &[u8]) -> Option<SigningKey> {
@@ -126,6 +132,8 @@ impl SigningKey {
 /// Nonces made ahead of time, at most `capacity`, in memory only.
 pub struct NoncePool {
     ready: Mutex<Vec<Nonce>>,
+    /// How many are ready, readable without the lock (/metrics on every request's context).
+    count: AtomicUsize,
     /// Signalled when a nonce is taken: the filler has room again.
     taken: Condvar,
     capacity: usize,
@@ -136,6 +144,7 @@ impl NoncePool {
     pub fn new(capacity: usize) -> NoncePool {
         NoncePool {
             ready: Mutex::new(Vec::with_capacity(capacity)),
+            count: AtomicUsize::new(0),
             taken: Condvar::new(),
             capacity,
         }
@@ -148,7 +157,19 @@ impl NoncePool {
 
     /// A ready nonce, moved out so that it can sign only once.
     pub fn take(&self) -> Option<Nonce> {
-        let nonce = self.lock().pop();
+        let nonce = {
+            let mut ready = self.lock();
+            let nonce = ready.pop();
+            // pop copied the nonce out; overwrite the copy left in the freed slot.
+            if let Some(slot) = ready.spare_capacity_mut().first_mut() {
+                slot.write(Nonce {
+                    k_inv: Scalar::ZERO,
+                    r: Scalar::ZERO,
+                });
+            }
+            self.count.store(ready.len(), Ordering::Relaxed);
+            nonce
+        };
         if nonce.is_some() {
             self.taken.notify_one();
         }
@@ -157,7 +178,7 @@ impl NoncePool {
 
     /// Nonces ready now.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.count.load(Ordering::Relaxed)
     }
 
     /// Whether none is ready.
@@ -184,6 +205,7 @@ impl NoncePool {
         if ready.len() < self.capacity {
             ready.push(nonce);
         }
+        self.count.store(ready.len(), Ordering::Relaxed);
         ready.len()
     }
 }

@@ -126,7 +126,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
 #[allow(unsafe_code)]
 pub fn allocator_returns_freed_memory_at_once() {
     // SAFETY: mi_option_set stores an integer in mimalloc's option table, for an index it
-    // declares (checked above) and any value; it takes no pointer and is thread-safe.
+    // declares (above) and any value; it takes no pointer. Its stores are not atomic, so it
+    // is called first thing in main, before any thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
 }
 
@@ -135,7 +136,7 @@ pub fn allocator_returns_freed_memory_at_once() {
 /// Best effort: a failure leaves it at normal priority, which costs speed, not safety.
 pub fn lowest_priority_for_this_thread() {
     if let Err(e) = rustix::process::setpriority_process(None, 19) {
-        log::debug!("setpriority: {e}");
+        log::warn!("setpriority: {e}: the ES256 nonce thread competes with requests");
     }
 }
 
