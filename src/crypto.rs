@@ -77,9 +77,9 @@ impl Es256Key {
     }
 }
 
-/// ES256 nonces ready and the most kept, when the server keeps some.
-pub fn nonces_ready() -> Option<(usize, usize)> {
-    NONCES.get().map(|pool| (pool.len(), pool.capacity()))
+/// ES256 nonces ready, when the server keeps some.
+pub fn nonces_ready() -> Option<usize> {
+    NONCES.get().map(|pool| pool.len())
 }
 
 /// The process's ES256 nonces, when the server keeps some (RustCrypto targets only).
@@ -87,27 +87,22 @@ static NONCES: std::sync::OnceLock<std::sync::Arc<es256::NoncePool>> = std::sync
 
 /// Starts keeping up to `capacity` ES256 nonces ready, made by a thread that runs only when
 /// nothing else wants the CPU (`lower`, the adapter's way to say so, runs on it first).
-/// Does nothing where ring signs ES256 (it takes no precomputed nonce) or for 0, and
-/// returns the pool for /metrics. `ready` is called once, when the pool is first full.
-pub fn start_nonce_pool(
-    capacity: usize,
-    lower: fn(),
-    ready: impl FnOnce(usize) + Send + 'static,
-) -> Option<std::sync::Arc<es256::NoncePool>> {
+/// Does nothing where ring signs ES256 (it takes no precomputed nonce), for 0, or when a
+/// pool was started before. `ready` is called once, when the pool is first full.
+pub fn start_nonce_pool(capacity: usize, lower: fn(), ready: impl FnOnce(usize) + Send + 'static) {
     if RING_P256 || capacity == 0 {
-        return None;
+        return;
     }
     let mut first = false;
-    let pool = NONCES
+    let filler = NONCES
         .get_or_init(|| {
             first = true;
             std::sync::Arc::new(es256::NoncePool::new(capacity))
         })
         .clone();
     if !first {
-        return Some(pool); // one filler per process
+        return; // one filler per process
     }
-    let filler = pool.clone();
     let spawned = std::thread::Builder::new()
         .name("es256-nonces".into())
         .spawn(move || {
@@ -124,7 +119,6 @@ pub fn start_nonce_pool(
     if let Err(e) = spawned {
         log::warn!("es256: no nonce thread ({e}); every signature makes its own nonce");
     }
-    Some(pool)
 }
 
 /// A signature could not be made.

@@ -40,14 +40,20 @@ impl Nonce {
     pub fn fresh() -> Nonce {
         loop {
             let mut k = random_nonzero_scalar();
-            let r = x_mod_n(&ProjectivePoint::mul_by_generator(&k));
-            let k_inv = *k.invert();
+            let nonce = Nonce::from_k(&k);
             p256::elliptic_curve::zeroize::Zeroize::zeroize(&mut k);
             // r = 0 has probability about 2^-256; SEC 1 says to start again with a new k.
-            if !bool::from(r.is_zero()) {
-                return Nonce { k_inv, r };
+            if let Some(nonce) = nonce {
+                return nonce;
             }
         }
+    }
+
+    /// The nonce of secret `k`; None when r = x(k·G) mod n is 0.
+    fn from_k(k: &NonZeroScalar) -> Option<Nonce> {
+        let r = x_mod_n(&ProjectivePoint::mul_by_generator(k));
+        let k_inv = *k.invert();
+        (!bool::from(r.is_zero())).then_some(Nonce { k_inv, r })
     }
 }
 
@@ -282,11 +288,9 @@ mod tests {
         for i in 0..16 {
             let msg = format!("message {i}");
             let k = random_nonzero_scalar();
-            let nonce = Nonce {
-                k_inv: *k.invert(),
-                r: x_mod_n(&ProjectivePoint::mul_by_generator(&k)),
-            };
-            let ours = key.sign_with(msg.as_bytes(), nonce).unwrap();
+            let ours = key
+                .sign_with(msg.as_bytes(), Nonce::from_k(&k).unwrap())
+                .unwrap();
             let digest = sha2::Sha256::digest(msg.as_bytes());
             let (theirs, _) = ecdsa::hazmat::sign_prehashed(&key.d, &k, &digest).unwrap();
             assert_eq!(ours, <[u8; 64]>::from(theirs.normalize_s().to_bytes()));

@@ -97,8 +97,8 @@ pub struct Gauges {
     pub token_cache: (u64, u64),
     /// Seconds since the start.
     pub uptime_seconds: u64,
-    /// ES256 nonces ready and the most kept (`None` where ring signs, crypto.rs).
-    pub es256_nonces: Option<(usize, usize)>,
+    /// ES256 nonces ready (`None` where ring signs, crypto.rs).
+    pub es256_nonces: Option<usize>,
 }
 
 impl Metrics {
@@ -237,7 +237,7 @@ impl Metrics {
                 g.uptime_seconds,
             ),
         ];
-        let nonces = g.es256_nonces.map(|(ready, _)| {
+        let nonces = g.es256_nonces.map(|ready| {
             (
                 "piauth_es256_nonces_ready",
                 "ES256 nonces made ahead of time and not yet used.",
@@ -294,7 +294,7 @@ mod tests {
         }
         assert!(!text.contains("es256_nonces"), "no pool, no gauge");
         let text = m.render(&Gauges {
-            es256_nonces: Some((5, 128)),
+            es256_nonces: Some(5),
             ..Gauges::default()
         });
         assert!(text.contains("\npiauth_es256_nonces_ready 5\n"), "{text}");

@@ -274,10 +274,11 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     // the key signs ES256: for any other algorithm the filler's work would only compete
     // with requests (-8% HS256 tokens/s on ARMv6 while it filled). A later rotation to
     // ES256 signs without the pool until the next start.
+    let keys = service.keys();
+    let key = keys.current(unix_now());
     let nonces_started = Instant::now();
-    let signs_es256 = service.keys().current(unix_now()).alg == SigningAlg::Es256;
     crate::crypto::start_nonce_pool(
-        if signs_es256 {
+        if key.alg == SigningAlg::Es256 {
             profile.max_connections
         } else {
             0
@@ -291,8 +292,6 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         },
     );
     let serving = http.spawn(limits, service.clone(), stop.clone(), tls)?;
-    let keys = service.keys();
-    let key = keys.current(unix_now());
     log::info!(
         "signing with {} key {}; data in {}",
         key.alg,

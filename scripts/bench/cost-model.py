@@ -30,7 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from piauthproc import ROOT, RELEASE_BIN, Piauth, basic  # noqa: E402
+from piauthproc import ROOT, RELEASE_BIN, Piauth, basic, elf_bits  # noqa: E402
 
 ZERO = os.path.join(ROOT, "tests", "fixtures", "cpuinfo", "pizerow-9000c1.cpuinfo")
 
@@ -40,14 +40,6 @@ PIS = [
     ("Pi 4 (Cortex-A72, 1.5 GHz, 64-bit OS)", 1.5, 1.4, 64),
     ("Pi 4 (Cortex-A72, 1.5 GHz, 32-bit OS)", 1.5, 1.2, 32),
 ]
-
-
-def elf_bits(path):
-    with open(path, "rb") as f:
-        head = f.read(5)
-    if head[:4] != b"\x7fELF":
-        sys.exit(f"{path} is not an ELF binary")
-    return 32 if head[4] == 1 else 64
 
 
 class Conn:

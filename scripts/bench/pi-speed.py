@@ -143,7 +143,8 @@ def main():
             m = measure(b, args.cpu, alg, args.seconds, args.connections, args.devices, tmp.name)
             ratio = f"{m['rps'] / ossl[alg]:.2f}" if alg in ossl else "-"
             b_txt = (f"{m['burst']['last_s']:.2f} s (median {m['burst']['median_s']:.2f} s, "
-                     f"{m['burst']['retries']} retries)") if "burst" in m else "-"
+                     f"{m['burst']['retries']} retries, "
+                     f"{'nonce pool full' if m['pool'] else 'no nonce pool'})") if "burst" in m else "-"
             rows.append((os.path.relpath(b, ROOT), os.path.getsize(b), alg, m["rps"], m["p99_ms"], ratio, b_txt))
             print(f"{rows[-1][0]} {alg}: {m['rps']:,.0f} tokens/s (p99 {m['p99_ms']:.1f} ms), "
                   f"x OpenSSL {ratio}, burst {b_txt}", flush=True)

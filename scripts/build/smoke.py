@@ -21,13 +21,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from piauthproc import Piauth, basic  # noqa: E402
+from piauthproc import Piauth, basic, elf_bits  # noqa: E402
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "cpuinfo", "pizerow-9000c1.cpuinfo")
-
-
-def elf_bits(path):
-    with open(path, "rb") as f:
-        return 32 if f.read(5)[4] == 1 else 64
 
 
 def main():

@@ -29,6 +29,15 @@ def status_kib(pid, field):
     return 0
 
 
+def elf_bits(path):
+    """32 or 64: the word size of an ELF binary (a 32-bit piauth keeps ES256 nonces)."""
+    with open(path, "rb") as f:
+        head = f.read(5)
+    if head[:4] != b"\x7fELF":
+        raise ValueError(f"{path} is not an ELF binary")
+    return 32 if head[4] == 1 else 64
+
+
 def basic(client_id, secret):
     return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 

@@ -173,8 +173,8 @@ pub struct HostFacts<'a> {
     pub uptime_seconds: u64,
     /// What the status LED shows (`None`: no LED).
     pub led: Option<crate::led::pattern::Mode>,
-    /// ES256 nonces ready, and the most kept (`None`: none kept, es256.rs).
-    pub es256_nonces: Option<(usize, usize)>,
+    /// ES256 nonces ready (`None`: none kept, es256.rs).
+    pub es256_nonces: Option<usize>,
 }
 
 /// Everything an endpoint may read.

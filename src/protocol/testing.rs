@@ -203,7 +203,7 @@ impl World {
                 profile: &self.profile,
                 uptime_seconds: 7,
                 led: None,
-                es256_nonces: Some((3, 128)),
+                es256_nonces: Some(3),
             },
         }
     }
