@@ -289,6 +289,14 @@ impl KeyRing {
             .max_by_key(|k| k.active_from)
     }
 
+    /// Whether the current key or the next one signs with `alg`: what the signer should be
+    /// ready for, before a staged key's first token.
+    pub fn signs_soon_with(&self, alg: SigningAlg, now: u64) -> bool {
+        std::iter::once(self.current(now))
+            .chain(self.next(now))
+            .any(|k| k.alg == alg)
+    }
+
     /// A key by id, if it is still accepted at `now`.
     pub fn find(&self, kid: &str, now: u64) -> Option<&LoadedKey> {
         self.keys.iter().find(|k| k.kid == kid && k.is_live(now))
@@ -454,6 +462,23 @@ mod tests {
         assert!(ring.find(&old.kid, 532 + 899).is_some());
         assert!(ring.find(&old.kid, 532 + 900).is_none());
         assert_eq!(kids(&ring, 532 + 900), [new.kid]);
+    }
+
+    #[test]
+    fn the_signer_gets_ready_for_a_staged_algorithm_and_forgets_a_retired_one() {
+        let ed = generate(SigningAlg::EdDsa, 100).unwrap();
+        let es = generate(SigningAlg::Es256, 200).unwrap();
+        let ring = KeyRing::load(std::slice::from_ref(&ed)).unwrap();
+        assert!(!ring.signs_soon_with(SigningAlg::Es256, 150));
+        // Rotated to ES256 at 200, signing from 300: ready from the rotation on.
+        let records = rotate(std::slice::from_ref(&ed), es.clone(), 200, staged(100));
+        let ring = KeyRing::load(&records).unwrap();
+        assert_eq!(ring.current(250).alg, SigningAlg::EdDsa);
+        assert!(ring.signs_soon_with(SigningAlg::Es256, 250));
+        assert!(ring.signs_soon_with(SigningAlg::EdDsa, 250));
+        // Once ES256 signs, the retired EdDSA key is only published.
+        assert!(ring.signs_soon_with(SigningAlg::Es256, 300));
+        assert!(!ring.signs_soon_with(SigningAlg::EdDsa, 300));
     }
 
     #[test]

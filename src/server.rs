@@ -63,6 +63,32 @@ pub fn tls_identity(cfg: &Config) -> Result<crate::tls::Identity, AppError> {
     Ok(crate::tls::Identity::load(&cfg.tls_source, &names, now)?)
 }
 
+/// Starts the ES256 nonce pool once the current or the next key signs ES256, and says
+/// whether it did. One nonce for each connection the server holds: a burst of every device
+/// at once, after a power cut, signs from the pool; 64 bytes each (8 KiB on a Pi 1). Not for
+/// other algorithms: there the filler's work would only compete with requests (-8% HS256
+/// tokens/s on ARMv6 while it filled).
+fn keep_es256_nonces(service: &Service, connections: usize) -> bool {
+    if !service
+        .keys()
+        .signs_soon_with(SigningAlg::Es256, unix_now())
+    {
+        return false;
+    }
+    let started = Instant::now();
+    crate::crypto::start_nonce_pool(
+        connections,
+        crate::sys::lowest_priority_for_this_thread,
+        move |n| {
+            log::info!(
+                "es256: {n} nonces ready after {} ms",
+                started.elapsed().as_millis()
+            )
+        },
+    );
+    true
+}
+
 /// `key_rotation_days`: once the current key has signed that long and no next key waits,
 /// schedules one, staged like `key rotate`. False if that failed.
 fn rotate_when_due(service: &Service, days: u64) -> bool {
@@ -269,28 +295,9 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         ),
     }
     let tls = tls.map(|identity| identity.server_config()).transpose()?;
-    // One nonce for each connection the server holds: a burst of every device at once,
-    // after a power cut, signs from the pool. 64 bytes each (8 KiB on a Pi 1). Only when
-    // the key signs ES256: for any other algorithm the filler's work would only compete
-    // with requests (-8% HS256 tokens/s on ARMv6 while it filled). A later rotation to
-    // ES256 signs without the pool until the next start.
+    let mut nonces_kept = keep_es256_nonces(&service, profile.max_connections);
     let keys = service.keys();
     let key = keys.current(unix_now());
-    let nonces_started = Instant::now();
-    crate::crypto::start_nonce_pool(
-        if key.alg == SigningAlg::Es256 {
-            profile.max_connections
-        } else {
-            0
-        },
-        crate::sys::lowest_priority_for_this_thread,
-        move |n| {
-            log::info!(
-                "es256: {n} nonces ready after {} ms",
-                nonces_started.elapsed().as_millis()
-            )
-        },
-    );
     let serving = http.spawn(limits, service.clone(), stop.clone(), tls)?;
     log::info!(
         "signing with {} key {}; data in {}",
@@ -329,6 +336,11 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
             }
         }
         clock.look(&service, &led);
+        if !nonces_kept {
+            // A rotation to ES256 (by `key rotate` or by days) fills the pool while the new
+            // key waits to sign.
+            nonces_kept = keep_es256_nonces(&service, profile.max_connections);
+        }
         // Automatic rotation counts days by the clock: only once it is trusted, and after a
         // failure (a full disk, say) not again for an hour rather than every tick.
         if let Some(days) = cfg.key_rotation_days {

@@ -73,10 +73,31 @@ def main():
             verified += f" and PyJWT signature check of {len(tokens)} tokens"
         except ImportError:
             pass
-        print(f"smoke ok: {' '.join(shlex.split(args.runner)) or 'native'}: board {board['model']}, "
-              f"token verified by {verified}{pool}, {time.monotonic() - t0:.1f} s")
     finally:
         server.stop()
+    if pool:
+        pool += ", " + rotated_to_es256(args, os.path.join(tmp.name, "rotated"))
+    print(f"smoke ok: {' '.join(shlex.split(args.runner)) or 'native'}: board {board['model']}, "
+          f"token verified by {verified}{pool}, {time.monotonic() - t0:.1f} s")
+
+
+def rotated_to_es256(args, data):
+    """A store that signed EdDSA, served again with ES256: the pool fills while the staged
+    ES256 key waits to sign, not from the restart after it."""
+    serve = ["--cpuinfo", FIXTURE, "--require-synced-clock", "false"]
+    first = Piauth(data, serve + ["--algorithm", "EdDSA"], binary=args.binary, runner=args.runner, timeout=300)
+    first.stop()
+    assert not any("nonces ready" in line for line in first.log), "".join(first.log)
+    again = Piauth(data, serve, binary=args.binary, runner=args.runner, timeout=300)
+    try:
+        assert any("signing algorithm changed from EdDSA to ES256" in line for line in again.log), \
+            "".join(again.log)
+        assert again.wait_log(r"es256: \d+ nonces ready", 300), \
+            "no ES256 nonces for a staged ES256 key:\n" + "".join(again.log)
+        assert any("signing with EdDSA key" in line for line in again.log), "".join(again.log)
+    finally:
+        again.stop()
+    return "and filled for a staged ES256 key"
 
 
 if __name__ == "__main__":
