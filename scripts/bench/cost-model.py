@@ -169,7 +169,7 @@ def main():
     for b in bins:
         bits = elf_bits(b)
         print(f"== {b} ({bits}-bit)", flush=True)
-        for name, ir in model(b, args.requests, tmp.name):
+        for name, ir in model(b, args.requests, tempfile.mkdtemp(dir=tmp.name)):
             print(f"{name:48} {ir / 1e6:10.3f} M instructions", flush=True)
             results.setdefault(name, {})[bits] = ir
 

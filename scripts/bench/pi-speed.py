@@ -13,7 +13,9 @@ algorithm it measures:
   (wrk on CPU 1), after a warm-up, so the server's state is what it is under steady load;
 - burst (ES256): D devices, each from its own loopback address, open a connection and ask
   for a token at the same moment, as after a power cut; a device answered 503 or 429
-  tries again after the Retry-After it was given. Reported: first request to last token.
+  tries again after the Retry-After it was given. Reported: first request to last token;
+- password grant (HS256 run): a person's login, Argon2id as the profile sizes it, timed one
+  at a time (median of five);
 
 and OpenSSL's `speed ecdsap256 ed25519` signs/s (scripts/bench/armel-openssl.py fetches
 it). The server is sized as a Pi Zero W (tests/fixtures/cpuinfo).
@@ -98,13 +100,27 @@ def burst(server, auth, devices):
             "retries": sum(n - 1 for n, _ in done)}
 
 
+PASSWORD_GRANTS = 5
+
+
 def measure(binary, cpu, alg, seconds, connections, devices, tmp):
-    data = os.path.join(tmp, f"{os.path.basename(os.path.dirname(os.path.dirname(binary)))}-{alg}")
+    data = os.path.join(tempfile.mkdtemp(dir=tmp), alg)
     args = ["--algorithm", alg, "--cpuinfo", ZERO, "--require-synced-clock", "false"]
     s = Piauth(data, args, binary=binary, runner=f"taskset -c 0 {qemu(cpu)}", admin_runner=qemu(cpu), timeout=300)
     try:
-        auth = basic("dev", s.add_client("dev"))
+        auth = basic("dev", s.add_client("dev", grants=("client_credentials", "password")))
         out = {}
+        if alg == "HS256":
+            # A person's login: the Zero W profile's Argon2id, one at a time (HS256, so that
+            # the hash is nearly all of it).
+            s.add_user("alice", "correct horse")
+            body = "grant_type=password&username=alice&password=correct+horse"
+            took = []
+            for _ in range(PASSWORD_GRANTS):
+                t0 = time.monotonic()
+                s.post("/token", body, auth)
+                took.append(time.monotonic() - t0)
+            out["password_ms"] = sorted(took)[len(took) // 2] * 1000
         if devices and alg == "ES256":
             # As after a power cut: the devices come back once the server is up and idle,
             # which is when its nonce pool (if it has one) has filled.
@@ -145,19 +161,21 @@ def main():
             b_txt = (f"{m['burst']['last_s']:.2f} s (median {m['burst']['median_s']:.2f} s, "
                      f"{m['burst']['retries']} retries, "
                      f"{'nonce pool full' if m['pool'] else 'no nonce pool'})") if "burst" in m else "-"
-            rows.append((os.path.relpath(b, ROOT), os.path.getsize(b), alg, m["rps"], m["p99_ms"], ratio, b_txt))
+            pw = f"{m['password_ms']:.0f} ms" if "password_ms" in m else "-"
+            rows.append((os.path.relpath(b, ROOT), os.path.getsize(b), alg, m["rps"], m["p99_ms"], ratio, b_txt, pw))
             print(f"{rows[-1][0]} {alg}: {m['rps']:,.0f} tokens/s (p99 {m['p99_ms']:.1f} ms), "
-                  f"x OpenSSL {ratio}, burst {b_txt}", flush=True)
+                  f"x OpenSSL {ratio}, burst {b_txt}, password grant {pw}", flush=True)
     command = "scripts/bench/pi-speed.py " + " ".join(sys.argv[1:])
     lines = [f"- date: {datetime.date.today()}; `{command.strip()}`",
              f"- OpenSSL 3.0 armel under `qemu-arm-static -cpu {args.cpu}`, `taskset -c 0`: "
              f"ECDSA P-256 {ossl['ES256']:,.0f} signs/s, Ed25519 {ossl['EdDSA']:,.0f} signs/s",
              f"- piauth: server `taskset -c 0`, Pi Zero W profile, wrk on CPU 1, {args.connections} "
-             f"keep-alive connections, {args.seconds:g} s after a 1 s warm-up; burst: {args.devices} devices", "",
-             "| binary | bytes | algorithm | tokens/s | p99 | tokens/s ÷ OpenSSL signs/s | burst: first request to last token |",
-             "|---|---|---|---|---|---|---|"]
+             f"keep-alive connections, {args.seconds:g} s after a 1 s warm-up; burst: {args.devices} devices; "
+             f"password grant: median of {PASSWORD_GRANTS}, one at a time, Argon2id as the profile says", "",
+             "| binary | bytes | algorithm | tokens/s | p99 | tokens/s ÷ OpenSSL signs/s | burst: first request to last token | password grant |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r[0]} | {r[1]:,} | {r[2]} | {r[3]:,.0f} | {r[4]:.1f} ms | {r[5]} | {r[6]} |")
+        lines.append(f"| {r[0]} | {r[1]:,} | {r[2]} | {r[3]:,.0f} | {r[4]:.1f} ms | {r[5]} | {r[6]} | {r[7]} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
