@@ -40,15 +40,18 @@ pub enum Failure {
     Throttled,
     /// The server failed (its store, its keys).
     Server,
+    /// A request's code panicked: a bug, answered 500 while the server went on.
+    Panic,
 }
 
-const FAILURES: [(Failure, &str); 6] = [
+const FAILURES: [(Failure, &str); 7] = [
     (Failure::ClientAuth, "client_auth"),
     (Failure::Password, "wrong_password"),
     (Failure::RefreshReuse, "refresh_reuse"),
     (Failure::Assertion, "assertion_refused"),
     (Failure::Throttled, "throttled"),
     (Failure::Server, "server_error"),
+    (Failure::Panic, "panic"),
 ];
 
 /// Upper bounds of the latency buckets, microseconds (the last bucket is +Inf).
@@ -273,6 +276,8 @@ mod tests {
         m.request("/nowhere", 404, 3_000_000);
         m.issued("client_credentials", 120);
         m.failed(Failure::ClientAuth);
+        m.failed(Failure::Panic);
+        m.failed(Failure::Panic);
         let text = m.render(&Gauges {
             refresh_families: 3,
             ..Gauges::default()
@@ -283,6 +288,8 @@ mod tests {
             "piauth_requests_total{endpoint=\"other\",status=\"4xx\"} 1",
             "piauth_tokens_issued_total{grant=\"client_credentials\"} 1",
             "piauth_failures_total{kind=\"client_auth\"} 1",
+            "piauth_failures_total{kind=\"panic\"} 2",
+            "piauth_failures_total{kind=\"server_error\"} 0",
             "piauth_request_duration_seconds_bucket{le=\"0.001\"} 1",
             "piauth_request_duration_seconds_bucket{le=\"0.05\"} 2",
             "piauth_request_duration_seconds_bucket{le=\"+Inf\"} 3",

@@ -165,7 +165,13 @@ impl Http {
             pool: Pool {
                 workers: Arc::new(tokio::sync::Semaphore::new(workers)),
                 health: self.health.clone(),
-                led: service.led.clone(),
+                on_panic: {
+                    let service = service.clone();
+                    Arc::new(move || {
+                        service.metrics.failed(crate::metrics::Failure::Panic);
+                        service.led.send(crate::led::LedEvent::Fault);
+                    })
+                },
             },
             service,
             limits,
@@ -200,7 +206,8 @@ struct Shared {
 struct Pool {
     workers: Arc<tokio::sync::Semaphore>,
     health: Arc<Health>,
-    led: crate::led::LedEvents,
+    /// Called once for each request whose code panicked.
+    on_panic: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// Open connections, in all and by address.
@@ -512,7 +519,7 @@ async fn on_worker(pool: &Pool, work: impl FnOnce() -> Reply + Send + 'static) -
         Err(e) => {
             // The panic itself was reported by the hook (main.rs).
             log::error!("a request failed inside the server ({e}); the server goes on");
-            pool.led.send(crate::led::LedEvent::Fault);
+            (pool.on_panic)();
             Reply::oauth_error(&crate::oauth_error::OAuthError::server_error(
                 "the server failed on this request",
             ))
@@ -545,6 +552,10 @@ mod tests {
     use super::*;
 
     fn pool(workers: usize) -> Pool {
+        pool_counting_panics(workers, Arc::new(AtomicUsize::new(0)))
+    }
+
+    fn pool_counting_panics(workers: usize, panics: Arc<AtomicUsize>) -> Pool {
         Pool {
             workers: Arc::new(tokio::sync::Semaphore::new(workers)),
             health: Arc::new(Health {
@@ -554,7 +565,9 @@ mod tests {
                 busy: AtomicUsize::new(0),
                 workers: AtomicUsize::new(workers),
             }),
-            led: crate::led::LedEvents::none(),
+            on_panic: Arc::new(move || {
+                panics.fetch_add(1, Ordering::Relaxed);
+            }),
         }
     }
 
@@ -580,7 +593,8 @@ mod tests {
             .thread_name(WORKER_THREAD)
             .build()
             .unwrap();
-        let pool = pool(1);
+        let panics = Arc::new(AtomicUsize::new(0));
+        let pool = pool_counting_panics(1, panics.clone());
         rt.block_on(async {
             let failed = on_worker(&pool, || panic!("a bug in one request")).await;
             assert_eq!(failed.status, 500);
@@ -590,6 +604,8 @@ mod tests {
             assert_eq!(ok.status, 200);
         });
         assert_eq!(pool.health.busy.load(Ordering::Relaxed), 0);
+        // Counted once (for /metrics and the LED), and not for the request that went well.
+        assert_eq!(panics.load(Ordering::Relaxed), 1);
     }
 
     #[test]
