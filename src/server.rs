@@ -63,17 +63,17 @@ pub fn tls_identity(cfg: &Config) -> Result<crate::tls::Identity, AppError> {
     Ok(crate::tls::Identity::load(&cfg.tls_source, &names, now)?)
 }
 
-/// Starts the ES256 nonce pool once the current or the next key signs ES256, and says
-/// whether it did. One nonce for each connection the server holds: a burst of every device
-/// at once, after a power cut, signs from the pool; 64 bytes each (8 KiB on a Pi 1). Not for
-/// other algorithms: there the filler's work would only compete with requests (-8% HS256
-/// tokens/s on ARMv6 while it filled).
-fn keep_es256_nonces(service: &Service, connections: usize) -> bool {
+/// Starts the ES256 nonce pool if the current or the next key signs ES256. One nonce for
+/// each connection the server holds: a burst of every device at once, after a power cut,
+/// signs from the pool; 64 bytes each (8 KiB on a Pi 1). Not for other algorithms: there
+/// the filler's work would only compete with requests (-8% HS256 tokens/s on ARMv6 while
+/// it filled).
+fn keep_es256_nonces(service: &Service, connections: usize) {
     if !service
         .keys()
         .signs_soon_with(SigningAlg::Es256, unix_now())
     {
-        return false;
+        return;
     }
     let started = Instant::now();
     crate::crypto::start_nonce_pool(
@@ -86,7 +86,6 @@ fn keep_es256_nonces(service: &Service, connections: usize) -> bool {
             )
         },
     );
-    true
 }
 
 /// `key_rotation_days`: once the current key has signed that long and no next key waits,
@@ -295,7 +294,9 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         ),
     }
     let tls = tls.map(|identity| identity.server_config()).transpose()?;
-    let mut nonces_kept = keep_es256_nonces(&service, profile.max_connections);
+    // A running server rotates only to its own `algorithm`, so this is decided once: a
+    // change to ES256 takes a restart, which stages the ES256 key and fills the pool now.
+    keep_es256_nonces(&service, profile.max_connections);
     let keys = service.keys();
     let key = keys.current(unix_now());
     let serving = http.spawn(limits, service.clone(), stop.clone(), tls)?;
@@ -336,11 +337,6 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
             }
         }
         clock.look(&service, &led);
-        if !nonces_kept {
-            // A rotation to ES256 (by `key rotate` or by days) fills the pool while the new
-            // key waits to sign.
-            nonces_kept = keep_es256_nonces(&service, profile.max_connections);
-        }
         // Automatic rotation counts days by the clock: only once it is trusted, and after a
         // failure (a full disk, say) not again for an hour rather than every tick.
         if let Some(days) = cfg.key_rotation_days {
