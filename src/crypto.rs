@@ -70,9 +70,7 @@ impl Es256Key {
                 // verifier nothing to malleate and matches what strict verifiers expect.
                 Ok(sig.normalize_s().to_bytes().to_vec())
             }
-            Es256Key::RustCrypto(key) => {
-                Ok(key.sign(message, NONCES.get().map(|pool| &**pool)).to_vec())
-            }
+            Es256Key::RustCrypto(key) => Ok(key.sign(message, NONCES.get()).to_vec()),
         }
     }
 }
@@ -83,7 +81,7 @@ pub fn nonces_ready() -> Option<usize> {
 }
 
 /// The process's ES256 nonces, when the server keeps some (RustCrypto targets only).
-static NONCES: std::sync::OnceLock<std::sync::Arc<es256::NoncePool>> = std::sync::OnceLock::new();
+static NONCES: std::sync::OnceLock<es256::NoncePool> = std::sync::OnceLock::new();
 
 /// Starts keeping up to `capacity` ES256 nonces ready, made by a thread that runs only when
 /// nothing else wants the CPU (`lower`, the adapter's way to say so, runs on it first).
@@ -94,12 +92,10 @@ pub fn start_nonce_pool(capacity: usize, lower: fn(), ready: impl FnOnce(usize) 
         return;
     }
     let mut first = false;
-    let filler = NONCES
-        .get_or_init(|| {
-            first = true;
-            std::sync::Arc::new(es256::NoncePool::new(capacity))
-        })
-        .clone();
+    let filler: &'static es256::NoncePool = NONCES.get_or_init(|| {
+        first = true;
+        es256::NoncePool::new(capacity)
+    });
     if !first {
         return; // one filler per process
     }

@@ -68,11 +68,8 @@ pub fn tls_identity(cfg: &Config) -> Result<crate::tls::Identity, AppError> {
 /// signs from the pool; 64 bytes each (8 KiB on a Pi 1). Not for other algorithms: there
 /// the filler's work would only compete with requests (-8% HS256 tokens/s on ARMv6 while
 /// it filled).
-fn keep_es256_nonces(service: &Service, connections: usize) {
-    if !service
-        .keys()
-        .signs_soon_with(SigningAlg::Es256, unix_now())
-    {
+fn keep_es256_nonces(keys: &crate::keys::KeyRing, now: u64, connections: usize) {
+    if !keys.signs_soon_with(SigningAlg::Es256, now) {
         return;
     }
     let started = Instant::now();
@@ -296,9 +293,10 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     let tls = tls.map(|identity| identity.server_config()).transpose()?;
     // A running server rotates only to its own `algorithm`, so this is decided once: a
     // change to ES256 takes a restart, which stages the ES256 key and fills the pool now.
-    keep_es256_nonces(&service, profile.max_connections);
     let keys = service.keys();
-    let key = keys.current(unix_now());
+    let now = unix_now();
+    keep_es256_nonces(&keys, now, profile.max_connections);
+    let key = keys.current(now);
     let serving = http.spawn(limits, service.clone(), stop.clone(), tls)?;
     log::info!(
         "signing with {} key {}; data in {}",
