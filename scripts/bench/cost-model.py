@@ -164,12 +164,17 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "cost-model.md"))
     args = ap.parse_args()
     bins = [os.path.abspath(b) for b in (args.bin or [RELEASE_BIN])]
+    sizes = [elf_bits(b) for b in bins]
+    if len(set(sizes)) < len(sizes):
+        # The table has one column per word size, and the data directories are named by it.
+        sys.exit("one binary per word size: measure another build of the same size in a "
+                 "second run, with its own --out")
     tmp = tempfile.TemporaryDirectory()
     results = {}
     for b in bins:
         bits = elf_bits(b)
         print(f"== {b} ({bits}-bit)", flush=True)
-        for name, ir in model(b, args.requests, tempfile.mkdtemp(dir=tmp.name)):
+        for name, ir in model(b, args.requests, tmp.name):
             print(f"{name:48} {ir / 1e6:10.3f} M instructions", flush=True)
             results.setdefault(name, {})[bits] = ir
 
