@@ -26,9 +26,13 @@ pub enum Command {
     /// Manage clients (works whether the server runs or not).
     #[command(subcommand)]
     Client(ClientCommand),
-    /// Manage the users of the password grant.
+    /// Manage the people who sign in: through piauth's pages to apps and devices, or by the
+    /// password grant.
     #[command(subcommand)]
     User(UserCommand),
+    /// The groups people are in (set with `user add/edit --group`).
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Manage the issuers whose assertions the JWT bearer grant takes.
     #[command(subcommand)]
     Issuer(IssuerCommand),
@@ -143,6 +147,21 @@ pub struct ClientSpec {
     #[arg(long)]
     #[serde(default)]
     pub public: bool,
+    /// Require PKCE on every authorization request, even an OpenID Connect one with a nonce
+    /// (public clients always need it).
+    #[arg(long)]
+    #[serde(default)]
+    pub require_pkce: bool,
+    /// Only members of this group may sign in to it or get its tokens for a person
+    /// (repeatable: a member of any of them).
+    #[arg(long = "allowed-group", value_name = "GROUP")]
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    /// What its ID tokens are signed with: RS256 (the default of OpenID Connect), PS256,
+    /// ES256 or EdDSA.
+    #[arg(long, value_name = "ALG")]
+    #[serde(default)]
+    pub id_token_alg: Option<String>,
     /// Where the keys are published instead.
     #[command(flatten)]
     #[serde(skip)]
@@ -257,22 +276,42 @@ pub enum IssuerCommand {
     },
 }
 
+/// What a person is, as `user add` and `user edit` set it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, serde::Serialize, serde::Deserialize)]
+pub struct PersonArgs {
+    /// The name apps show (OpenID Connect `name`, with the `profile` scope).
+    #[arg(long = "name", value_name = "TEXT")]
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Email address (OpenID Connect `email`, with the `email` scope); verified unless
+    /// `--email-unverified`.
+    #[arg(long, value_name = "ADDRESS")]
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The address is not known to be theirs: `email_verified` is false (apps such as
+    /// oauth2-proxy then refuse it).
+    #[arg(long)]
+    #[serde(default)]
+    pub email_unverified: bool,
+    /// A group the person is in (repeatable; `user edit` replaces the groups with these).
+    #[arg(long = "group", value_name = "GROUP")]
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
 /// `piauth user ...`
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Add a user; the password is read from standard input.
+    /// Add a person; the password is read from standard input.
     Add {
         /// User name.
         name: String,
         /// Allowed scope (repeatable).
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
-        /// The name apps show (OpenID Connect `name`, with the `profile` scope).
-        #[arg(long = "name", value_name = "TEXT")]
-        display_name: Option<String>,
-        /// Email address (OpenID Connect `email`, with the `email` scope).
-        #[arg(long, value_name = "ADDRESS")]
-        email: Option<String>,
+        /// Name, email and groups.
+        #[command(flatten)]
+        person: PersonArgs,
         /// May open the operator's page.
         #[arg(long)]
         admin: bool,
@@ -280,36 +319,79 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// List users.
+    /// Change a person's name, email, groups or operator flag; their sessions go on.
+    /// A change of groups applies at their next token or refresh.
+    Edit {
+        /// User name.
+        name: String,
+        /// What changes (what is not given stays).
+        #[command(flatten)]
+        person: PersonArgs,
+        /// The address is theirs again: `email_verified` true.
+        #[arg(long, conflicts_with = "email_unverified")]
+        email_verified: bool,
+        /// Leave every group.
+        #[arg(long, conflicts_with = "groups")]
+        no_groups: bool,
+        /// May open the operator's page.
+        #[arg(long, conflicts_with = "no_admin")]
+        admin: bool,
+        /// May no longer open the operator's page.
+        #[arg(long)]
+        no_admin: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one person.
+    Show {
+        /// User name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List people.
     List {
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Remove a user; their refresh tokens stop working.
+    /// Remove a person; their refresh tokens stop working.
     Remove {
         /// User name.
         name: String,
     },
-    /// Set a user's password, read from standard input.
+    /// Set a person's password, read from standard input.
     Passwd {
         /// User name.
         name: String,
         /// Read the password from standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
-        /// Keep the user's sessions (refresh tokens): by default a new password ends them,
+        /// Keep the person's sessions (refresh tokens): by default a new password ends them,
         /// as after a lost phone.
         #[arg(long)]
         keep_sessions: bool,
     },
-    /// Take back what a user allowed an app: their consent (the app asks again) and the
+    /// Take back what a person allowed an app: their consent (the app asks again) and the
     /// refresh tokens it got from them.
     Revoke {
         /// User name.
         name: String,
         /// The client.
         client: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `piauth group ...`
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// List the groups, with their members and the apps that allow them.
+    List {
         /// Print JSON.
         #[arg(long)]
         json: bool,

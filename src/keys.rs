@@ -4,7 +4,7 @@
 //! Rotation makes a new key current and keeps each previous public key published until
 //! every token it signed has expired (RFC 7517 consumers cache and look up by `kid`).
 
-use crate::record::KeyRecord;
+use crate::record::{KeyPurpose, KeyRecord};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
@@ -161,6 +161,7 @@ pub fn generate(alg: SigningAlg, now: u64) -> Result<KeyRecord, KeyError> {
         retired_at: None,
         publish_until: None,
         active_from: None,
+        purpose: KeyPurpose::Access,
     })
 }
 
@@ -193,6 +194,8 @@ pub struct LoadedKey {
     pub retired_at: Option<u64>,
     /// Published and accepted until then (retired keys only).
     pub publish_until: Option<u64>,
+    /// What it signs.
+    pub purpose: KeyPurpose,
 }
 
 impl LoadedKey {
@@ -229,6 +232,7 @@ impl LoadedKey {
             active_from: record.active_from.unwrap_or(record.created_at),
             retired_at: record.retired_at,
             publish_until: record.publish_until,
+            purpose: record.purpose,
         })
     }
 
@@ -250,43 +254,91 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Builds the ring from stored keys; one of them must never have been retired.
+    /// Builds the ring from stored keys; one access-token key must never have been retired.
     pub fn load(records: &[KeyRecord]) -> Result<KeyRing, KeyError> {
         let keys = records
             .iter()
             .map(LoadedKey::from_record)
             .collect::<Result<Vec<_>, _>>()?;
-        if !keys.iter().any(|k| k.retired_at.is_none()) {
+        if !keys
+            .iter()
+            .any(|k| k.retired_at.is_none() && k.purpose.is_access())
+        {
             return Err(KeyError::NoCurrentKey);
         }
         Ok(KeyRing { keys })
     }
 
-    /// The key new tokens are signed with at `now`: the most recently activated key not yet
-    /// retired. A clock set before every activation falls back to the earliest key, never
-    /// to none.
-    pub fn current(&self, now: u64) -> &LoadedKey {
-        let by_activation = |k: &&LoadedKey| (k.active_from, k.created_at);
+    /// The keys of one line: the access-token keys, or the ID-token keys of one algorithm.
+    fn line(
+        &self,
+        purpose: KeyPurpose,
+        alg: Option<SigningAlg>,
+    ) -> impl Iterator<Item = &LoadedKey> + Clone {
         self.keys
             .iter()
+            .filter(move |k| k.purpose == purpose && alg.is_none_or(|a| k.alg == a))
+    }
+
+    /// The key of a line that signs at `now`: the most recently activated key not yet
+    /// retired. A clock set before every activation falls back to the earliest key, never
+    /// to none.
+    fn signer_of<'a>(
+        line: impl Iterator<Item = &'a LoadedKey> + Clone,
+        now: u64,
+    ) -> Option<&'a LoadedKey> {
+        let by_activation = |k: &&LoadedKey| (k.active_from, k.created_at);
+        line.clone()
             .filter(|k| k.signs_at(now))
             .max_by_key(by_activation)
             .or_else(|| {
-                self.keys
-                    .iter()
+                line.clone()
                     .filter(|k| k.active_from <= now)
                     .max_by_key(by_activation)
             })
-            .or_else(|| self.keys.iter().min_by_key(by_activation))
-            .expect("a ring holds at least one key")
+            .or_else(|| line.min_by_key(by_activation))
     }
 
-    /// The key that will sign next, while it waits for verifiers to learn it.
+    /// The key new access tokens are signed with at `now`.
+    pub fn current(&self, now: u64) -> &LoadedKey {
+        Self::signer_of(self.line(KeyPurpose::Access, None), now)
+            .expect("a ring holds at least one access-token key")
+    }
+
+    /// The access-token key that will sign next, while it waits for verifiers to learn it.
     pub fn next(&self, now: u64) -> Option<&LoadedKey> {
-        self.keys
-            .iter()
+        self.line(KeyPurpose::Access, None)
             .filter(|k| k.active_from > now && k.retired_at.is_none())
             .max_by_key(|k| k.active_from)
+    }
+
+    /// The key an ID token in `alg` is signed with at `now`: the access-token key when it
+    /// signs `alg`, else the current ID-token key of `alg`, if there is one. HS256 never:
+    /// an ID token signed with the server's secret could be checked by no app.
+    pub fn id_signer(&self, alg: SigningAlg, now: u64) -> Option<&LoadedKey> {
+        if alg.is_symmetric() {
+            return None;
+        }
+        let access = self.current(now);
+        if access.alg == alg {
+            return Some(access);
+        }
+        let line = self.line(KeyPurpose::IdToken, Some(alg));
+        Self::signer_of(line.filter(|k| k.retired_at.is_none_or(|r| now < r)), now)
+    }
+
+    /// The algorithms ID tokens can be signed with at `now`, in the order metadata lists them:
+    /// RS256 first, the default every app supports.
+    pub fn id_algs(&self, now: u64) -> Vec<SigningAlg> {
+        [
+            SigningAlg::Rs256,
+            SigningAlg::Es256,
+            SigningAlg::EdDsa,
+            SigningAlg::Ps256,
+        ]
+        .into_iter()
+            .filter(|a| self.id_signer(*a, now).is_some())
+            .collect()
     }
 
     /// Whether the current key or the next one signs with `alg`: what the signer should be
@@ -294,6 +346,7 @@ impl KeyRing {
     pub fn signs_soon_with(&self, alg: SigningAlg, now: u64) -> bool {
         std::iter::once(self.current(now))
             .chain(self.next(now))
+            .chain(self.id_signer(alg, now))
             .any(|k| k.alg == alg)
     }
 
@@ -340,6 +393,24 @@ pub fn rotation_base(records: &[KeyRecord], now: u64) -> u64 {
 /// new key before it meets a token signed by it.
 pub fn activation_delay(jwks_max_age: u64) -> u64 {
     jwks_max_age.saturating_add(jwks_max_age / 10 + 2)
+}
+
+/// The lines of ID-token keys a rotation renews: for each algorithm with an ID-token key
+/// not yet retired, every ID-token key of that algorithm.
+pub fn id_lines(records: &[KeyRecord]) -> Vec<(SigningAlg, Vec<KeyRecord>)> {
+    SigningAlg::ALL
+        .into_iter()
+        .filter_map(|alg| {
+            let line: Vec<KeyRecord> = records
+                .iter()
+                .filter(|r| r.purpose == KeyPurpose::IdToken && r.alg == alg.as_str())
+                .cloned()
+                .collect();
+            line.iter()
+                .any(|r| r.retired_at.is_none())
+                .then_some((alg, line))
+        })
+        .collect()
 }
 
 /// How a rotation treats the keys in place.

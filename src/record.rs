@@ -173,9 +173,25 @@ pub struct ClientRecord {
     /// flow with PKCE only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub public: bool,
+    /// PKCE on every authorization request, even an OpenID Connect one with a `nonce`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pkce: bool,
+    /// Only members of one of these groups may sign in to it or get its tokens for a person;
+    /// empty: everyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_groups: Vec<String>,
+    /// What its ID tokens are signed with (`None`: RS256, OpenID Connect's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_alg: Option<String>,
 }
 
 impl ClientRecord {
+    /// Whether `user` may use it: a member of one of its allowed groups, when it names any.
+    pub fn admits(&self, user: &UserRecord) -> bool {
+        self.allowed_groups.is_empty()
+            || self.allowed_groups.iter().any(|g| user.groups.contains(g))
+    }
+
     /// Whether it authenticates with keys (`private_key_jwt`) rather than a secret.
     pub fn has_keys(&self) -> bool {
         !self.keys.is_empty() || self.jwks.is_some()
@@ -194,7 +210,8 @@ impl fmt::Debug for ClientRecord {
     }
 }
 
-/// A resource owner of the password grant.
+/// A person of the household: signs in to apps through piauth's pages (the authorization
+/// code and device flows), or through the password grant.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     /// The user name.
@@ -220,6 +237,14 @@ pub struct UserRecord {
     /// May open the operator's page.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub admin: bool,
+    /// The operator said the address is not known to be theirs (`email_verified` false).
+    /// By default an address the operator typed is verified: the operator is the authority
+    /// of a home network's accounts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub email_unverified: bool,
+    /// The groups the person is in (OpenID Connect `groups`), sorted, no duplicates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl fmt::Debug for UserRecord {
@@ -281,6 +306,25 @@ impl fmt::Debug for FamilyRecord {
     }
 }
 
+/// What a key signs: access tokens (the configured `algorithm`), or ID tokens in an algorithm
+/// an app expects that the access-token key does not sign (RS256 by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPurpose {
+    /// Access tokens (and ID tokens in the same algorithm).
+    #[default]
+    Access,
+    /// ID tokens only.
+    IdToken,
+}
+
+impl KeyPurpose {
+    /// Keys from before purposes existed are access-token keys.
+    pub fn is_access(&self) -> bool {
+        *self == KeyPurpose::Access
+    }
+}
+
 /// A signing key.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
@@ -300,6 +344,9 @@ pub struct KeyRecord {
     /// verifier's cached JWKS holds it. `None`: from `created_at` (keys from before staging).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_from: Option<u64>,
+    /// What it signs.
+    #[serde(default, skip_serializing_if = "KeyPurpose::is_access")]
+    pub purpose: KeyPurpose,
 }
 
 impl fmt::Debug for KeyRecord {
@@ -353,6 +400,7 @@ mod tests {
             retired_at: None,
             publish_until: None,
             active_from: None,
+            purpose: KeyPurpose::Access,
         };
         assert!(!format!("{k:?}").contains("c2VjcmV0"));
     }

@@ -94,7 +94,7 @@ impl Scope {
 
 /// The OpenID Connect scopes (Core §5.4): about the person, not a permission. A client must
 /// still be registered with them to ask.
-pub const IDENTITY: [&str; 3] = ["openid", "profile", "email"];
+pub const IDENTITY: [&str; 4] = ["openid", "profile", "email", "groups"];
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -85,6 +85,41 @@ fn keep_es256_nonces(keys: &crate::keys::KeyRing, now: u64, connections: usize) 
     );
 }
 
+/// OpenID Connect's default ID-token algorithm, RS256, needs an RSA key, which takes seconds
+/// to make on a Pi 1: it is made once, on a thread at the lowest priority, after the listener
+/// is up, so that neither the start nor a first access token waits for it. Until it is there,
+/// an app asking for RS256 ID tokens is told to try again (browser.rs).
+fn make_id_key_ahead(service: &Arc<Service>) {
+    let ready = |ring: &crate::keys::KeyRing| {
+        ring.id_signer(SigningAlg::Rs256, unix_now())
+            .map(|k| k.kid.clone())
+    };
+    if let Some(kid) = ready(&service.keys()) {
+        log::info!("ID tokens: RS256 key {kid}");
+        return;
+    }
+    let service = service.clone();
+    let spawned = std::thread::Builder::new()
+        .name("id-key".into())
+        .spawn(move || {
+            crate::sys::lowest_priority_for_this_thread();
+            let started = Instant::now();
+            let made = service::ensure_id_key(&service.store, SigningAlg::Rs256)
+                .and_then(|_| service.reload_keys());
+            match (made, ready(&service.keys())) {
+                (Ok(()), Some(kid)) => log::info!(
+                    "ID tokens: RS256 key {kid}, made in {} ms",
+                    started.elapsed().as_millis()
+                ),
+                (Err(e), _) => log::error!("making the RS256 ID-token key failed: {e}"),
+                (Ok(()), None) => log::error!("the RS256 ID-token key was made but is not in the ring"),
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot start the thread that makes the RS256 ID-token key: {e}");
+    }
+}
+
 /// `key_rotation_days`: once the current key has signed that long and no next key waits,
 /// schedules one, staged like `key rotate`. False if that failed.
 fn rotate_when_due(service: &Service, days: u64) -> bool {
@@ -298,6 +333,7 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     keep_es256_nonces(&keys, now, profile.max_connections);
     let key = keys.current(now);
     let serving = http.spawn(limits, service.clone(), stop.clone(), tls)?;
+    make_id_key_ahead(&service);
     log::info!(
         "signing with {} key {}; data in {}",
         key.alg,

@@ -6,6 +6,7 @@
 use crate::keys::{self, KeyError, KeyRing, SigningAlg};
 use crate::protocol::clock::ClockState;
 use crate::protocol::{Change, Context, HostFacts, Policy};
+use crate::record::{KeyPurpose, KeyRecord};
 use crate::store::{Store, StoreError};
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -62,9 +63,10 @@ pub fn max_token_life(store: &Store, policy: &Policy) -> Result<u64, StoreError>
     Ok(longest.saturating_add(policy.leeway))
 }
 
-/// Makes a new key of `alg`: staged (published now, signing once verifiers' cached JWKS
-/// hold it), or at once when `now` (the keys in place are compromised). Returns its id and
-/// when it signs from.
+/// Makes a new access-token key of `alg`, and a new key for each line of ID-token keys:
+/// staged (published now, signing once verifiers' cached JWKS hold them), or at once when
+/// `now` (the keys in place are compromised). Returns the access key's id and when it signs
+/// from.
 pub fn rotate_key(
     store: &Store,
     policy: &Policy,
@@ -76,8 +78,6 @@ pub fn rotate_key(
         &records,
         unix_now().max(crate::protocol::clock::BUILD_FLOOR),
     );
-    let fresh = keys::generate(alg, time)?;
-    let kid = fresh.kid.clone();
     let how = match now {
         true => keys::Rotation::Now,
         false => keys::Rotation::Staged {
@@ -85,11 +85,39 @@ pub fn rotate_key(
             max_token_life: max_token_life(store, policy)?,
         },
     };
-    let changed = keys::rotate(&records, fresh, time, how);
+    let fresh = keys::generate(alg, time)?;
+    let kid = fresh.kid.clone();
+    let access: Vec<KeyRecord> = records
+        .iter()
+        .filter(|r| r.purpose.is_access())
+        .cloned()
+        .collect();
+    let mut changed = keys::rotate(&access, fresh, time, how);
     let from = changed.last().and_then(|k| k.active_from).unwrap_or(time);
+    for (id_alg, line) in keys::id_lines(&records) {
+        let mut fresh = keys::generate(id_alg, time)?;
+        fresh.purpose = KeyPurpose::IdToken;
+        changed.extend(keys::rotate(&line, fresh, time, how));
+    }
     // Key records have no precondition: this cannot conflict.
     let _ = store.apply(&[Change::PutKeys(changed)])?;
     Ok((kid, from))
+}
+
+/// Makes sure ID tokens can be signed with `alg`: the access-token key signs it, or an
+/// ID-token key of it exists (made now if not, signing at once: no verifier has seen a token
+/// of that line yet). True if a key was made.
+pub fn ensure_id_key(store: &Store, alg: SigningAlg) -> Result<bool, ServiceError> {
+    let now = unix_now();
+    if alg.is_symmetric() || KeyRing::load(&store.keys()?)?.id_signer(alg, now).is_some() {
+        return Ok(false);
+    }
+    let time = now.max(crate::protocol::clock::BUILD_FLOOR);
+    let mut fresh = keys::generate(alg, time)?;
+    fresh.purpose = KeyPurpose::IdToken;
+    fresh.active_from = Some(0);
+    let _ = store.apply(&[Change::PutKeys(vec![fresh])])?;
+    Ok(true)
 }
 
 /// Loads the key ring, creating the first key, or rotating to `alg` when the configured

@@ -136,7 +136,7 @@ pub fn allocator_returns_freed_memory_at_once() {
 /// Best effort: a failure leaves it at normal priority, which costs speed, not safety.
 pub fn lowest_priority_for_this_thread() {
     if let Err(e) = rustix::process::setpriority_process(None, 19) {
-        log::warn!("setpriority: {e}: the ES256 nonce thread competes with requests");
+        log::warn!("setpriority: {e}: a background thread competes with requests");
     }
 }
 

@@ -35,9 +35,13 @@ pub struct AccessClaims {
     pub client_id: String,
     /// Space-separated granted scope.
     pub scope: String,
-    /// The resource owner's name, for the password grant.
+    /// The person's name, for a token of a person (any grant but client_credentials and
+    /// the JWT bearer grant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The person's groups, with the `groups` scope (RFC 9068 §2.2.3.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 /// Why a token was not accepted. Callers answer all of these the same way
@@ -307,6 +311,7 @@ mod tests {
 
     fn claims(now: u64) -> AccessClaims {
         AccessClaims {
+            groups: None,
             iss: "http://pi.local".into(),
             sub: "sensor".into(),
             aud: vec!["sensor".into(), "http://pi.local".into()],

@@ -226,7 +226,8 @@ fn admin_works_while_the_server_is_stopped() {
     let secret = s.add_client("offline", &["client_credentials"], &["read"]);
     s.add_user("frank", "pw", &["read"]);
     let keys = s.admin_json(&["key", "list", "--json"]);
-    assert_eq!(keys.as_array().unwrap().len(), 1);
+    let access = keys.as_array().unwrap().iter();
+    assert_eq!(access.filter(|k| k["signs"] == "access_tokens").count(), 1);
     s.restart();
     let t = s.token("offline", &secret, "grant_type=client_credentials");
     assert_eq!(t["scope"], "read");

@@ -516,13 +516,19 @@ fn openid_connect_gives_an_id_token_userinfo_discovery_and_logout() {
     let secret = wiki["client_secret"].as_str().unwrap().to_string();
     s.remember_secret(&secret);
 
+    // RS256, OpenID Connect's default, beside the ES256 access-token key, once its key is made.
+    s.wait_id_key();
     let d = s.get("/.well-known/openid-configuration").json();
     assert_eq!(d["issuer"], s.issuer());
     assert_eq!(d["userinfo_endpoint"], format!("{}/userinfo", s.issuer()));
     assert_eq!(d["end_session_endpoint"], format!("{}/logout", s.issuer()));
     assert_eq!(
         d["id_token_signing_alg_values_supported"],
-        serde_json::json!(["ES256"])
+        serde_json::json!(["RS256", "ES256"])
+    );
+    assert_eq!(
+        d["response_modes_supported"],
+        serde_json::json!(["query", "fragment", "form_post"])
     );
     assert_eq!(d["subject_types_supported"], serde_json::json!(["public"]));
 
@@ -543,6 +549,7 @@ fn openid_connect_gives_an_id_token_userinfo_discovery_and_logout() {
     // The ID token verifies against the JWKS, and says what OpenID Connect Core §2 says.
     let header = jsonwebtoken::decode_header(id_token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("JWT"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
     let jwks: jsonwebtoken::jwk::JwkSet =
         serde_json::from_value(s.get("/jwks.json").json()).unwrap();
     let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
@@ -559,6 +566,11 @@ fn openid_connect_gives_an_id_token_userinfo_discovery_and_logout() {
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["nonce"], "n-1");
     assert_eq!(claims["azp"], "wiki");
+    // What most apps read from the ID token rather than UserInfo; the operator typed the
+    // address, so it is verified.
+    assert_eq!(claims["email"], "alice@home.arpa");
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(claims["name"], "Alice Liddell");
     assert!(claims["auth_time"].as_u64().unwrap() <= claims["iat"].as_u64().unwrap());
     let digest = sha2::Sha256::digest(access.as_bytes());
     assert_eq!(claims["at_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));

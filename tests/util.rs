@@ -240,6 +240,11 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// Waits until the RS256 key of ID tokens is ready (made on a thread after start).
+    pub fn wait_id_key(&self) {
+        self.wait_for_log("ID tokens: RS256 key", 1);
+    }
+
     /// Everything the server logged so far.
     pub fn logs(&self) -> String {
         self.logs.0.lock().unwrap().clone()

@@ -1,7 +1,7 @@
 //! From a parsed command line to an admin request: the CLI side of the admin channel.
 
 use super::{AdminError, AdminRequest};
-use crate::cli::{ClientCommand, Command, IssuerCommand, KeyCommand, UserCommand};
+use crate::cli::{ClientCommand, Command, GroupCommand, IssuerCommand, KeyCommand, UserCommand};
 use std::io::Read;
 
 fn read_password_stdin() -> Result<String, AdminError> {
@@ -81,8 +81,7 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
             UserCommand::Add {
                 name,
                 scopes,
-                display_name,
-                email,
+                person,
                 admin,
                 ..
             } => (
@@ -90,12 +89,36 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                     name: name.clone(),
                     scopes: scopes.clone(),
                     password: read_password_stdin()?,
-                    display_name: display_name.clone(),
-                    email: email.clone(),
+                    person: person.clone(),
                     admin: *admin,
                 },
                 false,
             ),
+            UserCommand::Edit {
+                name,
+                person,
+                email_verified,
+                no_groups,
+                admin,
+                no_admin,
+                json,
+            } => (
+                AdminRequest::UserEdit {
+                    name: name.clone(),
+                    person: person.clone(),
+                    email_verified: *email_verified,
+                    no_groups: *no_groups,
+                    admin: match (admin, no_admin) {
+                        (true, _) => Some(true),
+                        (_, true) => Some(false),
+                        _ => None,
+                    },
+                },
+                *json,
+            ),
+            UserCommand::Show { name, json } => {
+                (AdminRequest::UserShow { name: name.clone() }, *json)
+            }
             UserCommand::List { json } => (AdminRequest::UserList, *json),
             UserCommand::Remove { name } => {
                 (AdminRequest::UserRemove { name: name.clone() }, false)
@@ -120,6 +143,7 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                 false,
             ),
         },
+        Command::Group(GroupCommand::List { json }) => (AdminRequest::GroupList, *json),
         Command::Key(k) => match k {
             KeyCommand::List { json } => (AdminRequest::KeyList, *json),
             KeyCommand::Rotate { json, now } => (AdminRequest::KeyRotate { now: *now }, *json),

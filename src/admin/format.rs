@@ -37,6 +37,7 @@ pub fn render(req: &AdminRequest, v: &Value, json: bool) -> String {
             ),
             AdminRequest::ClientList
             | AdminRequest::UserList
+            | AdminRequest::GroupList
             | AdminRequest::KeyList
             | AdminRequest::IssuerList
             | AdminRequest::Audit => {

@@ -98,7 +98,61 @@ fn client_json(c: &ClientRecord) -> Value {
         "redirect_uris": c.redirect_uris,
         "keys": key_names(&c.keys),
         "jwks_uri": c.jwks.as_ref().map(|j| &j.uri),
+        "pkce": crate::protocol::authorize::pkce_rule(c).describe(),
+        "allowed_groups": c.allowed_groups,
+        "id_token_alg": crate::protocol::oidc::id_token_alg(c).as_str(),
     })
+}
+
+/// A person as `user show` and `user list` print them (never the password's hash).
+fn user_json(u: &UserRecord) -> Value {
+    json!({
+        "username": u.name,
+        "scope": u.scope.to_string(),
+        "name": u.display_name,
+        "email": u.email,
+        "email_verified": u.email.is_some() && !u.email_unverified,
+        "groups": u.groups,
+        "admin": u.admin,
+        "created_at": u.created_at,
+    })
+}
+
+/// Groups as given: valid names, each once, sorted.
+fn groups_of(groups: &[String]) -> Result<Vec<String>, AdminError> {
+    let mut out: Vec<String> = Vec::new();
+    for g in groups {
+        check_name("group", g)?;
+        out.push(g.clone());
+    }
+    out.sort();
+    out.dedup();
+    if out.len() > 64 {
+        return Err(AdminError::Invalid("at most 64 groups".into()));
+    }
+    Ok(out)
+}
+
+/// A name to show and an email address, checked.
+fn check_person(person: &crate::cli::PersonArgs) -> Result<(), AdminError> {
+    let text_ok = |t: &Option<String>| {
+        t.as_ref()
+            .is_none_or(|t| !t.is_empty() && t.len() <= 128 && !t.chars().any(char::is_control))
+    };
+    if !text_ok(&person.display_name) {
+        return Err(AdminError::Invalid(
+            "--name must be 1 to 128 printable characters".into(),
+        ));
+    }
+    let email_ok = |e: &str| {
+        e.split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+            && !e.chars().any(|c| c.is_whitespace())
+    };
+    if !text_ok(&person.email) || person.email.as_deref().is_some_and(|e| !email_ok(e)) {
+        return Err(AdminError::Invalid("--email is not an email address".into()));
+    }
+    Ok(())
 }
 
 /// Public JWKs as `client show` and `issuer list` name them: "ALG KID".
@@ -154,6 +208,11 @@ fn check_flow(
         }
     }
     Ok(())
+}
+
+/// Whether a client with these grants signs people in (and so may get ID tokens).
+fn grants_sign_in(grants: &[GrantType]) -> bool {
+    grants.contains(&GrantType::AuthorizationCode)
 }
 
 /// Registered keys or a published key set, not both; the location checked again here, since
@@ -268,9 +327,22 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             jwks,
             redirect_uris,
             public,
+            require_pkce,
+            allowed_groups,
+            id_token_alg,
             ..
         }) => {
             let jwks = key_location(&keys, jwks)?;
+            let allowed_groups = groups_of(&allowed_groups)?;
+            let id_token_alg = match id_token_alg.as_deref().map(SigningAlg::parse) {
+                None => None,
+                Some(Some(a)) if !a.is_symmetric() => Some(a),
+                Some(_) => {
+                    return Err(AdminError::Invalid(
+                        "--id-token-alg must be RS256, PS256, ES256 or EdDSA".into(),
+                    ))
+                }
+            };
             check_name("client id", &id)?;
             check_ttl("access-ttl", access_ttl)?;
             check_ttl("refresh-ttl", refresh_ttl)?;
@@ -318,13 +390,22 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 jwks,
                 redirect_uris,
                 public,
+                require_pkce,
+                allowed_groups,
+                id_token_alg: id_token_alg.map(|a| a.as_str().to_string()),
             };
+            if store.client(&id)?.is_some() {
+                return Err(AdminError::Exists(format!("client {id:?} already exists")));
+            }
+            // Its ID tokens need a key of their algorithm before its first sign-in.
+            let made = grants_sign_in(&record.grants)
+                && service::ensure_id_key(store, crate::protocol::oidc::id_token_alg(&record))?;
             apply(store, &[Change::InsertClient(record.clone())])?;
             let mut v = client_json(&record);
             if let Some(secret) = secret {
                 v["client_secret"] = json!(secret);
             }
-            v
+            return Ok((v, made));
         }
         AdminRequest::ClientList => json!(store.clients()?.iter().map(client_json).collect::<Vec<_>>()),
         AdminRequest::ClientShow { id } => client_json(&store.client(&id)?.ok_or_else(|| no_client(&id))?),
@@ -371,26 +452,13 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             name,
             scopes,
             password,
-            display_name,
-            email,
+            person,
             admin,
         } => {
             check_name("user name", &name)?;
             read_password(&password)?;
-            let text_ok = |t: &Option<String>| {
-                t.as_ref()
-                    .is_none_or(|t| !t.is_empty() && t.len() <= 128 && !t.chars().any(char::is_control))
-            };
-            if !text_ok(&display_name) {
-                return Err(AdminError::Invalid("--name must be 1 to 128 printable characters".into()));
-            }
-            let email_ok = |e: &str| {
-                e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
-                    && !e.chars().any(|c| c.is_whitespace())
-            };
-            if !text_ok(&email) || email.as_deref().is_some_and(|e| !email_ok(e)) {
-                return Err(AdminError::Invalid("--email is not an email address".into()));
-            }
+            check_person(&person)?;
+            let groups = groups_of(&person.groups)?;
             let hash = secret::hash_password(&password, ctx.policy.password_cost)
                 .map_err(|e| AdminError::Internal(e.to_string()))?;
             let user = UserRecord {
@@ -399,12 +467,88 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 scope: scope_of(&scopes)?,
                 created_at: now,
                 generation: new_generation(),
-                display_name,
-                email,
+                display_name: person.display_name,
+                email: person.email,
                 admin,
+                email_unverified: person.email_unverified,
+                groups,
             };
             apply(store, &[Change::InsertUser(user.clone())])?;
-            json!({ "username": name, "scope": user.scope.to_string(), "admin": user.admin })
+            json!({ "username": name, "scope": user.scope.to_string(), "admin": user.admin,
+                    "groups": user.groups })
+        }
+        AdminRequest::UserEdit {
+            name,
+            person,
+            email_verified,
+            no_groups,
+            admin,
+        } => {
+            check_person(&person)?;
+            let mut u = store.user(&name)?.ok_or_else(|| no_user(&name))?;
+            let expected = u.generation.clone();
+            if let Some(n) = person.display_name {
+                u.display_name = Some(n);
+            }
+            if let Some(e) = person.email {
+                u.email = Some(e);
+                u.email_unverified = false;
+            }
+            if person.email_unverified {
+                u.email_unverified = true;
+            }
+            if email_verified {
+                u.email_unverified = false;
+            }
+            if no_groups {
+                u.groups.clear();
+            } else if !person.groups.is_empty() {
+                u.groups = groups_of(&person.groups)?;
+            }
+            if let Some(a) = admin {
+                u.admin = a;
+            }
+            // The generation stays: the person's sessions and refresh tokens go on, and a
+            // change of groups applies at their next token or refresh.
+            apply(store, &[Change::ReplaceUser { user: u.clone(), expected }])?;
+            user_json(&u)
+        }
+        AdminRequest::UserShow { name } => {
+            let u = store.user(&name)?.ok_or_else(|| no_user(&name))?;
+            let mut v = user_json(&u);
+            let families = store
+                .families_of(Owner::User(&name))
+                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            v["sessions"] = json!(families
+                .iter()
+                .filter(|(_, f)| !f.revoked && now < f.expires_at)
+                .count());
+            let clients = store.clients()?;
+            v["apps_allowed"] = json!(clients
+                .iter()
+                .filter(|c| grants_sign_in(&c.grants) && c.admits(&u))
+                .map(|c| c.id.clone())
+                .collect::<Vec<_>>());
+            v
+        }
+        AdminRequest::GroupList => {
+            let users = store.users()?;
+            let clients = store.clients()?;
+            let mut names: Vec<&String> = users
+                .iter()
+                .flat_map(|u| &u.groups)
+                .chain(clients.iter().flat_map(|c| &c.allowed_groups))
+                .collect();
+            names.sort();
+            names.dedup();
+            json!(names
+                .into_iter()
+                .map(|g| json!({
+                    "group": g,
+                    "members": users.iter().filter(|u| u.groups.contains(g)).map(|u| &u.name).collect::<Vec<_>>(),
+                    "apps": clients.iter().filter(|c| c.allowed_groups.contains(g)).map(|c| &c.id).collect::<Vec<_>>(),
+                }))
+                .collect::<Vec<_>>())
         }
         AdminRequest::IssuerAdd {
             name,
@@ -447,12 +591,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             apply(store, &[Change::RemoveIssuer(name.clone())])?;
             json!({ "removed": name })
         }
-        AdminRequest::UserList => json!(store
-            .users()?
-            .iter()
-            .map(|u| json!({ "username": u.name, "scope": u.scope.to_string(), "name": u.display_name,
-                             "email": u.email, "admin": u.admin, "created_at": u.created_at }))
-            .collect::<Vec<_>>()),
+        AdminRequest::UserList => json!(store.users()?.iter().map(user_json).collect::<Vec<_>>()),
         AdminRequest::UserRevoke { name, client } => {
             store.user(&name)?.ok_or_else(|| no_user(&name))?;
             let had = crate::protocol::Directory::consent(store, &name, &client)
@@ -515,14 +654,23 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         AdminRequest::KeyList => {
             let now = crate::service::unix_now();
             let mut keys = store.keys()?;
-            keys.sort_by_key(|k| std::cmp::Reverse(k.active_from.unwrap_or(k.created_at)));
+            keys.sort_by_key(|k| {
+                (!k.purpose.is_access(), std::cmp::Reverse(k.active_from.unwrap_or(k.created_at)))
+            });
             let ring = KeyRing::load(&keys).map_err(|e| AdminError::Internal(e.to_string()))?;
-            let current = ring.current(now).kid.clone();
+            // The key signing now in each line: access tokens, and ID tokens per algorithm.
+            let mut signing = vec![ring.current(now).kid.clone()];
+            signing.extend(
+                SigningAlg::ALL
+                    .into_iter()
+                    .filter_map(|a| ring.id_signer(a, now))
+                    .map(|k| k.kid.clone()),
+            );
             json!(keys
                 .iter()
                 .map(|k| {
                     let from = k.active_from.unwrap_or(k.created_at);
-                    let state = if k.kid == current {
+                    let state = if signing.contains(&k.kid) {
                         "current"
                     } else if from > now && k.retired_at.is_none_or(|r| r > now) {
                         "next"
@@ -532,6 +680,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                     json!({
                         "kid": k.kid,
                         "alg": k.alg,
+                        "signs": if k.purpose.is_access() { "access_tokens" } else { "id_tokens" },
                         "state": state,
                         "created_at": k.created_at,
                         "signs_from": from,

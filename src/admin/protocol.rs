@@ -41,18 +41,39 @@ pub enum AdminRequest {
         scopes: Vec<String>,
         /// The password (travels only over the 0600 socket, never logged).
         password: String,
-        /// The name to show.
-        #[serde(default)]
-        display_name: Option<String>,
-        /// Email address.
-        #[serde(default)]
-        email: Option<String>,
+        /// Name, email and groups.
+        #[serde(flatten)]
+        person: crate::cli::PersonArgs,
         /// May open the operator's page.
         #[serde(default)]
         admin: bool,
     },
+    /// Change a person; their sessions go on.
+    UserEdit {
+        /// Name.
+        name: String,
+        /// What changes: a name, an email (and whether it is unverified), the groups.
+        #[serde(flatten)]
+        person: crate::cli::PersonArgs,
+        /// The email is verified again.
+        #[serde(default)]
+        email_verified: bool,
+        /// Leave every group.
+        #[serde(default)]
+        no_groups: bool,
+        /// The operator flag, when it changes.
+        #[serde(default)]
+        admin: Option<bool>,
+    },
+    /// Show a person.
+    UserShow {
+        /// Name.
+        name: String,
+    },
     /// List users.
     UserList,
+    /// List groups.
+    GroupList,
     /// Remove a user.
     UserRevoke {
         /// Name.
@@ -124,6 +145,8 @@ impl AdminRequest {
             AdminRequest::ClientList
                 | AdminRequest::ClientShow { .. }
                 | AdminRequest::UserList
+                | AdminRequest::UserShow { .. }
+                | AdminRequest::GroupList
                 | AdminRequest::KeyList
                 | AdminRequest::IssuerList
                 | AdminRequest::Audit
@@ -188,8 +211,11 @@ mod tests {
             name: "a".into(),
             scopes: vec!["read".into()],
             password: "pw".into(),
-            display_name: Some("A".into()),
-            email: None,
+            person: crate::cli::PersonArgs {
+                display_name: Some("A".into()),
+                groups: vec!["family".into()],
+                ..Default::default()
+            },
             admin: false,
         };
         let line = serde_json::to_string(&r).unwrap();

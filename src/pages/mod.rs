@@ -35,6 +35,25 @@ struct Error<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPost<'a> {
+    action: &'a str,
+    fields: &'a [(String, String)],
+    script: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "not_admitted.html")]
+struct NotAdmitted<'a> {
+    client: &'a str,
+    user: &'a str,
+    /// Back by a link (query and fragment modes), or else by the form below.
+    link: Option<String>,
+    action: &'a str,
+    fields: &'a [(String, String)],
+}
+
+#[derive(Template)]
 #[template(path = "signed_out.html")]
 struct SignedOut;
 
@@ -166,6 +185,21 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
             scopes,
             user_code,
             csrf,
+        }
+        .render(),
+        Page::FormPost { action, fields } => FormPost {
+            action,
+            fields,
+            script: crate::protocol::browser::FORM_POST_SCRIPT,
+        }
+        .render(),
+        Page::NotAdmitted { client, user, back } => NotAdmitted {
+            client,
+            user,
+            link: (back.mode != crate::protocol::authorize::ResponseMode::FormPost)
+                .then(|| back.location()),
+            action: &back.uri,
+            fields: &back.params,
         }
         .render(),
         Page::DeviceDone { approved } => DeviceDone {

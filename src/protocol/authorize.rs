@@ -28,6 +28,108 @@ pub struct Prompt {
     pub consent: bool,
 }
 
+/// How the answer reaches the app (OAuth 2.0 Multiple Response Type Encoding Practices §2.1,
+/// OAuth 2.0 Form Post Response Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseMode {
+    /// In the redirect URI's query: the default for `response_type=code`.
+    #[default]
+    Query,
+    /// In the redirect URI's fragment.
+    Fragment,
+    /// In a form the browser posts to the redirect URI.
+    FormPost,
+}
+
+impl ResponseMode {
+    /// Every mode served, as metadata lists them.
+    pub const ALL: [ResponseMode; 3] = [
+        ResponseMode::Query,
+        ResponseMode::Fragment,
+        ResponseMode::FormPost,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Query => "query",
+            ResponseMode::Fragment => "fragment",
+            ResponseMode::FormPost => "form_post",
+        }
+    }
+
+    /// Reads a wire name; `None` for a mode piauth does not serve (`query.jwt`, ...).
+    pub fn parse(name: &str) -> Option<ResponseMode> {
+        ResponseMode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+}
+
+/// An answer to the app: where, how, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The redirect URI.
+    pub uri: String,
+    /// How it is carried.
+    pub mode: ResponseMode,
+    /// The parameters, in order.
+    pub params: Vec<(String, String)>,
+}
+
+impl Response {
+    /// The URL to send the browser to, for the query and fragment modes.
+    pub fn location(&self) -> String {
+        let params: Vec<(&str, &str)> = self
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        match self.mode {
+            // A registered URI has no fragment to replace (check_redirect_uri).
+            ResponseMode::Fragment => format!("{}#{}", self.uri, encode_params(&params)),
+            _ => redirect_with(&self.uri, &params),
+        }
+    }
+}
+
+/// Which PKCE rule applies to a client (RFC 9700 §2.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PkceRule {
+    /// Every authorization request carries a challenge: a public client, or one registered
+    /// with `--require-pkce`.
+    Always,
+    /// A confidential client: a challenge, unless the request is an OpenID Connect one with
+    /// a `nonce`, OpenID Connect's own defence against code injection.
+    UnlessOidcNonce,
+}
+
+impl PkceRule {
+    /// What `client show` says.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PkceRule::Always => "required",
+            PkceRule::UnlessOidcNonce => "required, unless an OpenID Connect request with a nonce",
+        }
+    }
+}
+
+/// The PKCE rule of `client`.
+pub fn pkce_rule(client: &ClientRecord) -> PkceRule {
+    if client.public || client.require_pkce {
+        PkceRule::Always
+    } else {
+        PkceRule::UnlessOidcNonce
+    }
+}
+
+/// Whether a request of `client` without a challenge is refused: `openid_nonce` says whether
+/// it asks for `openid` with a `nonce`.
+pub fn pkce_missing_is_refused(client: &ClientRecord, openid_nonce: bool) -> bool {
+    match pkce_rule(client) {
+        PkceRule::Always => true,
+        PkceRule::UnlessOidcNonce => !openid_nonce,
+    }
+}
+
 /// An authorization request that checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthRequest {
@@ -41,8 +143,10 @@ pub struct AuthRequest {
     pub state: Option<String>,
     /// What is asked for, within what the client may have.
     pub scope: Scope,
-    /// PKCE S256 challenge.
-    pub challenge: String,
+    /// PKCE S256 challenge; none only where [`pkce_missing_is_refused`] allows it.
+    pub challenge: Option<String>,
+    /// How the answer goes back.
+    pub response_mode: ResponseMode,
     /// OpenID Connect `nonce`.
     pub nonce: Option<String>,
     /// OpenID Connect `prompt`.
@@ -56,8 +160,36 @@ pub struct AuthRequest {
 pub enum Refused {
     /// The client or the redirect URI cannot be trusted: show this, redirect nowhere.
     Page(String),
-    /// Send the browser here (the client's redirect URI, with the error).
-    Redirect(String),
+    /// Tell the app (at its redirect URI, with the error).
+    Redirect(Response),
+}
+
+impl AuthRequest {
+    /// An error for the app, with `state` and `iss` (RFC 6749 §4.1.2.1, RFC 9207).
+    pub fn error(&self, error: &str, description: &str, issuer: &str) -> Response {
+        error_response(
+            &self.redirect_uri,
+            self.response_mode,
+            error,
+            description,
+            self.state.as_deref(),
+            issuer,
+        )
+    }
+
+    /// The code for the app, with `state` and `iss`.
+    pub fn code(&self, code: &str, issuer: &str) -> Response {
+        let mut params = vec![("code".to_string(), code.to_string())];
+        if let Some(s) = &self.state {
+            params.push(("state".into(), s.clone()));
+        }
+        params.push(("iss".into(), issuer.to_string()));
+        Response {
+            uri: self.redirect_uri.clone(),
+            mode: self.response_mode,
+            params,
+        }
+    }
 }
 
 /// The characters left as they are in a query component: RFC 3986 unreserved.
@@ -67,34 +199,51 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// `uri` with `params` added to its query.
-pub fn redirect_with(uri: &str, params: &[(&str, &str)]) -> String {
-    let mut out = uri.to_string();
-    let mut sep = if uri.contains('?') { '&' } else { '?' };
+/// `params` as `name=value&...`, values percent-encoded.
+fn encode_params(params: &[(&str, &str)]) -> String {
+    let mut out = String::new();
     for (name, value) in params {
-        out.push(sep);
+        if !out.is_empty() {
+            out.push('&');
+        }
         out.push_str(name);
         out.push('=');
         out.extend(utf8_percent_encode(value, QUERY));
-        sep = '&';
     }
     out
 }
 
-/// The error redirect of §4.1.2.1, with `iss` (RFC 9207).
-pub fn error_redirect(
+/// `uri` with `params` added to its query.
+pub fn redirect_with(uri: &str, params: &[(&str, &str)]) -> String {
+    if params.is_empty() {
+        return uri.to_string();
+    }
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{}", encode_params(params))
+}
+
+/// The error response of §4.1.2.1, with `iss` (RFC 9207).
+pub fn error_response(
     uri: &str,
+    mode: ResponseMode,
     error: &str,
     description: &str,
     state: Option<&str>,
     issuer: &str,
-) -> String {
-    let mut params = vec![("error", error), ("error_description", description)];
+) -> Response {
+    let mut params = vec![
+        ("error".to_string(), error.to_string()),
+        ("error_description".to_string(), description.to_string()),
+    ];
     if let Some(s) = state {
-        params.push(("state", s));
+        params.push(("state".into(), s.to_string()));
     }
-    params.push(("iss", issuer));
-    redirect_with(uri, &params)
+    params.push(("iss".into(), issuer.to_string()));
+    Response {
+        uri: uri.to_string(),
+        mode,
+        params,
+    }
 }
 
 /// A redirect URI that may be registered: absolute, no fragment, no user name, and not a
@@ -232,10 +381,14 @@ pub fn check(
         return page("The redirect URI is not one this client registered.");
     };
     let state = params.get("state").map(str::to_string);
+    // An unknown mode is refused in the default one: never a code in a mode not asked for.
+    let asked_mode = params.get("response_mode");
+    let response_mode = asked_mode.and_then(ResponseMode::parse).unwrap_or_default();
     let fail = |error: &str, description: &str| {
         let state = state.as_deref().filter(|s| s.len() <= MAX_ECHO);
-        Ok(Err(Refused::Redirect(error_redirect(
+        Ok(Err(Refused::Redirect(error_response(
             &redirect_uri,
+            response_mode,
             error,
             description,
             state,
@@ -244,6 +397,12 @@ pub fn check(
     };
     if state.as_ref().is_some_and(|s| s.len() > MAX_ECHO) {
         return fail("invalid_request", "state is too long");
+    }
+    if asked_mode.is_some_and(|m| ResponseMode::parse(m).is_none()) {
+        return fail(
+            "invalid_request",
+            "response_mode must be query, fragment or form_post",
+        );
     }
     if params.get("request").is_some() || params.get("request_uri").is_some() {
         return fail("request_not_supported", "request objects are not supported");
@@ -264,25 +423,22 @@ pub fn check(
             "this client may not use the authorization code flow",
         );
     }
-    let Some(challenge) = params.get("code_challenge") else {
-        return fail(
-            "invalid_request",
-            "PKCE is required: send code_challenge and code_challenge_method=S256",
-        );
-    };
-    if params.get("code_challenge_method") != Some("S256") {
-        return fail(
-            "invalid_request",
-            "code_challenge_method must be S256 (plain is refused)",
-        );
-    }
-    // An S256 challenge is 32 bytes in base64url: 43 characters.
-    if challenge.len() != 43
-        || !challenge
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-    {
-        return fail("invalid_request", "code_challenge is not an S256 challenge");
+    let challenge = params.get("code_challenge");
+    if let Some(challenge) = challenge {
+        if params.get("code_challenge_method") != Some("S256") {
+            return fail(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is refused)",
+            );
+        }
+        // An S256 challenge is 32 bytes in base64url: 43 characters.
+        if challenge.len() != 43
+            || !challenge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        {
+            return fail("invalid_request", "code_challenge is not an S256 challenge");
+        }
     }
     let scope = match params.get("scope").map(Scope::parse) {
         None => client.scope.clone(),
@@ -298,6 +454,20 @@ pub fn check(
     let nonce = params.get("nonce").map(str::to_string);
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHO) {
         return fail("invalid_request", "nonce is too long");
+    }
+    let openid_nonce = scope.contains("openid") && nonce.as_ref().is_some_and(|n| !n.is_empty());
+    if challenge.is_none() && pkce_missing_is_refused(&client, openid_nonce) {
+        return fail(
+            "invalid_request",
+            match pkce_rule(&client) {
+                PkceRule::Always => {
+                    "PKCE is required: send code_challenge and code_challenge_method=S256"
+                }
+                PkceRule::UnlessOidcNonce => {
+                    "PKCE is required (or, for OpenID Connect, a nonce): send code_challenge and code_challenge_method=S256"
+                }
+            },
+        );
     }
     let words: Vec<&str> = params
         .get("prompt")
@@ -325,7 +495,8 @@ pub fn check(
         redirect_uri_sent: sent.is_some(),
         state,
         scope,
-        challenge: challenge.to_string(),
+        challenge: challenge.map(str::to_string),
+        response_mode,
         nonce,
         prompt,
         max_age,
@@ -432,9 +603,17 @@ mod tests {
 
     #[test]
     fn error_redirects_carry_state_and_iss_encoded() {
+        let r = |mode| {
+            error_response("https://app/cb?a=1", mode, "access_denied", "no", Some("s&t"), "https://pi")
+                .location()
+        };
         assert_eq!(
-            error_redirect("https://app/cb?a=1", "access_denied", "no", Some("s&t"), "https://pi"),
+            r(ResponseMode::Query),
             "https://app/cb?a=1&error=access_denied&error_description=no&state=s%26t&iss=https%3A%2F%2Fpi"
+        );
+        assert_eq!(
+            r(ResponseMode::Fragment),
+            "https://app/cb?a=1#error=access_denied&error_description=no&state=s%26t&iss=https%3A%2F%2Fpi"
         );
     }
 }

@@ -96,6 +96,22 @@ pub enum Page {
     },
     /// The browser's session has ended.
     SignedOut,
+    /// The answer to the app, as a form the browser posts to it (`response_mode=form_post`).
+    FormPost {
+        /// The app's redirect URI.
+        action: String,
+        /// The fields.
+        fields: Vec<(String, String)>,
+    },
+    /// The person may not use this app: they are in none of the groups it allows.
+    NotAdmitted {
+        /// The app.
+        client: String,
+        /// Who is signed in.
+        user: String,
+        /// Back to the app, telling it `access_denied`; a link, or for `form_post` a form.
+        back: Box<authorize::Response>,
+    },
     /// The stylesheet.
     Stylesheet,
 }
@@ -114,6 +130,7 @@ pub fn scope_words(scope: &str) -> String {
         "openid" => "Know who you are on this network".into(),
         "profile" => "See your name and user name".into(),
         "email" => "See your email address".into(),
+        "groups" => "See the groups you are in".into(),
         "offline_access" => "Stay signed in when you are not using it".into(),
         other => format!("Use “{other}” on your behalf"),
     }
@@ -136,6 +153,52 @@ fn page_headers(reply: Reply) -> Reply {
 /// A page reply.
 pub fn page(status: u16, page: Page) -> Reply {
     page_headers(Reply::page(status, page))
+}
+
+/// The one script of the `form_post` page: it posts the form at once. The page works
+/// without it (a button), and its CSP allows this script by its hash and nothing else.
+pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+/// The CSP of the `form_post` page: the pages' own, with the form's target allowed and its
+/// one script by hash.
+fn form_post_csp(action: &str) -> String {
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(FORM_POST_SCRIPT.as_bytes()));
+    // The origin only: a CSP source is matched by origin and path, and the redirect URI was
+    // registered, so no quoting is needed beyond what check_redirect_uri refused.
+    let origin = action
+        .split_once("://")
+        .map(|(scheme, rest)| {
+            let host = rest.split(['/', '?']).next().unwrap_or(rest);
+            format!("{scheme}://{host}")
+        })
+        .unwrap_or_default();
+    format!(
+        "default-src 'none'; style-src 'self'; script-src 'sha256-{hash}'; form-action {origin}; \
+         base-uri 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// Sends the answer to the app the way it asked: a redirect, or a page that posts it.
+pub fn answer(response: &authorize::Response) -> Reply {
+    match response.mode {
+        authorize::ResponseMode::FormPost => {
+            let csp = form_post_csp(&response.uri);
+            let mut reply = page(
+                200,
+                Page::FormPost {
+                    action: response.uri.clone(),
+                    fields: response.params.clone(),
+                },
+            );
+            reply
+                .headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("Content-Security-Policy"));
+            reply.with_header("Content-Security-Policy", &csp)
+        }
+        _ => redirect(&response.location()),
+    }
 }
 
 /// A `303 See Other` to `location`.
@@ -288,14 +351,19 @@ fn checked(query: &str, ctx: &Context) -> Result<AuthRequest, Step> {
     match authorize::check(&params, ctx.dir, &ctx.policy.issuer) {
         Err(e) => Err(Step::from(e)),
         Ok(Err(Refused::Page(why))) => Err(error_page(400, &why)),
-        Ok(Err(Refused::Redirect(to))) => Err(Step::reply(redirect(&to))),
-        // An ID token signed with the server's HMAC secret could be checked by no app.
-        Ok(Ok(ar)) if ar.scope.contains("openid") && ctx.keys.current(ctx.now).alg.is_symmetric() => {
-            Err(Step::reply(redirect(&authorize::error_redirect(
-                &ar.redirect_uri,
-                "invalid_scope",
-                "OpenID Connect needs an asymmetric signing algorithm; this server signs with HS256",
-                ar.state.as_deref(),
+        Ok(Err(Refused::Redirect(to))) => Err(Step::reply(answer(&to))),
+        // The key of its ID tokens is made at start and at registration; until it is there
+        // (an RSA key takes a while on a Pi 1), no code is issued that could not be redeemed.
+        Ok(Ok(ar))
+            if ar.scope.contains("openid")
+                && ctx
+                    .keys
+                    .id_signer(super::oidc::id_token_alg(&ar.client), ctx.now)
+                    .is_none() =>
+        {
+            Err(Step::reply(answer(&ar.error(
+                "temporarily_unavailable",
+                "the key for this app's ID tokens is still being made: try again in a minute",
                 &ctx.policy.issuer,
             ))))
         }
@@ -315,13 +383,7 @@ fn next(
     rng: &mut dyn Entropy,
 ) -> Step {
     let fail = |error: &str, description: &str| {
-        Step::reply(redirect(&authorize::error_redirect(
-            &ar.redirect_uri,
-            error,
-            description,
-            ar.state.as_deref(),
-            &ctx.policy.issuer,
-        )))
+        Step::reply(answer(&ar.error(error, description, &ctx.policy.issuer)))
     };
     let too_old = |s: &Session| {
         ar.max_age
@@ -345,6 +407,9 @@ fn next(
         Ok(None) => return fail("login_required", "the person is not signed in"),
         Err(e) => return Step::from(e),
     };
+    if !ar.client.admits(&user) {
+        return not_admitted(ar, &user.name, ctx);
+    }
     let scope = ar.scope.intersect(&user.scope.with_identity());
     let remembered = match ctx.dir.consent(&user.name, &ar.client.id) {
         Ok(c) => c.is_some_and(|c| c.generation == user.generation && scope.is_subset(&c.scope)),
@@ -371,6 +436,30 @@ fn next(
     code(ar, &session, scope, ctx, rng)
 }
 
+/// The page for a person outside every group the app allows: it says so, and leads back to
+/// the app with `access_denied` (a page, not a sign-in loop).
+fn not_admitted(ar: &AuthRequest, user: &str, ctx: &Context) -> Step {
+    let back = ar.error(
+        "access_denied",
+        "this person is not in a group this app allows",
+        &ctx.policy.issuer,
+    );
+    Step::reply(page(
+        403,
+        Page::NotAdmitted {
+            client: ar.client.id.clone(),
+            user: user.to_string(),
+            back: Box::new(back),
+        },
+    ))
+    .with_event(Event::Page {
+        action: "authorize",
+        outcome: "not_in_allowed_group",
+        client_id: Some(ar.client.id.clone()),
+        user: Some(user.to_string()),
+    })
+}
+
 /// Issues a code and sends the browser back to the app with it.
 fn code(
     ar: &AuthRequest,
@@ -394,24 +483,13 @@ fn code(
     };
     let digest = crate::secret::token_digest(&value);
     if ctx.codes.insert(digest, grant, ctx.now).is_err() {
-        return Step::reply(redirect(&authorize::error_redirect(
-            &ar.redirect_uri,
+        return Step::reply(answer(&ar.error(
             "temporarily_unavailable",
             "too many sign-ins in the last minute; try again shortly",
-            ar.state.as_deref(),
             &ctx.policy.issuer,
         )));
     }
-    let mut params = vec![("code", value.as_str())];
-    if let Some(s) = &ar.state {
-        params.push(("state", s));
-    }
-    params.push(("iss", &ctx.policy.issuer));
-    Step::reply(redirect(&authorize::redirect_with(
-        &ar.redirect_uri,
-        &params,
-    )))
-    .with_event(Event::Page {
+    Step::reply(answer(&ar.code(&value, &ctx.policy.issuer))).with_event(Event::Page {
         action: "authorize",
         outcome: "code_issued",
         client_id: Some(ar.client.id.clone()),
@@ -848,6 +926,19 @@ fn device_lookup(req: &Request, typed: &str, s: &Session, browser: &str, ctx: &C
         Ok(None) => return error_page(403, "Sign in again."),
         Err(e) => return Step::from(e),
     };
+    match ctx.dir.client(&pending.client_id) {
+        Ok(Some(c)) if !c.admits(&user) => {
+            return error_page(
+                403,
+                &format!(
+                    "{} is not in a group that may use {}. Ask whoever runs this server.",
+                    user.name, pending.client_id
+                ),
+            )
+        }
+        Ok(_) => {}
+        Err(e) => return Step::from(e),
+    }
     let scope = pending.scope.intersect(&user.scope.with_identity());
     Step::reply(page(
         200,
@@ -909,11 +1000,15 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
             let allow = form.get("decision") == Some("allow");
             let decision = match (allow, ctx.dir.user(&s.username)) {
                 (_, Err(e)) => return Step::from(e),
-                (true, Ok(Some(user))) => super::device::Decision::Approved {
-                    scope: pending.scope.intersect(&user.scope.with_identity()),
-                    username: user.name,
-                    generation: user.generation,
-                },
+                (true, Ok(Some(user)))
+                    if matches!(ctx.dir.client(&pending.client_id), Ok(Some(c)) if c.admits(&user)) =>
+                {
+                    super::device::Decision::Approved {
+                        scope: pending.scope.intersect(&user.scope.with_identity()),
+                        username: user.name,
+                        generation: user.generation,
+                    }
+                }
                 _ => super::device::Decision::Denied,
             };
             if !ctx.devices.decide(&code, decision, ctx.now) {
@@ -962,11 +1057,9 @@ fn consent(
         return next(ar, query, Some(session), false, browser, ctx, rng);
     }
     if form.get("decision") != Some("allow") {
-        return Step::reply(redirect(&authorize::error_redirect(
-            &ar.redirect_uri,
+        return Step::reply(answer(&ar.error(
             "access_denied",
             "the person did not allow it",
-            ar.state.as_deref(),
             &ctx.policy.issuer,
         )))
         .with_event(Event::Page {
@@ -981,9 +1074,12 @@ fn consent(
         Ok(None) => return next(ar, query, None, false, browser, ctx, rng),
         Err(e) => return Step::from(e),
     };
+    if !ar.client.admits(&user) {
+        return not_admitted(ar, &user.name, ctx);
+    }
     let scope = ar.scope.intersect(&user.scope.with_identity());
     let mut step = code(ar, &session, scope.clone(), ctx, rng);
-    if step.reply.status == 303 && step.event.is_some() {
+    if matches!(&step.event, Some(Event::Page { outcome: "code_issued", .. })) {
         step.changes.push(Change::PutConsent(ConsentRecord {
             username: user.name,
             client_id: ar.client.id.clone(),

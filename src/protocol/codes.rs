@@ -27,8 +27,9 @@ pub struct CodeGrant {
     pub redirect_uri: String,
     /// Whether the authorization request carried `redirect_uri`.
     pub redirect_uri_sent: bool,
-    /// The PKCE S256 challenge.
-    pub challenge: String,
+    /// The PKCE S256 challenge, if the request carried one: then the token request must
+    /// carry its verifier, and otherwise it must carry none.
+    pub challenge: Option<String>,
     /// The scope consented to.
     pub scope: Scope,
     /// The person who signed in.
@@ -188,7 +189,7 @@ mod tests {
             client_id: "app".into(),
             redirect_uri: "https://app/cb".into(),
             redirect_uri_sent: true,
-            challenge: "c".into(),
+            challenge: Some("c".into()),
             scope: Scope::default(),
             username: "alice".into(),
             user_generation: "g".into(),

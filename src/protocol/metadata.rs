@@ -32,7 +32,7 @@ pub fn document(ctx: &Context) -> serde_json::Value {
         .keys
         .keys()
         .iter()
-        .filter(|k| k.is_live(ctx.now))
+        .filter(|k| k.is_live(ctx.now) && k.purpose.is_access())
         .map(|k| k.alg.as_str())
         .collect();
     algs.sort();
@@ -49,7 +49,7 @@ pub fn document(ctx: &Context) -> serde_json::Value {
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": super::authorize::ResponseMode::ALL.map(|m| m.as_str()),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,

@@ -24,6 +24,21 @@ pub struct IdTokenPlan {
     pub nonce: Option<String>,
     /// When the person signed in.
     pub auth_time: u64,
+    /// What it is signed with ([`id_token_alg`]).
+    pub alg: SigningAlg,
+    /// What it tells about the person, by scope ([`user_claims`]), read at redemption.
+    pub claims: serde_json::Map<String, Value>,
+}
+
+/// What a client's ID tokens are signed with: what it registered, else RS256, the algorithm
+/// OpenID Connect Core §3.1.3.7 makes the default for a client that registered none.
+pub fn id_token_alg(client: &crate::record::ClientRecord) -> SigningAlg {
+    client
+        .id_token_alg
+        .as_deref()
+        .and_then(SigningAlg::parse)
+        .filter(|a| !a.is_symmetric())
+        .unwrap_or(SigningAlg::Rs256)
 }
 
 /// The claims of an ID token (Core §2).
@@ -48,6 +63,10 @@ pub struct IdClaims {
     pub at_hash: String,
     /// The client it was issued to.
     pub azp: String,
+    /// The person's claims by scope (name, email, groups), as UserInfo gives them: most apps
+    /// read them from the ID token (Core §5.4 allows both).
+    #[serde(flatten)]
+    pub person: serde_json::Map<String, Value>,
 }
 
 /// `at_hash`: the left half of the hash of the access token's ASCII, with the hash of the
@@ -61,19 +80,27 @@ pub fn at_hash(access_token: &str, alg: SigningAlg) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
 }
 
-/// The claims UserInfo (and nothing else) tells about `user`, by scope (Core §5.4).
-pub fn user_claims(user: &UserRecord, scope: &Scope) -> Value {
-    let mut v = json!({ "sub": user.name });
+/// What UserInfo and the ID token tell about `user` beyond `sub`, by scope (Core §5.4; the
+/// `groups` scope for the groups).
+pub fn user_claims(user: &UserRecord, scope: &Scope) -> serde_json::Map<String, Value> {
+    let mut v = serde_json::Map::new();
     if scope.contains("profile") {
-        v["preferred_username"] = json!(user.name);
-        v["name"] = json!(user.display_name.as_deref().unwrap_or(&user.name));
+        v.insert("preferred_username".into(), json!(user.name));
+        v.insert(
+            "name".into(),
+            json!(user.display_name.as_deref().unwrap_or(&user.name)),
+        );
     }
     if scope.contains("email") {
         if let Some(e) = &user.email {
-            v["email"] = json!(e);
-            // piauth does not check addresses: the operator typed it.
-            v["email_verified"] = json!(false);
+            v.insert("email".into(), json!(e));
+            // The operator typed it: the authority of a home network's accounts vouches for
+            // it, unless they said otherwise.
+            v.insert("email_verified".into(), json!(!user.email_unverified));
         }
+    }
+    if scope.contains("groups") {
+        v.insert("groups".into(), json!(user.groups));
     }
     v
 }
@@ -129,7 +156,11 @@ pub fn userinfo(req: &Request, ctx: &Context) -> Step {
         return invalid();
     };
     match ctx.dir.user(name) {
-        Ok(Some(user)) => Step::reply(Reply::json(200, &user_claims(&user, &scope)).no_store()),
+        Ok(Some(user)) => {
+            let mut claims = user_claims(&user, &scope);
+            claims.insert("sub".into(), json!(user.name));
+            Step::reply(Reply::json(200, &Value::Object(claims)).no_store())
+        }
         Ok(None) => invalid(),
         Err(e) => Step::from(e),
     }
@@ -166,15 +197,16 @@ pub fn verified_hint(token: &str, ctx: &Context) -> Option<(String, String)> {
 pub fn discovery(ctx: &Context) -> Reply {
     let issuer = &ctx.policy.issuer;
     let mut doc = super::metadata::document(ctx);
-    let alg = ctx.keys.current(ctx.now).alg;
     doc["userinfo_endpoint"] = json!(format!("{issuer}{USERINFO_PATH}"));
     doc["end_session_endpoint"] = json!(format!("{issuer}{LOGOUT_PATH}"));
     doc["subject_types_supported"] = json!(["public"]);
-    doc["id_token_signing_alg_values_supported"] = json!(if alg.is_symmetric() {
-        Vec::new()
-    } else {
-        vec![alg.as_str()]
-    });
+    let algs: Vec<&str> = ctx
+        .keys
+        .id_algs(ctx.now)
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
+    doc["id_token_signing_alg_values_supported"] = json!(algs);
     doc["prompt_values_supported"] = json!(["none", "login", "consent"]);
     doc["claims_supported"] = json!([
         "sub",
@@ -189,7 +221,8 @@ pub fn discovery(ctx: &Context) -> Reply {
         "preferred_username",
         "name",
         "email",
-        "email_verified"
+        "email_verified",
+        "groups"
     ]);
     let mut scopes: Vec<String> = crate::scope::IDENTITY
         .iter()
@@ -226,10 +259,16 @@ mod tests {
         let mut u = crate::protocol::testing::user("alice", "", "g");
         u.display_name = Some("Alice".into());
         u.email = Some("alice@home.arpa".into());
-        let only = |s: &str| user_claims(&u, &Scope::parse(s).unwrap());
-        assert_eq!(only("openid"), json!({"sub": "alice"}));
-        assert_eq!(only("openid profile")["name"], "Alice");
-        assert_eq!(only("openid email")["email"], "alice@home.arpa");
-        assert!(only("openid profile").get("email").is_none());
+        u.groups = vec!["family".into(), "media".into()];
+        let only = |u: &UserRecord, s: &str| Value::Object(user_claims(u, &Scope::parse(s).unwrap()));
+        assert_eq!(only(&u, "openid"), json!({}));
+        assert_eq!(only(&u, "openid profile")["name"], "Alice");
+        assert_eq!(only(&u, "openid email")["email"], "alice@home.arpa");
+        assert_eq!(only(&u, "openid email")["email_verified"], true);
+        assert!(only(&u, "openid profile").get("email").is_none());
+        assert!(only(&u, "openid profile").get("groups").is_none());
+        assert_eq!(only(&u, "openid groups")["groups"], json!(["family", "media"]));
+        u.email_unverified = true;
+        assert_eq!(only(&u, "openid email")["email_verified"], false);
     }
 }

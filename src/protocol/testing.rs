@@ -124,6 +124,9 @@ pub fn client(grants: &[GrantType], scope: &str) -> ClientRecord {
         jwks: None,
         redirect_uris: Vec::new(),
         public: false,
+        require_pkce: false,
+        allowed_groups: Vec::new(),
+        id_token_alg: None,
     }
 }
 
@@ -138,7 +141,20 @@ pub fn user(name: &str, scope: &str, generation: &str) -> UserRecord {
         display_name: None,
         email: None,
         admin: false,
+        email_unverified: false,
+        groups: Vec::new(),
     }
+}
+
+/// An RS256 ID-token key, made once for every test (RSA keys take a while).
+pub fn rs256_id_key() -> crate::record::KeyRecord {
+    static KEY: std::sync::OnceLock<crate::record::KeyRecord> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let mut k = keys::generate(SigningAlg::Rs256, 0).unwrap();
+        k.purpose = crate::record::KeyPurpose::IdToken;
+        k
+    })
+    .clone()
 }
 
 /// What a [`Context`] borrows.
@@ -166,7 +182,11 @@ impl World {
         World {
             dir,
             policy: policy(),
-            keys: KeyRing::load(&[keys::generate(SigningAlg::Es256, 0).unwrap()]).unwrap(),
+            keys: KeyRing::load(&[
+                keys::generate(SigningAlg::Es256, 0).unwrap(),
+                rs256_id_key(),
+            ])
+            .unwrap(),
             verified: VerifiedCache::new(16),
             guard: super::guard::Guard::new(64),
             replay: super::replay::ReplayCache::new(64),

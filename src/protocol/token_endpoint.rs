@@ -80,6 +80,8 @@ pub struct Issue {
     pub ids: Option<(String, FamilyId)>,
     /// An OpenID Connect ID token to issue beside the access token.
     pub id_token: Option<super::oidc::IdTokenPlan>,
+    /// The person's groups, for the access token's `groups` (RFC 9068 §2.2.3.1).
+    pub groups: Option<Vec<String>>,
 }
 
 /// Why nothing is issued.
@@ -177,12 +179,26 @@ fn redeem_code(
         }
         _ => {}
     }
-    let verifier = params.require("code_verifier", "code_verifier is required (PKCE)")?;
-    if !super::authorize::pkce_ok(verifier, &grant.challenge) {
-        return Err(OAuthError::invalid_grant(
-            "the code_verifier does not match the code_challenge",
-        )
-        .into());
+    // Both downgrades are refused (RFC 9700 §2.1.1): a code of a challenge needs its
+    // verifier, and a code issued without one takes no verifier.
+    match (&grant.challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if super::authorize::pkce_ok(verifier, challenge) => {}
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "the code_verifier does not match the code_challenge",
+            )
+            .into())
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_request("code_verifier is required (PKCE)").into())
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "the authorization request had no code_challenge: no code_verifier is taken",
+            )
+            .into())
+        }
+        (None, None) => {}
     }
     let user = ctx
         .dir
@@ -191,10 +207,11 @@ fn redeem_code(
     let Some(user) = user else {
         return Err(BAD_CODE.into());
     };
+    admitted(c, &user)?;
     let mut issue = for_user(
         GrantType::AuthorizationCode,
         c,
-        user,
+        user.clone(),
         &grant.scope,
         ctx.policy,
     );
@@ -212,9 +229,29 @@ fn redeem_code(
         issue.id_token = Some(super::oidc::IdTokenPlan {
             nonce: grant.nonce,
             auth_time: grant.auth_time,
+            alg: super::oidc::id_token_alg(c),
+            claims: super::oidc::user_claims(&user, &issue.scope),
         });
     }
     Ok(issue)
+}
+
+/// The error a person outside every group a client allows is answered with.
+pub const NOT_ADMITTED: OAuthError =
+    OAuthError::invalid_grant("this person is not in a group this client allows");
+
+/// Whether `user` may get `client`'s tokens (its allowed groups), as an error if not.
+fn admitted(client: &ClientRecord, user: &crate::record::UserRecord) -> Result<(), Refusal> {
+    if client.admits(user) {
+        Ok(())
+    } else {
+        Err(NOT_ADMITTED.into())
+    }
+}
+
+/// The `groups` claim of a person's access token: their groups now, when the scope has it.
+fn groups_claim(user: &crate::record::UserRecord, scope: &Scope) -> Option<Vec<String>> {
+    (scope.contains("groups") && !user.groups.is_empty()).then(|| user.groups.clone())
 }
 
 /// What a person granted a client (by code or device): the scope they approved, within
@@ -232,6 +269,7 @@ fn for_user(
     Issue {
         grant,
         client_id: c.id.clone(),
+        groups: groups_claim(&user, &scope),
         subject: user.name.clone(),
         username: Some(user.name),
         user_generation: Some(user.generation),
@@ -294,6 +332,9 @@ fn poll_device(
                 .user(&username)?
                 .filter(|u| u.generation == generation)
             {
+                Some(user) if !c.admits(&user) => {
+                    say(ErrorCode::AccessDenied, NOT_ADMITTED.description)
+                }
                 Some(user) => Ok(for_user(GrantType::DeviceCode, c, user, &scope, ctx.policy)),
                 None => say(ErrorCode::InvalidGrant, "the person who approved is gone"),
             }
@@ -484,6 +525,7 @@ pub fn decide(
         once: None,
         ids: None,
         id_token: None,
+        groups: None,
     };
     Ok(match grant {
         // Redeemed by `redeem_code` and `poll_device`, which hold what they redeem;
@@ -535,6 +577,10 @@ pub fn decide(
                      may assert only by exact name",
                 ));
             }
+            // An assertion naming one of the household asks for that person's token.
+            if let Some(person) = dir.user(&accepted.sub)? {
+                admitted(c, &person)?;
+            }
             let allowed = c.scope.intersect(&issuer.scope);
             let scope = narrow(requested.as_ref(), &allowed)?;
             // RFC 7523 §3.1: no refresh token; the device asserts again.
@@ -571,9 +617,11 @@ pub fn decide(
                     )
                 }
             }
+            admitted(c, &user)?;
             let allowed = c.scope.intersect(&user.scope);
             let scope = narrow(requested.as_ref(), &allowed)?;
             Issue {
+                groups: groups_claim(&user, &scope),
                 subject: user.name.clone(),
                 username: Some(user.name),
                 user_generation: Some(user.generation),
@@ -611,6 +659,7 @@ pub fn decide(
             // What may be granted now: the original grant, less what the client (or
             // user) has since lost.
             let mut allowed = family.scope.intersect(&c.scope);
+            let mut person = None;
             if let Some(name) = &family.username {
                 let user = dir.user(name)?.ok_or(OAuthError::invalid_grant(
                     "the user of this grant no longer exists",
@@ -621,9 +670,13 @@ pub fn decide(
                     return Err(BAD_REFRESH.into());
                 }
                 allowed = allowed.intersect(&user.scope.with_identity());
+                // Groups are read now: a change applies at this refresh.
+                admitted(c, &user)?;
+                person = Some(user);
             }
             let scope = narrow(requested.as_ref(), &allowed)?;
             Issue {
+                groups: person.as_ref().and_then(|u| groups_claim(u, &scope)),
                 subject: family.username.clone().unwrap_or_else(|| c.id.clone()),
                 username: family.username,
                 user_generation: family.user_generation,
@@ -665,6 +718,7 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         client_id: issue.client_id.clone(),
         scope: issue.scope.to_string(),
         username: issue.username.clone(),
+        groups: issue.groups.clone(),
     };
     let access = match token::mint(&claims, ctx.keys.current(ctx.now)) {
         Ok(t) => t,
@@ -742,7 +796,12 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         body["refresh_token"] = json!(r);
     }
     if let Some(plan) = &issue.id_token {
-        let key = ctx.keys.current(now);
+        let Some(key) = ctx.keys.id_signer(plan.alg, now) else {
+            return Step::from(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the key for this client's ID tokens is still being made: try again shortly",
+            ));
+        };
         let claims = super::oidc::IdClaims {
             iss: ctx.policy.issuer.clone(),
             sub: issue.subject.clone(),
@@ -753,6 +812,7 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             nonce: plan.nonce.clone(),
             at_hash: super::oidc::at_hash(&access, key.alg),
             azp: issue.client_id.clone(),
+            person: plan.claims.clone(),
         };
         match token::sign("JWT", &claims, key) {
             Ok(t) => body["id_token"] = json!(t),

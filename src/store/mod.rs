@@ -1247,6 +1247,8 @@ mod tests {
             display_name: None,
             email: None,
             admin: false,
+            email_unverified: false,
+            groups: Vec::new(),
         };
         s.apply(&[Change::InsertUser(user("g1"))]).unwrap().unwrap();
         assert_eq!(
