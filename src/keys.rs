@@ -337,8 +337,8 @@ impl KeyRing {
             SigningAlg::Ps256,
         ]
         .into_iter()
-            .filter(|a| self.id_signer(*a, now).is_some())
-            .collect()
+        .filter(|a| self.id_signer(*a, now).is_some())
+        .collect()
     }
 
     /// Whether the current key or the next one signs with `alg`: what the signer should be
@@ -612,6 +612,43 @@ mod tests {
             !rotation_due(&ring, 86_400 + 331, 1),
             "the new one just began"
         );
+    }
+
+    #[test]
+    fn id_tokens_sign_with_the_access_key_in_its_alg_or_their_own_line() {
+        let access = generate(SigningAlg::Es256, 100).unwrap();
+        let ring = KeyRing::load(std::slice::from_ref(&access)).unwrap();
+        assert_eq!(
+            ring.id_signer(SigningAlg::Es256, 100).unwrap().kid,
+            access.kid
+        );
+        assert!(ring.id_signer(SigningAlg::Rs256, 100).is_none());
+        assert_eq!(ring.id_algs(100), [SigningAlg::Es256]);
+        let mut rsa = crate::protocol::testing::rs256_id_key();
+        rsa.created_at = 100;
+        let ring = KeyRing::load(&[access.clone(), rsa.clone()]).unwrap();
+        assert_eq!(
+            ring.current(100).kid,
+            access.kid,
+            "access tokens keep their key"
+        );
+        assert_eq!(ring.id_signer(SigningAlg::Rs256, 100).unwrap().kid, rsa.kid);
+        assert_eq!(ring.id_algs(100), [SigningAlg::Rs256, SigningAlg::Es256]);
+        assert!(ring.id_signer(SigningAlg::Hs256, 100).is_none());
+        // A ring of ID-token keys alone has no access-token key: refused.
+        assert!(KeyRing::load(&[rsa]).is_err());
+        // A rotation renews each ID-token line staged, as the access line.
+        let mut rsa = crate::protocol::testing::rs256_id_key();
+        rsa.created_at = 100;
+        let lines = id_lines(&[access.clone(), rsa.clone()]);
+        assert_eq!(lines.len(), 1);
+        assert_eq!((lines[0].0, lines[0].1.len()), (SigningAlg::Rs256, 1));
+        let mut next = rsa.clone();
+        next.kid = "next".into();
+        let changed = rotate(&lines[0].1, next, 200, staged(50));
+        let ring = KeyRing::load(&[vec![access], changed].concat()).unwrap();
+        assert_eq!(ring.id_signer(SigningAlg::Rs256, 249).unwrap().kid, rsa.kid);
+        assert_eq!(ring.id_signer(SigningAlg::Rs256, 250).unwrap().kid, "next");
     }
 
     #[test]

@@ -404,4 +404,17 @@ mod tests {
         };
         assert!(!format!("{k:?}").contains("c2VjcmV0"));
     }
+
+    #[test]
+    fn a_client_admits_everyone_or_only_members_of_its_groups() {
+        let mut c = crate::protocol::testing::client(&[GrantType::AuthorizationCode], "openid");
+        let mut alice = crate::protocol::testing::user("alice", "", "g");
+        assert!(c.admits(&alice), "no groups named: everyone");
+        c.allowed_groups = vec!["media".into(), "admins".into()];
+        assert!(!c.admits(&alice));
+        alice.groups = vec!["family".into()];
+        assert!(!c.admits(&alice));
+        alice.groups.push("media".into());
+        assert!(c.admits(&alice));
+    }
 }

@@ -112,7 +112,9 @@ fn make_id_key_ahead(service: &Arc<Service>) {
                     started.elapsed().as_millis()
                 ),
                 (Err(e), _) => log::error!("making the RS256 ID-token key failed: {e}"),
-                (Ok(()), None) => log::error!("the RS256 ID-token key was made but is not in the ring"),
+                (Ok(()), None) => {
+                    log::error!("the RS256 ID-token key was made but is not in the ring")
+                }
             }
         });
     if let Err(e) = spawned {

@@ -155,3 +155,52 @@ pub fn kernel_clock_synchronized() -> Option<bool> {
     }
     Some(state != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0)
 }
+
+/// Who owns a data directory, so that files an admin command run as root makes in it (sled
+/// writes as it opens) stay the service user's: otherwise the service could no longer open
+/// its own store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilesOwner {
+    uid: u32,
+    gid: u32,
+    /// Only root can give files away, and only root would leave files another user cannot
+    /// open.
+    acting_as_root: bool,
+}
+
+impl FilesOwner {
+    /// The owner of `dir`.
+    pub fn of(dir: &Path) -> std::io::Result<FilesOwner> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(dir)?;
+        Ok(FilesOwner {
+            uid: m.uid(),
+            gid: m.gid(),
+            acting_as_root: rustix::process::geteuid().is_root(),
+        })
+    }
+
+    /// Gives every file under `dir` that is not the owner's back to it (root only; a
+    /// no-op otherwise). Symbolic links are changed themselves, never followed.
+    pub fn give_back(&self, dir: &Path) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        if !self.acting_as_root || self.uid == 0 {
+            return Ok(());
+        }
+        // The store is a few files and one directory level (sled's blobs/): bounded.
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for entry in std::fs::read_dir(&d)? {
+                let entry = entry?;
+                let m = entry.metadata()?;
+                if m.uid() != self.uid || m.gid() != self.gid {
+                    std::os::unix::fs::lchown(entry.path(), Some(self.uid), Some(self.gid))?;
+                }
+                if m.is_dir() {
+                    todo.push(entry.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -3,6 +3,7 @@
 mod util;
 
 mod admin;
+mod apps;
 mod assertions;
 mod authorize;
 mod board;

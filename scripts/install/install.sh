@@ -103,7 +103,7 @@ if [ -z "$root" ]; then
     fi
 fi
 
-admin="sudo -u piauth piauth --config /etc/piauth/piauth.toml --data-dir /var/lib/piauth"
+admin="sudo piauth"
 if [ "$upgrade" = 1 ]; then
     echo "piauth upgraded to $("$root/usr/bin/piauth" --version); data in /var/lib/piauth kept."
 else
@@ -114,6 +114,7 @@ piauth $("$root/usr/bin/piauth" --version | cut -d' ' -f2) installed.
   first client:    $admin client add thermostat --scope telemetry
   first user:      echo 'a long password' | $admin user add alice --password-stdin
   board and tuning: piauth board
-Run admin commands as the piauth user, as above, so the files they create stay its own.
+Admin commands find the service through /etc/piauth/piauth.toml; run as root they talk to the
+running server, or, when it is stopped, leave every file of the store the piauth user's.
 MSG
 fi

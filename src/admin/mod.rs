@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod format;
+pub mod locate;
 pub mod protocol;
 
 use crate::cli::ClientSpec;
@@ -150,7 +151,9 @@ fn check_person(person: &crate::cli::PersonArgs) -> Result<(), AdminError> {
             && !e.chars().any(|c| c.is_whitespace())
     };
     if !text_ok(&person.email) || person.email.as_deref().is_some_and(|e| !email_ok(e)) {
-        return Err(AdminError::Invalid("--email is not an email address".into()));
+        return Err(AdminError::Invalid(
+            "--email is not an email address".into(),
+        ));
     }
     Ok(())
 }
@@ -363,7 +366,12 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                     false => GrantType::ClientCredentials,
                 });
             }
-            check_flow(&parsed, &redirect_uris, public, !keys.is_empty() || jwks.is_some())?;
+            check_flow(
+                &parsed,
+                &redirect_uris,
+                public,
+                !keys.is_empty() || jwks.is_some(),
+            )?;
             for a in &audiences {
                 if a.is_empty() || a.chars().any(char::is_control) {
                     return Err(AdminError::Invalid(format!("audience {a:?} is not valid")));
@@ -407,8 +415,12 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             }
             return Ok((v, made));
         }
-        AdminRequest::ClientList => json!(store.clients()?.iter().map(client_json).collect::<Vec<_>>()),
-        AdminRequest::ClientShow { id } => client_json(&store.client(&id)?.ok_or_else(|| no_client(&id))?),
+        AdminRequest::ClientList => {
+            json!(store.clients()?.iter().map(client_json).collect::<Vec<_>>())
+        }
+        AdminRequest::ClientShow { id } => {
+            client_json(&store.client(&id)?.ok_or_else(|| no_client(&id))?)
+        }
         AdminRequest::ClientRemove { id } => {
             store.client(&id)?.ok_or_else(|| no_client(&id))?;
             let (mut changes, ended) = end_sessions(store, Owner::Client(&id), now)?;
@@ -510,7 +522,13 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             }
             // The generation stays: the person's sessions and refresh tokens go on, and a
             // change of groups applies at their next token or refresh.
-            apply(store, &[Change::ReplaceUser { user: u.clone(), expected }])?;
+            apply(
+                store,
+                &[Change::ReplaceUser {
+                    user: u.clone(),
+                    expected,
+                }],
+            )?;
             user_json(&u)
         }
         AdminRequest::UserShow { name } => {
@@ -559,7 +577,9 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         } => {
             let jwks = key_location(&keys, jwks)?;
             if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
-                return Err(AdminError::Invalid(format!("issuer {name:?} is not a valid iss")));
+                return Err(AdminError::Invalid(format!(
+                    "issuer {name:?} is not a valid iss"
+                )));
             }
             if keys.is_empty() && jwks.is_none() {
                 return Err(AdminError::Invalid(
@@ -568,11 +588,15 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             }
             for p in &subjects {
                 if p != "*" && !is_valid_name(p.strip_suffix('*').unwrap_or(p)) {
-                    return Err(AdminError::Invalid(format!("subject pattern {p:?} is not valid")));
+                    return Err(AdminError::Invalid(format!(
+                        "subject pattern {p:?} is not valid"
+                    )));
                 }
             }
             if store.issuer(&name)?.is_some() {
-                return Err(AdminError::Invalid(format!("issuer {name:?} exists; remove it first")));
+                return Err(AdminError::Invalid(format!(
+                    "issuer {name:?} exists; remove it first"
+                )));
             }
             let issuer = crate::record::IssuerRecord {
                 name,
@@ -585,9 +609,13 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             apply(store, &[Change::PutIssuer(issuer.clone())])?;
             issuer_json(&issuer)
         }
-        AdminRequest::IssuerList => json!(store.issuers()?.iter().map(issuer_json).collect::<Vec<_>>()),
+        AdminRequest::IssuerList => {
+            json!(store.issuers()?.iter().map(issuer_json).collect::<Vec<_>>())
+        }
         AdminRequest::IssuerRemove { name } => {
-            store.issuer(&name)?.ok_or_else(|| AdminError::NotFound(format!("no issuer {name:?}")))?;
+            store
+                .issuer(&name)?
+                .ok_or_else(|| AdminError::NotFound(format!("no issuer {name:?}")))?;
             apply(store, &[Change::RemoveIssuer(name.clone())])?;
             json!({ "removed": name })
         }
@@ -655,7 +683,10 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             let now = crate::service::unix_now();
             let mut keys = store.keys()?;
             keys.sort_by_key(|k| {
-                (!k.purpose.is_access(), std::cmp::Reverse(k.active_from.unwrap_or(k.created_at)))
+                (
+                    !k.purpose.is_access(),
+                    std::cmp::Reverse(k.active_from.unwrap_or(k.created_at)),
+                )
             });
             let ring = KeyRing::load(&keys).map_err(|e| AdminError::Internal(e.to_string()))?;
             // The key signing now in each line: access tokens, and ID tokens per algorithm.

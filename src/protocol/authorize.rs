@@ -604,8 +604,15 @@ mod tests {
     #[test]
     fn error_redirects_carry_state_and_iss_encoded() {
         let r = |mode| {
-            error_response("https://app/cb?a=1", mode, "access_denied", "no", Some("s&t"), "https://pi")
-                .location()
+            error_response(
+                "https://app/cb?a=1",
+                mode,
+                "access_denied",
+                "no",
+                Some("s&t"),
+                "https://pi",
+            )
+            .location()
         };
         assert_eq!(
             r(ResponseMode::Query),
@@ -614,6 +621,112 @@ mod tests {
         assert_eq!(
             r(ResponseMode::Fragment),
             "https://app/cb?a=1#error=access_denied&error_description=no&state=s%26t&iss=https%3A%2F%2Fpi"
+        );
+    }
+
+    fn app(public: bool, require_pkce: bool) -> ClientRecord {
+        let mut c =
+            crate::protocol::testing::client(&[GrantType::AuthorizationCode], "openid read");
+        c.redirect_uris = vec!["https://app/cb".into()];
+        c.public = public;
+        c.require_pkce = require_pkce;
+        c
+    }
+
+    #[test]
+    fn pkce_follows_rfc_9700_a_nonce_stands_in_only_for_a_confidential_oidc_client() {
+        let confidential = app(false, false);
+        assert_eq!(pkce_rule(&confidential), PkceRule::UnlessOidcNonce);
+        assert!(!pkce_missing_is_refused(&confidential, true));
+        assert!(pkce_missing_is_refused(&confidential, false));
+        for always in [app(true, false), app(false, true)] {
+            assert_eq!(pkce_rule(&always), PkceRule::Always);
+            assert!(pkce_missing_is_refused(&always, true));
+        }
+    }
+
+    fn checked(client: ClientRecord, query: &str) -> Result<AuthRequest, Refused> {
+        let mut dir = crate::protocol::testing::MapDirectory::default();
+        dir.clients.insert(client.id.clone(), client);
+        let params =
+            crate::request::parse_body(crate::request::BodyKind::Form, query.as_bytes()).unwrap();
+        check(&params, &dir, "https://pi").unwrap()
+    }
+
+    #[test]
+    fn a_request_without_pkce_passes_only_as_oidc_with_a_nonce() {
+        let base = "response_type=code&client_id=dev&state=s";
+        let refused = |r: Result<AuthRequest, Refused>| match r {
+            Err(Refused::Redirect(resp)) => resp.params[0].1.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            refused(checked(app(false, false), &format!("{base}&scope=openid"))),
+            "invalid_request"
+        );
+        assert_eq!(
+            refused(checked(
+                app(false, false),
+                &format!("{base}&scope=read&nonce=n")
+            )),
+            "invalid_request"
+        );
+        let ok = checked(app(false, false), &format!("{base}&scope=openid&nonce=n")).unwrap();
+        assert_eq!(ok.challenge, None);
+        assert_eq!(
+            refused(checked(
+                app(true, false),
+                &format!("{base}&scope=openid&nonce=n")
+            )),
+            "invalid_request"
+        );
+        // A challenge sent is a challenge enforced: plain is refused even where none is needed.
+        let plain = format!(
+            "{base}&scope=openid&nonce=n&code_challenge={}",
+            "a".repeat(43)
+        );
+        assert_eq!(
+            refused(checked(app(false, false), &plain)),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn response_modes_are_the_three_served_and_an_unknown_one_is_an_error() {
+        let base = "response_type=code&client_id=dev&scope=openid&nonce=n";
+        for (mode, want) in [
+            ("", ResponseMode::Query),
+            ("&response_mode=query", ResponseMode::Query),
+            ("&response_mode=fragment", ResponseMode::Fragment),
+            ("&response_mode=form_post", ResponseMode::FormPost),
+        ] {
+            let ar = checked(app(false, false), &format!("{base}{mode}")).unwrap();
+            assert_eq!(ar.response_mode, want);
+        }
+        match checked(
+            app(false, false),
+            &format!("{base}&response_mode=web_message"),
+        ) {
+            Err(Refused::Redirect(r)) => {
+                assert_eq!(r.mode, ResponseMode::Query);
+                assert_eq!(r.params[0], ("error".into(), "invalid_request".into()));
+            }
+            other => panic!("{other:?}"),
+        }
+        let ar = checked(
+            app(false, false),
+            &format!("{base}&response_mode=form_post&state=s"),
+        )
+        .unwrap();
+        let code = ar.code("c0de", "https://pi");
+        assert_eq!(code.mode, ResponseMode::FormPost);
+        assert_eq!(
+            code.params,
+            [
+                ("code".into(), "c0de".into()),
+                ("state".into(), "s".into()),
+                ("iss".into(), "https://pi".into())
+            ]
         );
     }
 }

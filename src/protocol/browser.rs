@@ -1000,9 +1000,7 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
             let allow = form.get("decision") == Some("allow");
             let decision = match (allow, ctx.dir.user(&s.username)) {
                 (_, Err(e)) => return Step::from(e),
-                (true, Ok(Some(user)))
-                    if matches!(ctx.dir.client(&pending.client_id), Ok(Some(c)) if c.admits(&user)) =>
-                {
+                (true, Ok(Some(user))) if matches!(ctx.dir.client(&pending.client_id), Ok(Some(c)) if c.admits(&user)) => {
                     super::device::Decision::Approved {
                         scope: pending.scope.intersect(&user.scope.with_identity()),
                         username: user.name,
@@ -1079,7 +1077,13 @@ fn consent(
     }
     let scope = ar.scope.intersect(&user.scope.with_identity());
     let mut step = code(ar, &session, scope.clone(), ctx, rng);
-    if matches!(&step.event, Some(Event::Page { outcome: "code_issued", .. })) {
+    if matches!(
+        &step.event,
+        Some(Event::Page {
+            outcome: "code_issued",
+            ..
+        })
+    ) {
         step.changes.push(Change::PutConsent(ConsentRecord {
             username: user.name,
             client_id: ar.client.id.clone(),

@@ -260,15 +260,33 @@ mod tests {
         u.display_name = Some("Alice".into());
         u.email = Some("alice@home.arpa".into());
         u.groups = vec!["family".into(), "media".into()];
-        let only = |u: &UserRecord, s: &str| Value::Object(user_claims(u, &Scope::parse(s).unwrap()));
+        let only =
+            |u: &UserRecord, s: &str| Value::Object(user_claims(u, &Scope::parse(s).unwrap()));
         assert_eq!(only(&u, "openid"), json!({}));
         assert_eq!(only(&u, "openid profile")["name"], "Alice");
         assert_eq!(only(&u, "openid email")["email"], "alice@home.arpa");
         assert_eq!(only(&u, "openid email")["email_verified"], true);
         assert!(only(&u, "openid profile").get("email").is_none());
         assert!(only(&u, "openid profile").get("groups").is_none());
-        assert_eq!(only(&u, "openid groups")["groups"], json!(["family", "media"]));
+        assert_eq!(
+            only(&u, "openid groups")["groups"],
+            json!(["family", "media"])
+        );
         u.email_unverified = true;
         assert_eq!(only(&u, "openid email")["email_verified"], false);
+    }
+
+    #[test]
+    fn id_tokens_are_rs256_unless_the_client_registered_another_asymmetric_alg() {
+        let mut c = crate::protocol::testing::client(&[], "openid");
+        assert_eq!(id_token_alg(&c), SigningAlg::Rs256);
+        c.id_token_alg = Some("ES256".into());
+        assert_eq!(id_token_alg(&c), SigningAlg::Es256);
+        c.id_token_alg = Some("HS256".into());
+        assert_eq!(
+            id_token_alg(&c),
+            SigningAlg::Rs256,
+            "never the server's secret"
+        );
     }
 }

@@ -359,6 +359,11 @@ impl Tx<'_> {
 }
 
 impl Store {
+    /// Whether `dir` holds a store (sled's files), without opening or making one.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("db").exists()
+    }
+
     /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         // A store made now gets sled's files under the process umask: made private
