@@ -85,6 +85,80 @@ fn keep_es256_nonces(keys: &crate::keys::KeyRing, now: u64, connections: usize) 
     );
 }
 
+/// How often the operator's certificate files are looked at for a renewal.
+const CERTIFICATE_LOOK_EVERY: Duration = Duration::from_secs(5);
+
+/// The operator's certificate files, watched for a renewal (certbot, lego, a LAN CA): a new
+/// pair is served from the next handshake without dropping a connection; a bad one leaves
+/// the old pair in service, and the log and `/health` say why.
+struct CertificateWatch {
+    live: Arc<crate::tls::Live>,
+    source: crate::tls::Source,
+    stamp: Option<Vec<(std::time::SystemTime, u64)>>,
+    looked: Instant,
+    serving: crate::protocol::CertificateFacts,
+}
+
+impl CertificateWatch {
+    fn new(
+        live: Arc<crate::tls::Live>,
+        source: &crate::tls::Source,
+        identity: &Option<crate::tls::Identity>,
+    ) -> CertificateWatch {
+        CertificateWatch {
+            live,
+            stamp: crate::tls::files_stamp(source),
+            source: source.clone(),
+            looked: Instant::now(),
+            serving: identity
+                .as_ref()
+                .map(crate::tls::Identity::facts)
+                .unwrap_or_else(|| crate::protocol::CertificateFacts {
+                    pem: String::new(),
+                    fingerprint: String::new(),
+                    reload_error: None,
+                }),
+        }
+    }
+
+    /// Reloads when the files changed since the last look, or at once on SIGHUP.
+    fn look(&mut self, service: &Service, hangup: bool) {
+        if !hangup && self.looked.elapsed() < CERTIFICATE_LOOK_EVERY {
+            return;
+        }
+        self.looked = Instant::now();
+        let stamp = crate::tls::files_stamp(&self.source);
+        if stamp.is_none() && !matches!(self.source, crate::tls::Source::Files { .. }) {
+            return; // piauth's own certificate: nothing renews it.
+        }
+        if !hangup && stamp == self.stamp {
+            return;
+        }
+        self.stamp = stamp;
+        let loaded = crate::tls::Identity::load(&self.source, &[], 0)
+            .and_then(|id| self.live.replace(&id).map(|()| id));
+        match loaded {
+            Ok(id) => {
+                self.serving = id.facts();
+                log::info!(
+                    "TLS certificate reloaded; SHA-256 fingerprint {}",
+                    self.serving.fingerprint
+                );
+                service.set_certificate(Some(self.serving.clone()));
+            }
+            Err(e) => {
+                log::error!(
+                    "the new TLS certificate is not taken, the previous one still serves: {e}"
+                );
+                service.set_certificate(Some(crate::protocol::CertificateFacts {
+                    reload_error: Some(e.to_string()),
+                    ..self.serving.clone()
+                }));
+            }
+        }
+    }
+}
+
 /// OpenID Connect's default ID-token algorithm, RS256, needs an RSA key, which takes seconds
 /// to make on a Pi 1: it is made once, on a thread at the lowest priority, after the listener
 /// is up, so that neither the start nor a first access token waits for it. Until it is there,
@@ -299,6 +373,10 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(AppError::io("install a signal handler"))?;
     }
+    // SIGHUP (systemctl reload piauth): read the operator's certificate files again now.
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
+        .map_err(AppError::io("install a signal handler"))?;
     let limits = crate::http::Limits {
         workers: profile.http_workers,
         max_connections: profile.max_connections,
@@ -327,7 +405,13 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
             http.local_addr
         ),
     }
-    let tls = tls.map(|identity| identity.server_config()).transpose()?;
+    let live = tls.as_ref().map(crate::tls::Live::new).transpose()?;
+    service.set_certificate(tls.as_ref().map(crate::tls::Identity::facts));
+    let mut certificate = live.map(|live| CertificateWatch::new(live, &cfg.tls_source, &tls));
+    let tls = certificate
+        .as_ref()
+        .map(|w| w.live.server_config())
+        .transpose()?;
     // A running server rotates only to its own `algorithm`, so this is decided once: a
     // change to ES256 takes a restart, which stages the ES256 key and fills the pool now.
     let keys = service.keys();
@@ -373,6 +457,9 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
             }
         }
         clock.look(&service, &led);
+        if let Some(w) = certificate.as_mut() {
+            w.look(&service, hangup.swap(false, Ordering::Relaxed));
+        }
         // Automatic rotation counts days by the clock: only once it is trusted, and after a
         // failure (a full disk, say) not again for an hour rather than every tick.
         if let Some(days) = cfg.key_rotation_days {

@@ -192,6 +192,7 @@ pub struct Service {
     /// The recent audit records.
     pub audit: crate::audit::AuditRing,
     keys: RwLock<Arc<KeyRing>>,
+    certificate: RwLock<Option<Arc<crate::protocol::CertificateFacts>>>,
     families_evicted: std::sync::Mutex<crate::notice::Notice>,
     throttled: std::sync::Mutex<crate::notice::Notice>,
     /// The clock's state, as the server loop last judged it.
@@ -235,6 +236,7 @@ impl Service {
             // About 150 bytes a record.
             audit: crate::audit::AuditRing::new(AUDIT_RECORDS),
             keys: RwLock::new(Arc::new(ring)),
+            certificate: RwLock::new(None),
             families_evicted: std::sync::Mutex::new(crate::notice::Notice::new(
                 std::time::Duration::from_secs(60),
             )),
@@ -310,7 +312,20 @@ impl Service {
                 uptime_seconds: self.started.elapsed().as_secs(),
                 led: self.led.mode(),
                 es256_nonces: crate::crypto::nonces_ready(),
+                certificate: match self.certificate.read() {
+                    Ok(c) => c.clone(),
+                    Err(poisoned) => poisoned.into_inner().clone(),
+                },
             },
+        }
+    }
+
+    /// What `/certificate` and `/health` say of the certificate served.
+    pub fn set_certificate(&self, facts: Option<crate::protocol::CertificateFacts>) {
+        let facts = facts.map(Arc::new);
+        match self.certificate.write() {
+            Ok(mut c) => *c = facts,
+            Err(poisoned) => *poisoned.into_inner() = facts,
         }
     }
 

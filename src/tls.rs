@@ -7,11 +7,12 @@
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 use std::io::Write;
 use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// The file, in the data directory, that holds a certificate piauth made and its key.
 pub const GENERATED_FILE: &str = "tls.pem";
@@ -190,18 +191,86 @@ impl Identity {
         out
     }
 
+    /// The chain and key as rustls signs with them, the key checked against the leaf.
+    fn certified(&self) -> Result<Arc<CertifiedKey>, TlsError> {
+        let provider = rustls::crypto::ring::default_provider();
+        CertifiedKey::from_der(self.chain.clone(), self.key.clone_key(), &provider)
+            .map(Arc::new)
+            .map_err(TlsError::Rustls)
+    }
+
+    /// What `/certificate` and `/health` say of it.
+    pub fn facts(&self) -> crate::protocol::CertificateFacts {
+        crate::protocol::CertificateFacts {
+            pem: self.chain_pem(),
+            fingerprint: self.fingerprint(),
+            reload_error: None,
+        }
+    }
+}
+
+/// The identity served, replaceable while connections go on: an operator's renewed
+/// certificate is taken by the next handshake, and no connection is dropped.
+#[derive(Debug)]
+pub struct Live {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Live {
+    /// Serves `identity`.
+    pub fn new(identity: &Identity) -> Result<Arc<Live>, TlsError> {
+        Ok(Arc::new(Live {
+            current: RwLock::new(identity.certified()?),
+        }))
+    }
+
+    /// Serves `identity` from the next handshake on; a pair rustls refuses (a key that is
+    /// not the certificate's) leaves the current one in service.
+    pub fn replace(&self, identity: &Identity) -> Result<(), TlsError> {
+        let next = identity.certified()?;
+        match self.current.write() {
+            Ok(mut c) => *c = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(())
+    }
+
     /// The rustls configuration that serves it: TLS 1.2 and 1.3, HTTP/1.1.
-    pub fn server_config(self) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    pub fn server_config(self: &Arc<Live>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(TlsError::Rustls)?
             .with_no_client_auth()
-            .with_single_cert(self.chain, self.key)
-            .map_err(TlsError::Rustls)?;
+            .with_cert_resolver(self.clone());
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
+}
+
+impl rustls::server::ResolvesServerCert for Live {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(match self.current.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        })
+    }
+}
+
+/// What a renewal changes in the operator's files: their times and sizes (certbot and lego
+/// write new files in place or through symbolic links, which `metadata` follows).
+pub fn files_stamp(source: &Source) -> Option<Vec<(std::time::SystemTime, u64)>> {
+    let Source::Files { cert, key } = source else {
+        return None;
+    };
+    [cert, key]
+        .iter()
+        .map(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| Ok((m.modified()?, m.len())))
+                .ok()
+        })
+        .collect()
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
@@ -400,7 +469,7 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(back, first.chain);
-        assert!(first.server_config().is_ok());
+        assert!(Live::new(&first).unwrap().server_config().is_ok());
         // The same file named as the operator's is the same identity.
         let files = Source::Files {
             cert: path.clone(),

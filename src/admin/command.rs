@@ -28,7 +28,7 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                 let mut spec = (**spec).clone();
                 spec.keys = read_keys(&spec.jwk_files, &spec.pem_files)?;
                 spec.jwks = read_jwks(&spec.jwks_args)?;
-                (AdminRequest::ClientAdd(spec), *json)
+                (AdminRequest::ClientAdd(Box::new(spec)), *json)
             }
             ClientCommand::List { json } => (AdminRequest::ClientList, *json),
             ClientCommand::Show { id, json } => {

@@ -318,23 +318,24 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
     let store = ctx.store;
     let now = unix_now();
     let value = match req {
-        AdminRequest::ClientAdd(ClientSpec {
-            id,
-            grants,
-            scopes,
-            audiences,
-            access_ttl,
-            refresh_ttl,
-            resource_server,
-            keys,
-            jwks,
-            redirect_uris,
-            public,
-            require_pkce,
-            allowed_groups,
-            id_token_alg,
-            ..
-        }) => {
+        AdminRequest::ClientAdd(spec) => {
+            let ClientSpec {
+                id,
+                grants,
+                scopes,
+                audiences,
+                access_ttl,
+                refresh_ttl,
+                resource_server,
+                keys,
+                jwks,
+                redirect_uris,
+                public,
+                require_pkce,
+                allowed_groups,
+                id_token_alg,
+                ..
+            } = *spec;
             let jwks = key_location(&keys, jwks)?;
             let allowed_groups = groups_of(&allowed_groups)?;
             let id_token_alg = match id_token_alg.as_deref().map(SigningAlg::parse) {

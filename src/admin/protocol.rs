@@ -8,7 +8,7 @@ use std::fmt;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum AdminRequest {
     /// Register a client.
-    ClientAdd(crate::cli::ClientSpec),
+    ClientAdd(Box<crate::cli::ClientSpec>),
     /// List clients.
     ClientList,
     /// Show a client.

@@ -20,6 +20,8 @@ pub const JWKS_PATH: &str = "/jwks.json";
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 /// Health.
 pub const HEALTH_PATH: &str = "/health";
+/// The certificate served, for apps and phones to trust.
+pub const CERTIFICATE_PATH: &str = "/certificate";
 
 /// The endpoints an app in a browser calls from its own origin (a single-page app, a public
 /// client with PKCE): they answer any origin (CORS), since they use no cookie, so a page
@@ -106,7 +108,7 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     }
     let allowed = match req.path.as_str() {
         TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH | DEVICE_AUTHORIZATION_PATH => "POST",
-        JWKS_PATH | METADATA_PATH | HEALTH_PATH => "GET",
+        JWKS_PATH | METADATA_PATH | HEALTH_PATH | CERTIFICATE_PATH => "GET",
         _ => {
             return Step::reply(Reply::json(
                 404,
@@ -143,6 +145,7 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             super::device::authorize(params, client, req.peer, ctx, rng)
         }),
         JWKS_PATH => Step::reply(metadata::jwks(ctx)),
+        CERTIFICATE_PATH => Step::reply(health::certificate(ctx)),
         METADATA_PATH => Step::reply(metadata::metadata(ctx)),
         // The details (board, tuning, counts) are for the operator on the Pi itself; the LAN
         // learns only whether the server is healthy.

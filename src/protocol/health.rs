@@ -44,7 +44,37 @@ pub fn health(ctx: &Context, detailed: bool) -> Reply {
                 "cores": board.cores,
             },
             "tuning": ctx.host.profile,
+            "tls": ctx.host.certificate.as_ref().map(|c| json!({
+                "fingerprint": c.fingerprint,
+                "reload_error": c.reload_error,
+            })),
         }),
     )
     .with_header("Cache-Control", "no-store")
+}
+
+/// `GET /certificate`: the certificate served, as PEM, with its SHA-256 fingerprint in a
+/// header, for an app's host or a phone to trust once the fingerprint is compared with
+/// `piauth tls fingerprint` on the Pi. Never the key.
+pub fn certificate(ctx: &Context) -> Reply {
+    match &ctx.host.certificate {
+        Some(c) => Reply {
+            status: 200,
+            headers: vec![
+                ("Content-Type", "application/x-pem-file".into()),
+                (
+                    "Content-Disposition",
+                    "attachment; filename=\"piauth.crt\"".into(),
+                ),
+                ("Piauth-Certificate-Sha256", c.fingerprint.clone()),
+                ("Cache-Control", "no-cache".into()),
+            ],
+            body: c.pem.clone().into_bytes(),
+            page: None,
+        },
+        None => Reply::json(
+            404,
+            &json!({"error": "not_found", "error_description": "this server serves plain HTTP: there is no certificate"}),
+        ),
+    }
 }

@@ -175,6 +175,19 @@ pub struct HostFacts<'a> {
     pub led: Option<crate::led::pattern::Mode>,
     /// ES256 nonces ready (`None`: none kept, es256.rs).
     pub es256_nonces: Option<usize>,
+    /// The certificate served (`None`: plain HTTP).
+    pub certificate: Option<std::sync::Arc<CertificateFacts>>,
+}
+
+/// The certificate the server serves, for `/certificate` and `/health`: public parts only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFacts {
+    /// The chain as PEM, never the key.
+    pub pem: String,
+    /// SHA-256 of the leaf, colon-separated hex.
+    pub fingerprint: String,
+    /// Why the operator's renewed files were not taken (the previous pair still serves).
+    pub reload_error: Option<String>,
 }
 
 /// Everything an endpoint may read.

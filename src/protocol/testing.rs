@@ -219,6 +219,7 @@ impl World {
             now: self.now,
             clock: super::clock::ClockState::Ok,
             host: HostFacts {
+                certificate: None,
                 board: &self.board,
                 profile: &self.profile,
                 uptime_seconds: 7,
