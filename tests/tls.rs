@@ -185,3 +185,116 @@ fn a_handshake_that_never_finishes_is_closed_and_holds_no_one_up() {
     let (resp, _) = tls_request(&s.addr, &cafile, "localhost", req);
     assert_eq!(resp.status, 200);
 }
+
+/// Three certificates made by piauth, standing in for an operator's renewals.
+fn made_certificates(dir: &std::path::Path, n: usize) -> Vec<std::path::PathBuf> {
+    (0..n)
+        .map(|i| {
+            let mut s = Server::start_with(&["--tls", "on"]);
+            s.stop();
+            let to = dir.join(format!("made-{i}.pem"));
+            std::fs::copy(s.data_dir().join("tls.pem"), &to).unwrap();
+            to
+        })
+        .collect()
+}
+
+/// Puts `from` at `to` the way certbot and lego renew: a new file renamed over the old.
+fn renew(from: &std::path::Path, to: &std::path::Path) {
+    let tmp = to.with_extension("new");
+    std::fs::copy(from, &tmp).unwrap();
+    std::fs::rename(&tmp, to).unwrap();
+}
+
+#[test]
+fn a_renewed_certificate_is_served_without_a_restart_and_a_bad_pair_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = made_certificates(dir.path(), 3);
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    renew(&made[0], &cert);
+    renew(&made[0], &key);
+    let (c, k) = (cert.display().to_string(), key.display().to_string());
+    let s = Server::start_with(&["--tls", "on", "--tls-cert", &c, "--tls-key", &k]);
+    let req = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (_, first) = tls_request(&s.addr, &made[0], "localhost", req);
+
+    // `/certificate` gives apps what to trust: the certificate served, its fingerprint
+    // beside it, and never the key.
+    let get_cert = b"GET /certificate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (resp, _) = tls_request(&s.addr, &made[0], "localhost", get_cert);
+    assert_eq!(resp.status, 200);
+    let pem = String::from_utf8(resp.body.clone()).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    assert!(!pem.contains("PRIVATE"));
+    assert_eq!(
+        resp.header("piauth-certificate-sha256"),
+        Some(fingerprint_of(&first).as_str())
+    );
+    std::fs::write(dir.path().join("given.pem"), &pem).unwrap();
+    let (resp, _) = tls_request(&s.addr, &dir.path().join("given.pem"), "localhost", req);
+    assert_eq!(
+        resp.status, 200,
+        "the certificate given does not verify the server"
+    );
+
+    // A connection open across the renewal goes on with the certificate it began with.
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(crate::util::tls_client(&made[0]), name).unwrap();
+    let tcp = TcpStream::connect(&s.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut open = rustls::StreamOwned::new(conn, tcp);
+    while open.conn.is_handshaking() {
+        open.conn.complete_io(&mut open.sock).unwrap();
+    }
+
+    // SIGHUP (systemctl reload) takes a renewed pair at once.
+    renew(&made[1], &cert);
+    renew(&made[1], &key);
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    s.wait_for_log("TLS certificate reloaded", 1);
+    let (resp, second) = tls_request(&s.addr, &made[1], "localhost", req);
+    assert_eq!(resp.status, 200);
+    assert_ne!(second, first);
+    assert!(s.logs().contains(&format!(
+        "reloaded; SHA-256 fingerprint {}",
+        fingerprint_of(&second)
+    )));
+    open.write_all(req).unwrap();
+    let mut buf = Vec::new();
+    let _ = open.read_to_end(&mut buf);
+    assert!(
+        buf.starts_with(b"HTTP/1.1 200"),
+        "the open connection was dropped"
+    );
+
+    // A new certificate whose key has not come yet: the old pair stays in service, and the
+    // log and /health say why; noticed without a signal, from the files alone.
+    renew(&made[2], &cert);
+    s.wait_for_log("the new TLS certificate is not taken", 1);
+    let (resp, still) = tls_request(&s.addr, &made[1], "localhost", req);
+    assert_eq!(still, second);
+    let health: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    let why = health["tls"]["reload_error"].as_str().unwrap_or_default();
+    assert!(why.contains("refused"), "{health}");
+    assert_eq!(health["tls"]["fingerprint"], fingerprint_of(&second));
+
+    // Its key arrives: the pair is taken, and the error is gone.
+    renew(&made[2], &key);
+    s.wait_for_log("TLS certificate reloaded", 2);
+    let (resp, third) = tls_request(&s.addr, &made[2], "localhost", req);
+    assert_ne!(third, second);
+    let health: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+    assert!(health["tls"]["reload_error"].is_null(), "{health}");
+}
+
+#[test]
+fn plain_http_has_no_certificate_to_give() {
+    let s = Server::start();
+    let resp = s.get("/certificate");
+    assert_eq!(resp.status, 404);
+    assert!(resp.error().contains("not_found"), "{}", resp.error());
+}
