@@ -19,7 +19,15 @@ fn sign_in(b: &mut Browser, user: &str, password: &str) -> crate::util::Resp {
 fn the_operator_sees_the_server_and_others_are_turned_away() {
     let s = Server::start_configured("metrics = true", &[]);
     let out = s.cmd_stdin(
-        &["user", "add", "root", "--admin", "--password-stdin"],
+        &[
+            "user",
+            "add",
+            "root",
+            "--admin",
+            "--group",
+            "grown-ups",
+            "--password-stdin",
+        ],
         "operator pass\n",
     );
     assert!(
@@ -28,6 +36,21 @@ fn the_operator_sees_the_server_and_others_are_turned_away() {
         String::from_utf8_lossy(&out.stderr)
     );
     s.remember_secret("operator pass");
+    let media = s.admin_json(&[
+        "client",
+        "add",
+        "media",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        "https://media.home/cb",
+        "--scope",
+        "openid",
+        "--allowed-group",
+        "grown-ups",
+        "--json",
+    ]);
+    s.remember_secret(media["client_secret"].as_str().unwrap());
     s.add_user("bob", "bob pass", &["read"]);
     let secret = s.add_client("sensor", &["client_credentials"], &["read"]);
     for _ in 0..3 {
@@ -54,6 +77,10 @@ fn the_operator_sees_the_server_and_others_are_turned_away() {
         "3 in all",
         "outcome",
         "max connections",
+        // Who is in which group, and which groups each app admits.
+        "<td>root</td><td>grown-ups</td>",
+        "<td>grown-ups</td><td>enabled</td>",
+        "<td>everyone</td><td>enabled</td>",
     ] {
         assert!(html.contains(want), "{want} missing:\n{html}");
     }
@@ -73,7 +100,7 @@ fn the_operator_sees_the_server_and_others_are_turned_away() {
         "piauth_requests_total{endpoint=\"token\",status=\"2xx\"} 3",
         "piauth_failures_total{kind=\"wrong_password\"} 0",
         "piauth_request_duration_seconds_count",
-        "piauth_clients 1",
+        "piauth_clients 2",
         "piauth_users 2",
     ] {
         assert!(text.contains(want), "{want} missing:\n{text}");

@@ -22,9 +22,9 @@ pub struct OperatorView {
     pub facts: Vec<(String, String)>,
     /// (setting, value) of the tuning profile.
     pub tuning: Vec<(String, String)>,
-    /// Clients: id, authentication, grants, scope, state.
+    /// Clients: id, authentication, grants, scope, the groups it admits, state.
     pub clients: Vec<Row>,
-    /// Users: name, scope, admin.
+    /// Users: name, groups, scope, admin.
     pub users: Vec<Row>,
     /// Keys: kid, algorithm, state, from.
     pub keys: Vec<Row>,
@@ -150,11 +150,17 @@ pub fn view(user: &str, ctx: &Context) -> Result<OperatorView, super::LookupErro
             };
             let grants: Vec<&str> = c.grants.iter().map(|g| g.as_str()).collect();
             let state = if c.disabled { "disabled" } else { "enabled" };
+            let admits = if c.allowed_groups.is_empty() {
+                "everyone".to_string()
+            } else {
+                c.allowed_groups.join(" ")
+            };
             vec![
                 c.id.clone(),
                 auth.to_string(),
                 grants.join(" "),
                 c.scope.to_string(),
+                admits,
                 state.to_string(),
             ]
         })
@@ -165,7 +171,12 @@ pub fn view(user: &str, ctx: &Context) -> Result<OperatorView, super::LookupErro
         .into_iter()
         .map(|u| {
             let admin = if u.admin { "yes" } else { "" };
-            vec![u.name, u.scope.to_string(), admin.to_string()]
+            vec![
+                u.name,
+                u.groups.join(" "),
+                u.scope.to_string(),
+                admin.to_string(),
+            ]
         })
         .collect();
     let audit = ctx
@@ -255,13 +266,23 @@ mod tests {
                 "read",
             ),
         );
+        let mut media = crate::protocol::testing::client(
+            &[crate::record::GrantType::AuthorizationCode],
+            "openid",
+        );
+        media.id = "media".into();
+        media.allowed_groups = vec!["family".into(), "guests".into()];
+        w.dir.clients.insert("media".into(), media);
         let mut admin = crate::protocol::testing::user("root", "", "g");
         admin.admin = true;
+        admin.groups = vec!["family".into(), "admins".into()];
         w.dir.users.insert("root".into(), admin);
         w.metrics.issued("client_credentials", w.now);
         let v = view("root", &w.ctx()).unwrap();
-        assert_eq!(v.clients[0][0], "dev");
-        assert_eq!(v.users[0], vec!["root", "", "yes"]);
+        let admits = |id: &str| v.clients.iter().find(|c| c[0] == id).unwrap()[4].clone();
+        assert_eq!(admits("dev"), "everyone");
+        assert_eq!(admits("media"), "family guests");
+        assert_eq!(v.users[0], vec!["root", "family admins", "", "yes"]);
         assert_eq!(v.keys[0][2], "signing");
         assert_eq!(v.per_minute.iter().sum::<u64>(), 1);
         assert!(v.facts.iter().any(|(k, _)| k == "Board"));
