@@ -44,6 +44,10 @@ fi
     -r tests/browser/requirements.txt
 PIAUTH_BIN="$PWD/target/debug/piauth" "$venv/bin/python" -m pytest -q tests/interop
 
+# The owner's admin path as the package installs piauth (system user, /etc/piauth,
+# /var/lib/piauth bind-mounted in a private mount namespace): needs root, skipped otherwise.
+PIAUTH_BIN="$PWD/target/debug/piauth" "$venv/bin/python" -m pytest -q -rs tests/system
+
 # The pages, in headless Chromium (Debian's chromium and chromedriver).
 if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
