@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit and integration tests against the real binary, the
-# interop tests (requests-oauthlib, oauthlib, PyJWT, authlib), then the pages in headless
-# Chromium. Installs what it needs (a Python venv
-# under target/) so that it works on a fresh Debian 12 machine with only Rust present.
+# interop tests (requests-oauthlib, oauthlib, PyJWT, authlib), the admin path as the package
+# installs piauth (as root), the pages in headless Chromium, then real relying parties
+# (Apache's mod_auth_openidc, django-allauth, openid-client). Installs what it needs (apt
+# packages, a Python venv under target/, npm packages under tests/apps/node) so that it works
+# on a fresh Debian 12 machine with only Rust present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,3 +60,23 @@ if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
     fi
 fi
 PIAUTH_BIN="$PWD/target/debug/piauth" "$venv/bin/python" -m pytest -q tests/browser
+
+# Real relying parties at their defaults (tests/apps/): Apache with Debian's mod_auth_openidc,
+# django-allauth as Paperless-ngx configures it, openid-client 5 and 6 from npm. They are
+# installed here; `-p no:skipping` makes a missing one fail rather than skip.
+apps_apt=()
+[ -e /usr/lib/apache2/modules/mod_auth_openidc.so ] || apps_apt+=(apache2 libapache2-mod-auth-openidc)
+command -v node >/dev/null && command -v npm >/dev/null || apps_apt+=(nodejs npm)
+if [ ${#apps_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apps_apt[@]}" >/dev/null
+    else
+        echo "need: sudo apt-get install ${apps_apt[*]}" >&2
+        exit 1
+    fi
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/apps/requirements.txt
+if [ -f tests/apps/node/package-lock.json ]; then
+    (cd tests/apps/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+PIAUTH_BIN="$PWD/target/debug/piauth" "$venv/bin/python" -m pytest -q -p no:skipping tests/apps
