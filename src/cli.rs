@@ -152,6 +152,12 @@ pub struct ClientSpec {
     #[arg(long)]
     #[serde(default)]
     pub require_pkce: bool,
+    /// Let this confidential client leave out PKCE even without a nonce (for an app that
+    /// sends neither and can't be told to, such as django-allauth at its defaults): the
+    /// app's own state check is then its only defence against an injected code.
+    #[arg(long, conflicts_with_all = ["require_pkce", "public"])]
+    #[serde(default)]
+    pub pkce_optional: bool,
     /// Only members of this group may sign in to it or get its tokens for a person
     /// (repeatable: a member of any of them).
     #[arg(long = "allowed-group", value_name = "GROUP")]

@@ -176,6 +176,10 @@ pub struct ClientRecord {
     /// PKCE on every authorization request, even an OpenID Connect one with a `nonce`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_pkce: bool,
+    /// PKCE optional for this confidential client, even without a `nonce`: for an app that
+    /// sends neither and can't be told to. A challenge it sends is still enforced.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pkce_optional: bool,
     /// Only members of one of these groups may sign in to it or get its tokens for a person;
     /// empty: everyone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -332,10 +332,16 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 redirect_uris,
                 public,
                 require_pkce,
+                pkce_optional,
                 allowed_groups,
                 id_token_alg,
                 ..
             } = *spec;
+            if pkce_optional && (public || require_pkce) {
+                return Err(AdminError::Invalid(
+                    "--pkce-optional is for a confidential client without --require-pkce".into(),
+                ));
+            }
             let jwks = key_location(&keys, jwks)?;
             let allowed_groups = groups_of(&allowed_groups)?;
             let id_token_alg = match id_token_alg.as_deref().map(SigningAlg::parse) {
@@ -400,6 +406,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 redirect_uris,
                 public,
                 require_pkce,
+                pkce_optional,
                 allowed_groups,
                 id_token_alg: id_token_alg.map(|a| a.as_str().to_string()),
             };

@@ -100,6 +100,9 @@ pub enum PkceRule {
     /// A confidential client: a challenge, unless the request is an OpenID Connect one with
     /// a `nonce`, OpenID Connect's own defence against code injection.
     UnlessOidcNonce,
+    /// A confidential client registered `--pkce-optional`: a challenge sent is enforced, none
+    /// is needed.
+    Optional,
 }
 
 impl PkceRule {
@@ -108,6 +111,7 @@ impl PkceRule {
         match self {
             PkceRule::Always => "required",
             PkceRule::UnlessOidcNonce => "required, unless an OpenID Connect request with a nonce",
+            PkceRule::Optional => "optional (--pkce-optional): enforced when sent",
         }
     }
 }
@@ -116,17 +120,24 @@ impl PkceRule {
 pub fn pkce_rule(client: &ClientRecord) -> PkceRule {
     if client.public || client.require_pkce {
         PkceRule::Always
+    } else if client.pkce_optional {
+        PkceRule::Optional
     } else {
         PkceRule::UnlessOidcNonce
     }
 }
 
-/// Whether a request of `client` without a challenge is refused: `openid_nonce` says whether
-/// it asks for `openid` with a `nonce`.
-pub fn pkce_missing_is_refused(client: &ClientRecord, openid_nonce: bool) -> bool {
+/// Why a request of `client` without a challenge is refused, if it is: `openid_nonce` says
+/// whether it asks for `openid` with a `nonce`.
+pub fn pkce_missing_refusal(client: &ClientRecord, openid_nonce: bool) -> Option<&'static str> {
     match pkce_rule(client) {
-        PkceRule::Always => true,
-        PkceRule::UnlessOidcNonce => !openid_nonce,
+        PkceRule::Always => {
+            Some("PKCE is required: send code_challenge and code_challenge_method=S256")
+        }
+        PkceRule::UnlessOidcNonce if !openid_nonce => Some(
+            "PKCE is required (or, for OpenID Connect, a nonce): send code_challenge and code_challenge_method=S256",
+        ),
+        PkceRule::UnlessOidcNonce | PkceRule::Optional => None,
     }
 }
 
@@ -456,18 +467,12 @@ pub fn check(
         return fail("invalid_request", "nonce is too long");
     }
     let openid_nonce = scope.contains("openid") && nonce.as_ref().is_some_and(|n| !n.is_empty());
-    if challenge.is_none() && pkce_missing_is_refused(&client, openid_nonce) {
-        return fail(
-            "invalid_request",
-            match pkce_rule(&client) {
-                PkceRule::Always => {
-                    "PKCE is required: send code_challenge and code_challenge_method=S256"
-                }
-                PkceRule::UnlessOidcNonce => {
-                    "PKCE is required (or, for OpenID Connect, a nonce): send code_challenge and code_challenge_method=S256"
-                }
-            },
-        );
+    if let Some(why) = challenge
+        .is_none()
+        .then(|| pkce_missing_refusal(&client, openid_nonce))
+        .flatten()
+    {
+        return fail("invalid_request", why);
     }
     let words: Vec<&str> = params
         .get("prompt")
@@ -637,12 +642,20 @@ mod tests {
     fn pkce_follows_rfc_9700_a_nonce_stands_in_only_for_a_confidential_oidc_client() {
         let confidential = app(false, false);
         assert_eq!(pkce_rule(&confidential), PkceRule::UnlessOidcNonce);
-        assert!(!pkce_missing_is_refused(&confidential, true));
-        assert!(pkce_missing_is_refused(&confidential, false));
+        assert!(pkce_missing_refusal(&confidential, true).is_none());
+        assert!(pkce_missing_refusal(&confidential, false).is_some());
         for always in [app(true, false), app(false, true)] {
             assert_eq!(pkce_rule(&always), PkceRule::Always);
-            assert!(pkce_missing_is_refused(&always, true));
+            assert!(pkce_missing_refusal(&always, true).is_some());
         }
+        let mut optional = app(false, false);
+        optional.pkce_optional = true;
+        assert_eq!(pkce_rule(&optional), PkceRule::Optional);
+        assert!(pkce_missing_refusal(&optional, false).is_none());
+        // Public wins over a stray flag: a public client can't keep a code safe without PKCE.
+        let mut public = app(true, false);
+        public.pkce_optional = true;
+        assert_eq!(pkce_rule(&public), PkceRule::Always);
     }
 
     fn checked(client: ClientRecord, query: &str) -> Result<AuthRequest, Refused> {
@@ -689,6 +702,11 @@ mod tests {
             refused(checked(app(false, false), &plain)),
             "invalid_request"
         );
+        let mut optional = app(false, false);
+        optional.pkce_optional = true;
+        let ok = checked(optional.clone(), &format!("{base}&scope=openid")).unwrap();
+        assert_eq!(ok.challenge, None);
+        assert_eq!(refused(checked(optional, &plain)), "invalid_request");
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub fn client(grants: &[GrantType], scope: &str) -> ClientRecord {
         redirect_uris: Vec::new(),
         public: false,
         require_pkce: false,
+        pkce_optional: false,
         allowed_groups: Vec::new(),
         id_token_alg: None,
     }

@@ -85,7 +85,10 @@ class Browser:
     def open(self, url, user=None, decision="allow"):
         """Opens `url`, signs `user` in where piauth asks, answers consent with `decision`;
         the last response (at the app, or a piauth page that ends the journey)."""
-        resp = self.session.get(url, timeout=30)
+        return self.follow(self.session.get(url, timeout=30), user, decision)
+
+    def follow(self, resp, user=None, decision="allow"):
+        """Goes on from `resp` as `open` does."""
         for _ in range(10):
             self.pages.append(resp)
             if not resp.url.startswith(self.issuer) or resp.status_code != 200:

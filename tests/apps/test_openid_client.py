@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from conftest import App, Browser, add_app, free_port
+from conftest import PASSWORD, App, Browser, add_app, free_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
@@ -114,3 +114,28 @@ def test_an_app_for_one_group_never_gets_a_token_for_someone_outside_it(piauth, 
     at_app = bob.session.get(links[0], timeout=30)
     assert at_app.status_code == 502, at_app.text
     assert at_app.json()["error"] == "access_denied", at_app.text
+
+
+def oauth2_proxy_admits(claims, allowed_groups):
+    """oauth2-proxy's check of an OIDC login: the email must be verified (unless started with
+    --insecure-oidc-allow-unverified-email), and with allowed_groups the `groups` claim must
+    name one of them."""
+    if claims.get("email_verified") is not True:
+        return False
+    return not allowed_groups or bool(set(claims.get("groups") or []) & set(allowed_groups))
+
+
+def test_the_claims_pass_oauth2_proxys_check_only_for_a_verified_member(piauth, node_app):
+    piauth.admin("user", "add", "carol", "--name", "Carol", "--email", "carol@home.lan",
+                 "--email-unverified", "--group", "family", "--password-stdin",
+                 stdin=PASSWORD + "\n")
+    app = node_app("6", "oauth2-proxy-check")
+    seen = {}
+    for who in ["alice", "bob", "carol"]:
+        resp = Browser(piauth.issuer, piauth.cert).open(f"{app.url}/login", user=who)
+        assert resp.status_code == 200, resp.text
+        seen[who] = resp.json()["claims"]
+    assert seen["carol"]["email_verified"] is False, seen["carol"]
+    assert [w for w in seen if oauth2_proxy_admits(seen[w], ["family"])] == ["alice"], seen
+    # Without allowed_groups, everyone with a verified address.
+    assert [w for w in seen if oauth2_proxy_admits(seen[w], [])] == ["alice", "bob"], seen
