@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.request
 from html.parser import HTMLParser
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 import requests
@@ -86,6 +86,15 @@ class Browser:
         """Opens `url`, signs `user` in where piauth asks, answers consent with `decision`;
         the last response (at the app, or a piauth page that ends the journey)."""
         return self.follow(self.session.get(url, timeout=30), user, decision)
+
+    def authorize_query(self):
+        """The query of the app's redirect to piauth's authorization endpoint."""
+        for page in self.pages:
+            for hop in [*page.history, page]:
+                loc = hop.headers.get("Location", "")
+                if hop.status_code in (302, 303) and loc.startswith(self.issuer + "/authorize"):
+                    return parse_qs(urlparse(loc).query)
+        raise AssertionError("the app never sent the browser to piauth")
 
     def follow(self, resp, user=None, decision="allow"):
         """Goes on from `resp` as `open` does."""

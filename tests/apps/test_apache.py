@@ -87,13 +87,6 @@ def shown(resp):
     return dict(line.split("=", 1) for line in resp.text.splitlines() if "=" in line)
 
 
-def first_redirect(browser):
-    """The query of the module's redirect to piauth's authorization endpoint."""
-    hop = browser.pages[0].history[0]
-    assert hop.status_code == 302, hop.text
-    return parse_qs(urlparse(hop.headers["Location"]).query)
-
-
 def new_browser(piauth):
     return Browser(piauth.issuer, piauth.cert)
 
@@ -103,7 +96,7 @@ def test_default_flow_signs_in_without_pkce_and_passes_the_claims(piauth, apache
     resp = browser.open(app.protected, user="alice")
     assert (resp.status_code, resp.url) == (200, app.protected), resp.text + app.log()
     # The module's defaults, as it sent them: the code flow in the query, a nonce, no PKCE.
-    sent = first_redirect(browser)
+    sent = browser.authorize_query()
     assert sent["response_type"] == ["code"] and sent["client_id"] == ["apache-default"]
     assert sent["redirect_uri"] == [app.redirect_uri]
     assert "nonce" in sent and "code_challenge" not in sent, sent
@@ -129,7 +122,7 @@ def test_form_post_signs_in_through_the_continue_page(piauth, apache, browser):
     app = apache("apache-form-post", form_post=True)
     resp = browser.open(app.protected, user="alice")
     assert (resp.status_code, resp.url) == (200, app.protected), resp.text + app.log()
-    sent = first_redirect(browser)
+    sent = browser.authorize_query()
     assert sent.get("response_mode") == ["form_post"] and "code_challenge" not in sent, sent
     # piauth's last page is the form a browser posts to the app, the code in its fields...
     page = browser.pages[-2]
@@ -171,7 +164,7 @@ def test_an_app_for_one_group_lets_its_members_in_and_turns_others_away(piauth, 
         told = {k: v[0] for k, v in parse_qs(urlparse(links[0]).query).items()}
         at_app = bob.session.get(links[0], timeout=30)
     assert told["error"] == "access_denied" and "code" not in told, told
-    assert told["state"] == first_redirect(bob)["state"][0], told
+    assert told["state"] == bob.authorize_query()["state"][0], told
     # Apache shows bob its error page, never the content, and keeps no session for him.
     assert "OIDC_CLAIM_" not in at_app.text and "REMOTE_USER" not in at_app.text, at_app.text
     assert "<title>Error</title>" in at_app.text, at_app.text + app.log()

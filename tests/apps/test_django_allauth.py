@@ -77,16 +77,6 @@ def django_app(piauth):
         a.stop()
 
 
-def authorize_query(browser, piauth):
-    """The query of the app's redirect to piauth's authorization endpoint."""
-    for r in browser.pages:
-        for hop in [*r.history, r]:
-            loc = hop.headers.get("Location", "")
-            if hop.status_code in (302, 303) and loc.startswith(piauth.issuer + "/authorize"):
-                return parse_qs(urlparse(loc).query)
-    raise AssertionError("the app never sent the browser to piauth")
-
-
 def test_a_person_signs_in_in_chromium_with_pkce_on_in_the_apps_settings(piauth, django_app, chromium):
     app = django_app("paperless", provider_settings={"oauth_pkce_enabled": True})
     chromium.get(app.url + LOGIN)
@@ -119,7 +109,7 @@ def test_at_its_defaults_it_signs_in_without_pkce_or_nonce_only_where_the_client
     strict = django_app("paperless-default")
     browser = Browser(piauth.issuer, piauth.cert)
     refused = strict.sign_in(browser, "alice")
-    sent = authorize_query(browser, piauth)
+    sent = browser.authorize_query()
     assert "code_challenge" not in sent and "nonce" not in sent, sent
     # piauth answers the app, not the person, with the error (RFC 6749 §4.1.2.1) ...
     assert refused.url.startswith(strict.url + LOGIN + "callback/"), refused.url
