@@ -267,7 +267,8 @@ impl fmt::Debug for UserRecord {
 pub struct FamilyRecord {
     /// The client it was issued to.
     pub client_id: String,
-    /// The user, for the password grant.
+    /// The person the family acts for (sign-in, device flow or password grant); none for a
+    /// client acting for itself.
     pub username: Option<String>,
     /// The user's [`UserRecord::generation`] when this grant was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]

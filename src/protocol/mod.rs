@@ -235,7 +235,7 @@ pub enum Event {
         client_id: String,
         /// The grant type.
         grant: &'static str,
-        /// The user, for the password grant and its refreshes.
+        /// The person the grant is for (sign-in, device flow, password grant) and its refreshes.
         user: Option<String>,
         /// Families dropped by the cap.
         evicted: usize,

@@ -57,7 +57,7 @@ pub struct Issue {
     pub client_id: String,
     /// `sub`: the client or the user.
     pub subject: String,
-    /// The user, for the password grant and its refreshes.
+    /// The person the grant is for (sign-in, device flow, password grant) and its refreshes.
     pub username: Option<String>,
     /// The user's generation the grant is made under.
     pub user_generation: Option<String>,
