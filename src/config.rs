@@ -3,7 +3,7 @@
 //! Every key is defined once, in the [`config_keys!`] table below: its TOML name, its type,
 //! its flag, its default and its documentation. From that one table come the config file's
 //! shape (unknown keys are errors, so a typo is reported instead of ignored), the flags of
-//! `serve` and `--data-dir`, and [`keys`], which a test holds the README's table to.
+//! `serve` and `--data-dir`, and [`keys`], which a test holds docs/reference.md's table to.
 //! [`resolve`] is pure: the caller reads the file and hands in its text.
 
 use crate::keys::SigningAlg;
@@ -41,7 +41,7 @@ pub enum Fallback<T> {
 
 /// How a value is shown in the documentation.
 pub trait Shown {
-    /// The value as the README writes it.
+    /// The value as docs/reference.md writes it.
     fn shown(&self) -> String;
 }
 
@@ -195,7 +195,7 @@ macro_rules! config_keys {
             }
         }
 
-        /// Every key, as the README documents it.
+        /// Every key, as docs/reference.md documents it.
         pub fn keys() -> Vec<KeyDoc> {
             vec![
                 $(key_doc::<$gty>(stringify!($gname), $gdefault, &[$($gdoc),*]),)*
