@@ -27,7 +27,7 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
-    let secret = piauth::es256::generate_secret();
+    let secret = piauth::jose::es256::generate_secret();
     let der = secret.to_pkcs8_der().unwrap().as_bytes().to_vec();
     let msg = b"eyJ0eXAiOiJhdCtqd3QiLCJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJodHRwOi8vcGkubG9jYWwifQ";
 
@@ -36,14 +36,14 @@ fn main() {
         use p256::ecdsa::signature::Signer;
         let _: p256::ecdsa::Signature = parsed.sign(msg);
     });
-    let ours = piauth::es256::SigningKey::from_pkcs8(&der).unwrap();
+    let ours = piauth::jose::es256::SigningKey::from_pkcs8(&der).unwrap();
     per_op("piauth es256: sign, nonce made at once", n, || {
         ours.sign(msg, None);
     });
     per_op("piauth es256: a nonce alone (k·G and 1/k)", n, || {
-        piauth::es256::Nonce::fresh();
+        piauth::jose::es256::Nonce::fresh();
     });
-    let pool = piauth::es256::NoncePool::new(n as usize + 1);
+    let pool = piauth::jose::es256::NoncePool::new(n as usize + 1);
     while pool.fill_one() <= n as usize {}
     per_op("piauth es256: sign from a ready nonce", n, || {
         ours.sign(msg, Some(&pool));

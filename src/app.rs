@@ -1,13 +1,13 @@
 //! Wiring: turns a parsed command line into a running server or an admin action.
 
-use crate::admin::{self, AdminContext, AdminError, AdminRequest};
+use crate::adapters::admin::{self, AdminContext, AdminError, AdminRequest};
+use crate::adapters::host::sys::{self, Host, HostError};
+use crate::adapters::http::HttpError;
+use crate::adapters::service::ServiceError;
+use crate::adapters::store::{Store, StoreError};
+use crate::board::tuning::{self, Profile};
 use crate::cli::{Cli, Command, HostArgs, TlsCommand};
 use crate::config::{self, Config, ConfigError};
-use crate::http::HttpError;
-use crate::service::ServiceError;
-use crate::store::{Store, StoreError};
-use crate::sys::{self, Host, HostError};
-use crate::tuning::{self, Profile};
 use serde_json::Value;
 use std::fmt;
 use std::io::Write;
@@ -28,7 +28,7 @@ pub enum AppError {
     /// The HTTP listener could not be set up, or stopped accepting.
     Http(HttpError),
     /// The TLS certificate could not be loaded or made.
-    Tls(crate::tls::TlsError),
+    Tls(crate::adapters::tls::TlsError),
     /// Other I/O: the data directory, the admin socket, signal handlers.
     Io {
         /// What was being done.
@@ -71,7 +71,7 @@ from_error!(
     Admin(AdminError),
     Host(HostError),
     Http(HttpError),
-    Tls(crate::tls::TlsError)
+    Tls(crate::adapters::tls::TlsError)
 );
 
 impl AppError {
@@ -143,7 +143,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
             return crate::server::serve(cfg, &args.host);
         }
         Command::Tls(command) => {
-            let identity = crate::tls::Identity::load_existing(&cfg.tls_source)?;
+            let identity = crate::adapters::tls::Identity::load_existing(&cfg.tls_source)?;
             match command {
                 TlsCommand::Fingerprint => format!("{}\n", identity.fingerprint()),
                 TlsCommand::Cert => identity.chain_pem(),
@@ -152,9 +152,12 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         Command::Board(args) => {
             let (host, profile) = tune(&cfg, &args.host)?;
             if args.json {
-                format!("{}\n", crate::board_report::json(&host, &profile))
+                format!(
+                    "{}\n",
+                    crate::adapters::host::board_report::json(&host, &profile)
+                )
             } else {
-                crate::board_report::text(&host, &profile)
+                crate::adapters::host::board_report::text(&host, &profile)
             }
         }
         command => {

@@ -175,7 +175,7 @@ pub struct ClientSpec {
     /// That location, with the certificate file read (as `keys`).
     #[arg(skip)]
     #[serde(default)]
-    pub jwks: Option<crate::record::JwksLocation>,
+    pub jwks: Option<crate::vocab::record::JwksLocation>,
 }
 
 /// `--jwks-uri URL [--jwks-ca FILE]`.

@@ -6,9 +6,9 @@
 //! `serve` and `--data-dir`, and [`keys`], which a test holds docs/reference.md's table to.
 //! [`resolve`] is pure: the caller reads the file and hands in its text.
 
-use crate::keys::SigningAlg;
-use crate::led::LedSpec;
-use crate::tuning::Profile;
+use crate::adapters::led::LedSpec;
+use crate::board::tuning::Profile;
+use crate::jose::keys::SigningAlg;
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -442,9 +442,9 @@ pub struct Config {
     /// Automatic rotation period, days.
     pub key_rotation_days: Option<u64>,
     /// Whether to serve HTTPS.
-    pub tls: crate::tls::Mode,
+    pub tls: crate::adapters::tls::Mode,
     /// The certificate to serve.
-    pub tls_source: crate::tls::Source,
+    pub tls_source: crate::adapters::tls::Source,
     /// More names for a certificate piauth makes.
     pub tls_names: Vec<String>,
 }
@@ -458,7 +458,7 @@ impl Config {
             refresh_ttl: self.refresh_ttl,
             leeway: self.leeway,
             refresh_grace: self.refresh_grace,
-            password_cost: crate::secret::PasswordCost {
+            password_cost: crate::jose::secret::PasswordCost {
                 memory_kib: profile.argon2_memory_kib,
                 iterations: profile.argon2_iterations,
             },
@@ -567,7 +567,7 @@ pub fn resolve(
     check(
         "scopes_supported",
         &s.scopes_supported,
-        |v| v.iter().all(|t| crate::scope::is_scope_token(t)),
+        |v| v.iter().all(|t| crate::vocab::scope::is_scope_token(t)),
         "each entry must be a scope token (RFC 6749 §3.3)",
     )?;
     check(
@@ -660,14 +660,15 @@ pub fn resolve(
         |n| *n <= 1_000_000,
         "must be at most 1000000",
     )?;
-    let tls = crate::tls::Mode::parse(s.tls.value.as_deref().unwrap_or_default())
+    let tls = crate::adapters::tls::Mode::parse(s.tls.value.as_deref().unwrap_or_default())
         .ok_or_else(|| bad("tls", &s.tls, "must be auto, on or off".into()))?;
     check(
         "tls_names",
         &s.tls_names,
         |v| {
-            v.iter()
-                .all(|n| crate::tls::is_dns_name(n) || n.parse::<std::net::IpAddr>().is_ok())
+            v.iter().all(|n| {
+                crate::adapters::tls::is_dns_name(n) || n.parse::<std::net::IpAddr>().is_ok()
+            })
         },
         "each entry must be a host name or an IP address",
     )?;
@@ -679,7 +680,8 @@ pub fn resolve(
         return Err(bad(key, setting, "tls_cert and tls_key go together".into()));
     }
     let data_dir = s.data_dir.value.unwrap_or_default();
-    let tls_source = crate::tls::Source::new(s.tls_cert.value, s.tls_key.value, &data_dir);
+    let tls_source =
+        crate::adapters::tls::Source::new(s.tls_cert.value, s.tls_key.value, &data_dir);
     let led = LedSpec::parse(
         s.led.value.as_deref().unwrap_or_default(),
         s.led_active_low.value.unwrap_or_default(),

@@ -18,36 +18,20 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pub mod admin;
+// Wiring: the command line, the configuration, and what runs a command.
 pub mod app;
-pub mod audit;
-pub mod board;
-pub mod board_report;
 pub mod cli;
-pub mod client_keys;
 pub mod config;
-pub mod crypto;
-pub mod entropy;
-pub mod es256;
-pub mod http;
-pub mod jwks_fetch;
-pub mod keys;
-pub mod led;
-pub mod metrics;
-pub mod notice;
-pub mod oauth_error;
-pub mod pages;
-pub mod protocol;
-pub mod record;
-pub mod refresh;
-pub mod request;
-pub mod scope;
-pub mod secret;
 pub mod server;
-pub mod service;
-pub mod store;
-pub mod sys;
-pub mod systemd;
-pub mod tls;
-pub mod token;
-pub mod tuning;
+
+// The shell around the core.
+pub mod adapters;
+
+// The core: OAuth decisions, signing, the board.
+pub mod board;
+pub mod jose;
+pub mod protocol;
+
+// What every layer speaks and counts.
+pub mod observe;
+pub mod vocab;

@@ -4,11 +4,11 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    piauth::sys::no_transparent_huge_pages();
+    piauth::adapters::host::sys::no_transparent_huge_pages();
     // An operator's MIMALLOC_PURGE_DELAY (read by mimalloc itself) wins.
     #[cfg(target_env = "musl")]
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        piauth::sys::allocator_returns_freed_memory_at_once();
+        piauth::adapters::host::sys::allocator_returns_freed_memory_at_once();
     }
     fatal_panics();
     let cli = piauth::cli::Cli::parse();
@@ -31,7 +31,7 @@ fn fatal_panics() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report(info);
-        if std::thread::current().name() != Some(piauth::http::WORKER_THREAD) {
+        if std::thread::current().name() != Some(piauth::adapters::http::WORKER_THREAD) {
             std::process::abort();
         }
     }));

@@ -1,17 +1,17 @@
 //! The running server: opens the store, binds the port, starts the workers, the admin
 //! socket and the LED, then watches them until a signal or a dead listener ends it.
 
-use crate::admin;
+use crate::adapters::admin;
+use crate::adapters::host::systemd::{Notifier, ServiceState};
+use crate::adapters::http::Http;
+use crate::adapters::led::{Led, LedEvent};
+use crate::adapters::service::{self, unix_now, Service};
+use crate::adapters::store::Store;
 use crate::app::{tune, AppError};
 use crate::cli::HostArgs;
 use crate::config::Config;
-use crate::http::Http;
-use crate::keys::SigningAlg;
-use crate::led::{Led, LedEvent};
+use crate::jose::keys::SigningAlg;
 use crate::protocol::clock::ClockState;
-use crate::service::{self, unix_now, Service};
-use crate::store::Store;
-use crate::systemd::{Notifier, ServiceState};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +33,7 @@ pub fn open_data_dir(dir: &Path) -> Result<(), AppError> {
 
 fn default_issuer(addr: std::net::SocketAddr, scheme: &str) -> String {
     let host = if addr.ip().is_unspecified() {
-        crate::sys::hostname().unwrap_or_else(|| "localhost".into())
+        crate::adapters::host::sys::hostname().unwrap_or_else(|| "localhost".into())
     } else {
         match addr.ip() {
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
@@ -45,7 +45,7 @@ fn default_issuer(addr: std::net::SocketAddr, scheme: &str) -> String {
 
 /// The certificate `cfg` serves, made first if piauth makes it and has not yet: for the
 /// host's names and addresses, from the trusted time (never before the build).
-pub fn tls_identity(cfg: &Config) -> Result<crate::tls::Identity, AppError> {
+pub fn tls_identity(cfg: &Config) -> Result<crate::adapters::tls::Identity, AppError> {
     let addresses: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
         .unwrap_or_default()
         .into_iter()
@@ -53,14 +53,18 @@ pub fn tls_identity(cfg: &Config) -> Result<crate::tls::Identity, AppError> {
         // Link-local IPv6 addresses are different on every link: no use in a certificate.
         .filter(|ip| !matches!(ip, std::net::IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
         .collect();
-    let names = crate::tls::certificate_names(
-        crate::sys::hostname().as_deref(),
+    let names = crate::adapters::tls::certificate_names(
+        crate::adapters::host::sys::hostname().as_deref(),
         &addresses,
         &cfg.tls_names,
     );
     open_data_dir(&cfg.data_dir)?;
-    let now = crate::service::unix_now().max(crate::protocol::clock::BUILD_FLOOR);
-    Ok(crate::tls::Identity::load(&cfg.tls_source, &names, now)?)
+    let now = crate::adapters::service::unix_now().max(crate::protocol::clock::BUILD_FLOOR);
+    Ok(crate::adapters::tls::Identity::load(
+        &cfg.tls_source,
+        &names,
+        now,
+    )?)
 }
 
 /// Starts the ES256 nonce pool if the current or the next key signs ES256. One nonce for
@@ -68,14 +72,14 @@ pub fn tls_identity(cfg: &Config) -> Result<crate::tls::Identity, AppError> {
 /// signs from the pool; 64 bytes each (8 KiB on a Pi 1). Not for other algorithms: there
 /// the filler's work would only compete with requests (-8% HS256 tokens/s on ARMv6 while
 /// it filled).
-fn keep_es256_nonces(keys: &crate::keys::KeyRing, now: u64, connections: usize) {
+fn keep_es256_nonces(keys: &crate::jose::keys::KeyRing, now: u64, connections: usize) {
     if !keys.signs_soon_with(SigningAlg::Es256, now) {
         return;
     }
     let started = Instant::now();
-    crate::crypto::start_nonce_pool(
+    crate::jose::crypto::start_nonce_pool(
         connections,
-        crate::sys::lowest_priority_for_this_thread,
+        crate::adapters::host::sys::lowest_priority_for_this_thread,
         move |n| {
             log::info!(
                 "es256: {n} nonces ready after {} ms",
@@ -92,8 +96,8 @@ const CERTIFICATE_LOOK_EVERY: Duration = Duration::from_secs(5);
 /// pair is served from the next handshake without dropping a connection; a bad one leaves
 /// the old pair in service, and the log and `/health` say why.
 struct CertificateWatch {
-    live: Arc<crate::tls::Live>,
-    source: crate::tls::Source,
+    live: Arc<crate::adapters::tls::Live>,
+    source: crate::adapters::tls::Source,
     stamp: Option<Vec<(std::time::SystemTime, u64)>>,
     looked: Instant,
     serving: crate::protocol::CertificateFacts,
@@ -101,18 +105,18 @@ struct CertificateWatch {
 
 impl CertificateWatch {
     fn new(
-        live: Arc<crate::tls::Live>,
-        source: &crate::tls::Source,
-        identity: &Option<crate::tls::Identity>,
+        live: Arc<crate::adapters::tls::Live>,
+        source: &crate::adapters::tls::Source,
+        identity: &Option<crate::adapters::tls::Identity>,
     ) -> CertificateWatch {
         CertificateWatch {
             live,
-            stamp: crate::tls::files_stamp(source),
+            stamp: crate::adapters::tls::files_stamp(source),
             source: source.clone(),
             looked: Instant::now(),
             serving: identity
                 .as_ref()
-                .map(crate::tls::Identity::facts)
+                .map(crate::adapters::tls::Identity::facts)
                 .unwrap_or_else(|| crate::protocol::CertificateFacts {
                     pem: String::new(),
                     fingerprint: String::new(),
@@ -127,15 +131,15 @@ impl CertificateWatch {
             return;
         }
         self.looked = Instant::now();
-        let stamp = crate::tls::files_stamp(&self.source);
-        if stamp.is_none() && !matches!(self.source, crate::tls::Source::Files { .. }) {
+        let stamp = crate::adapters::tls::files_stamp(&self.source);
+        if stamp.is_none() && !matches!(self.source, crate::adapters::tls::Source::Files { .. }) {
             return; // piauth's own certificate: nothing renews it.
         }
         if !hangup && stamp == self.stamp {
             return;
         }
         self.stamp = stamp;
-        let loaded = crate::tls::Identity::load(&self.source, &[], 0)
+        let loaded = crate::adapters::tls::Identity::load(&self.source, &[], 0)
             .and_then(|id| self.live.replace(&id).map(|()| id));
         match loaded {
             Ok(id) => {
@@ -164,7 +168,7 @@ impl CertificateWatch {
 /// is up, so that neither the start nor a first access token waits for it. Until it is there,
 /// an app asking for RS256 ID tokens is told to try again (browser.rs).
 fn make_id_key_ahead(service: &Arc<Service>) {
-    let ready = |ring: &crate::keys::KeyRing| {
+    let ready = |ring: &crate::jose::keys::KeyRing| {
         ring.id_signer(SigningAlg::Rs256, unix_now())
             .map(|k| k.kid.clone())
     };
@@ -176,7 +180,7 @@ fn make_id_key_ahead(service: &Arc<Service>) {
     let spawned = std::thread::Builder::new()
         .name("id-key".into())
         .spawn(move || {
-            crate::sys::lowest_priority_for_this_thread();
+            crate::adapters::host::sys::lowest_priority_for_this_thread();
             let started = Instant::now();
             let made = service::ensure_id_key(&service.store, SigningAlg::Rs256)
                 .and_then(|_| service.reload_keys());
@@ -201,7 +205,7 @@ fn make_id_key_ahead(service: &Arc<Service>) {
 fn rotate_when_due(service: &Service, days: u64) -> bool {
     let now = unix_now();
     let ring = service.keys();
-    let due = crate::keys::rotation_due(&ring, now, days);
+    let due = crate::jose::keys::rotation_due(&ring, now, days);
     if !due {
         return true;
     }
@@ -276,7 +280,7 @@ impl ClockWatch {
         }
         self.last_now = now;
         let synced = if self.require_synced {
-            let kernel = crate::sys::kernel_clock_synchronized();
+            let kernel = crate::adapters::host::sys::kernel_clock_synchronized();
             if kernel.is_none() && self.state.is_none() {
                 log::warn!("cannot ask the kernel whether the clock is synchronised (adjtimex)");
             }
@@ -351,7 +355,7 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         .clone()
         .unwrap_or_else(|| default_issuer(http.local_addr, scheme));
     let policy = cfg.policy(issuer.clone(), &profile);
-    crate::secret::set_password_checks_at_once(profile.password_checks_at_once);
+    crate::jose::secret::set_password_checks_at_once(profile.password_checks_at_once);
     let ring = service::ensure_keys(&store, &policy, cfg.algorithm)?;
     let service = Arc::new(Service::new(
         store,
@@ -377,7 +381,7 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     let hangup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
         .map_err(AppError::io("install a signal handler"))?;
-    let limits = crate::http::Limits {
+    let limits = crate::adapters::http::Limits {
         workers: profile.http_workers,
         max_connections: profile.max_connections,
         max_connections_per_address: profile.max_connections_per_address,
@@ -405,8 +409,11 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
             http.local_addr
         ),
     }
-    let live = tls.as_ref().map(crate::tls::Live::new).transpose()?;
-    service.set_certificate(tls.as_ref().map(crate::tls::Identity::facts));
+    let live = tls
+        .as_ref()
+        .map(crate::adapters::tls::Live::new)
+        .transpose()?;
+    service.set_certificate(tls.as_ref().map(crate::adapters::tls::Identity::facts));
     let mut certificate = live.map(|live| CertificateWatch::new(live, &cfg.tls_source, &tls));
     let tls = certificate
         .as_ref()

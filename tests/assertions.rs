@@ -20,7 +20,7 @@ pub(crate) fn now() -> u64 {
 pub(crate) fn es256_key() -> (EncodingKey, Value) {
     use p256::elliptic_curve::sec1::ToSec1Point;
     use p256::pkcs8::EncodePrivateKey;
-    let secret = piauth::es256::generate_secret();
+    let secret = piauth::jose::es256::generate_secret();
     let point = secret.public_key().to_sec1_point(false);
     let jwk = json!({"kty": "EC", "crv": "P-256",
                      "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),

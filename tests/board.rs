@@ -2,7 +2,7 @@
 //! (`tests/fixtures/`), and the tuning a 256 MB board gets, through the real binary.
 
 use crate::util::{bin, Server};
-use piauth::board::{decode_revision, detect, parse_cpuinfo, Scheme};
+use piauth::board::revision::{decode_revision, detect, parse_cpuinfo, Scheme};
 use std::path::PathBuf;
 use std::process::Command;
 

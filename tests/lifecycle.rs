@@ -247,8 +247,8 @@ fn an_unavailable_led_is_a_warning_and_the_server_runs_on() {
     for led in ["gpio:17", "act"] {
         // Whether this machine has that LED is asked of the same driver the server uses
         // (opened and closed again here), so the test holds on a Pi as anywhere else.
-        let spec = piauth::led::LedSpec::parse(led, false).unwrap();
-        let available = piauth::led::driver::open(spec).is_ok();
+        let spec = piauth::adapters::led::LedSpec::parse(led, false).unwrap();
+        let available = piauth::adapters::led::driver::open(spec).is_ok();
         let s = Server::start_configured(&format!("led = \"{led}\""), &[]);
         assert_eq!(s.get("/health").status, 200);
         let log = s.logs();
@@ -351,7 +351,7 @@ fn on_a_pi_tokens_wait_for_a_synchronised_clock() {
     // Sized as a Pi (whose default is to wait for NTP), and with the key set explicitly.
     // What this machine's kernel says decides what to expect: CI machines here report the
     // clock unsynchronised, a desktop with NTP synchronised.
-    let synced = piauth::sys::kernel_clock_synchronized() == Some(true);
+    let synced = piauth::adapters::host::sys::kernel_clock_synchronized() == Some(true);
     let cpuinfo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/cpuinfo/pi4b-c03111-aarch64.cpuinfo");
     for (config, extra) in [

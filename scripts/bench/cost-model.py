@@ -84,7 +84,7 @@ def callgrind(pid, op, outbase):
 
 
 def settle(server, conn):
-    """Waits until the ES256 nonce pool (32-bit builds, src/es256.rs) is full again.
+    """Waits until the ES256 nonce pool (32-bit builds, src/jose/es256.rs) is full again.
 
     Its thread makes nonces in the background, so without this a phase's count would hold
     refills for the phases before it. Settled before and after, a phase counts exactly the

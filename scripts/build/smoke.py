@@ -56,7 +56,7 @@ def main():
         verified = "introspection"
         pool = ""
         if elf_bits(args.binary) == 32:
-            # RustCrypto P-256 with nonces made ahead of time (src/es256.rs): the pool fills
+            # RustCrypto P-256 with nonces made ahead of time (src/jose/es256.rs): the pool fills
             # once the server is idle, and the next tokens are signed from it.
             line = server.wait_log(r"es256: \d+ nonces ready", 300)
             assert line, "the 32-bit build keeps no ES256 nonces:\n" + "".join(server.log)

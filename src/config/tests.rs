@@ -42,7 +42,7 @@ fn flags_override_file_which_overrides_defaults() {
 #[test]
 fn tuning_keys_override_the_profile_one_by_one() {
     let c = from_text("sled_cache_bytes = 2097152\nhttp_workers = 3\n").unwrap();
-    let base = crate::tuning::profile(crate::tuning::Resources {
+    let base = crate::board::tuning::profile(crate::board::tuning::Resources {
         ram_mb: 256,
         cores: 1,
         speed: 1,

@@ -3,8 +3,8 @@
 //! (the JWT bearer grant, §2.1). One set of rules for both.
 
 use super::published_keys::{PublishedKeys, Unavailable};
-use crate::client_keys::{is_plain_kid, ASSERTION_ALGS};
-use crate::record::{ClientRecord, JwksLocation};
+use crate::jose::client_keys::{is_plain_kid, ASSERTION_ALGS};
+use crate::vocab::record::{ClientRecord, JwksLocation};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -177,7 +177,7 @@ pub fn verify(
     expect: &Expect,
 ) -> Result<Accepted, AssertionFailure> {
     let (now, leeway) = (expect.now, expect.leeway);
-    crate::crypto::install();
+    crate::jose::crypto::install();
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| AssertionFailure::Header)?;
     // Keys come from the registration only: never from a location the token names.
     if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() {
@@ -273,7 +273,7 @@ pub fn verify(
 mod tests {
     use super::*;
     use crate::protocol::testing::{client, NoFetch};
-    use crate::record::GrantType;
+    use crate::vocab::record::GrantType;
     use jsonwebtoken::{encode, EncodingKey, Header};
     use serde_json::json;
 
@@ -281,20 +281,20 @@ mod tests {
     fn keyed_client() -> (ClientRecord, EncodingKey) {
         use p256::elliptic_curve::sec1::ToSec1Point;
         use p256::pkcs8::EncodePrivateKey;
-        let secret = crate::es256::generate_secret();
+        let secret = crate::jose::es256::generate_secret();
         let point = secret.public_key().to_sec1_point(false);
         let b64 =
             |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b);
         let jwk = json!({"kty": "EC", "crv": "P-256", "x": b64(point.x().unwrap()),
                          "y": b64(point.y().unwrap()), "kid": "k1"});
         let mut c = client(&[GrantType::ClientCredentials], "");
-        c.keys = vec![crate::client_keys::from_jwk_text(&jwk.to_string()).unwrap()];
+        c.keys = vec![crate::jose::client_keys::from_jwk_text(&jwk.to_string()).unwrap()];
         let der = secret.to_pkcs8_der().unwrap();
         (c, EncodingKey::from_ec_der(der.as_bytes()))
     }
 
     fn sign(key: &EncodingKey, header: Header, claims: serde_json::Value) -> String {
-        crate::crypto::install();
+        crate::jose::crypto::install();
         encode(&header, &claims, key).unwrap()
     }
 

@@ -4,9 +4,9 @@
 //! other refusal goes back to the client's redirect URI with `error`, `state` and `iss`.
 
 use super::{Directory, LookupError};
-use crate::record::{ClientRecord, GrantType};
-use crate::request::Params;
-use crate::scope::Scope;
+use crate::vocab::record::{ClientRecord, GrantType};
+use crate::vocab::request::Params;
+use crate::vocab::scope::Scope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -351,7 +351,7 @@ pub fn verifier_ok(v: &str) -> bool {
 
 /// The S256 challenge of a verifier (RFC 7636 §4.2).
 pub fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(crate::secret::token_digest(verifier))
+    URL_SAFE_NO_PAD.encode(crate::jose::secret::token_digest(verifier))
 }
 
 /// Whether `verifier` answers `challenge`, in constant time.
@@ -661,8 +661,11 @@ mod tests {
     fn checked(client: ClientRecord, query: &str) -> Result<AuthRequest, Refused> {
         let mut dir = crate::protocol::testing::MapDirectory::default();
         dir.clients.insert(client.id.clone(), client);
-        let params =
-            crate::request::parse_body(crate::request::BodyKind::Form, query.as_bytes()).unwrap();
+        let params = crate::vocab::request::parse_body(
+            crate::vocab::request::BodyKind::Form,
+            query.as_bytes(),
+        )
+        .unwrap();
         check(&params, &dir, "https://pi").unwrap()
     }
 

@@ -1,6 +1,6 @@
 //! What a person's browser sees of the authorization code flow: sign in, consent, and the
 //! redirect back to the app with a code. The rules are here; the HTML is the pages adapter's
-//! (`crate::pages`), which renders the [`Page`] a reply carries.
+//! (`crate::adapters::pages`), which renders the [`Page`] a reply carries.
 //!
 //! Two cookies, both `HttpOnly`, `SameSite=Lax`, and `Secure` with the `__Host-` prefix over
 //! HTTPS: the browser's (a random id no server state is kept for, which every form's CSRF
@@ -11,9 +11,9 @@ use super::codes::CodeGrant;
 use super::guard::{Kind, Verdict};
 use super::sessions::Session;
 use super::{Change, Context, Event, Reply, Request, Step};
-use crate::entropy::{self, Entropy};
-use crate::record::ConsentRecord;
-use crate::request::{self, BodyKind, Params};
+use crate::vocab::entropy::{self, Entropy};
+use crate::vocab::record::ConsentRecord;
+use crate::vocab::request::{self, BodyKind, Params};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
@@ -22,7 +22,7 @@ pub const AUTHORIZE_PATH: &str = "/authorize";
 /// The pages' stylesheet.
 pub const STYLE_PATH: &str = "/pages.css";
 
-/// A page, as plain values; `crate::pages` renders it.
+/// A page, as plain values; `crate::adapters::pages` renders it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Page {
     /// Sign in to continue to a client.
@@ -117,7 +117,7 @@ pub enum Page {
 }
 
 /// A scope's tokens with their words, as the consent pages list them.
-fn scope_lines(scope: &crate::scope::Scope) -> Vec<(String, String)> {
+fn scope_lines(scope: &crate::vocab::scope::Scope) -> Vec<(String, String)> {
     scope
         .iter()
         .map(|s| (s.to_string(), scope_words(s)))
@@ -296,7 +296,7 @@ fn session(
     let Some(id) = cookie(req, cookies.session()) else {
         return Ok(None);
     };
-    let digest = crate::secret::token_digest(id);
+    let digest = crate::jose::secret::token_digest(id);
     let Some(s) = ctx.sessions.get(&digest, ctx.now) else {
         return Ok(None);
     };
@@ -464,7 +464,7 @@ fn not_admitted(ar: &AuthRequest, user: &str, ctx: &Context) -> Step {
 fn code(
     ar: &AuthRequest,
     session: &Session,
-    scope: crate::scope::Scope,
+    scope: crate::vocab::scope::Scope,
     ctx: &Context,
     rng: &mut dyn Entropy,
 ) -> Step {
@@ -481,7 +481,7 @@ fn code(
         auth_time: session.auth_time,
         expires_at: ctx.now.saturating_add(super::codes::CODE_TTL),
     };
-    let digest = crate::secret::token_digest(&value);
+    let digest = crate::jose::secret::token_digest(&value);
     if ctx.codes.insert(digest, grant, ctx.now).is_err() {
         return Step::reply(answer(&ar.error(
             "temporarily_unavailable",
@@ -570,7 +570,7 @@ fn sign_out(
 ) -> Step {
     let mut ended = None;
     if let Some(id) = cookie(req, cookies.session()) {
-        let digest = crate::secret::token_digest(id);
+        let digest = crate::jose::secret::token_digest(id);
         ended = ctx.sessions.get(&digest, ctx.now).map(|s| s.username);
         ctx.sessions.remove(&digest);
     }
@@ -723,7 +723,7 @@ fn sign_in(
 ) -> Result<(Session, String), Step> {
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
-    let shown = if crate::record::is_valid_name(username) {
+    let shown = if crate::vocab::record::is_valid_name(username) {
         username
     } else {
         ""
@@ -743,9 +743,9 @@ fn sign_in(
     }
     let user = ctx.dir.user(username).map_err(Step::from)?;
     let ok = match &user {
-        Some(u) => crate::secret::check_password(password, &u.password_hash).unwrap_or(false),
+        Some(u) => crate::jose::secret::check_password(password, &u.password_hash).unwrap_or(false),
         None => {
-            crate::secret::burn_password_check(password, ctx.policy.password_cost);
+            crate::jose::secret::burn_password_check(password, ctx.policy.password_cost);
             false
         }
     };
@@ -774,10 +774,13 @@ fn sign_in(
     };
     // A previous session on this browser ends: a new id each sign-in (no fixation).
     if let Some(old) = cookie(req, cookies.session()) {
-        ctx.sessions.remove(&crate::secret::token_digest(old));
+        ctx.sessions.remove(&crate::jose::secret::token_digest(old));
     }
-    ctx.sessions
-        .insert(crate::secret::token_digest(&id), session.clone(), ctx.now);
+    ctx.sessions.insert(
+        crate::jose::secret::token_digest(&id),
+        session.clone(),
+        ctx.now,
+    );
     Ok((session, cookies.set(cookies.session(), &id, None)))
 }
 
@@ -1098,9 +1101,9 @@ fn consent(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entropy::CountingEntropy;
     use crate::protocol::testing::{client, user, MapDirectory, World};
-    use crate::record::GrantType;
+    use crate::vocab::entropy::CountingEntropy;
+    use crate::vocab::record::GrantType;
 
     const SESSION: &str = "session-id-of-alice-0123456789";
     const BROWSER: &str = "browser-id-0123456789";
@@ -1117,7 +1120,7 @@ mod tests {
 
     /// A request from a browser with alice's session, signed in at `auth_time`.
     fn get(w: &World, query: &str, auth_time: u64) -> Step {
-        let digest = crate::secret::token_digest(SESSION);
+        let digest = crate::jose::secret::token_digest(SESSION);
         let s = Session {
             username: "alice".into(),
             generation: "g".into(),
@@ -1183,7 +1186,7 @@ mod tests {
             ConsentRecord {
                 username: "alice".into(),
                 client_id: "app".into(),
-                scope: crate::scope::Scope::parse("read").unwrap(),
+                scope: crate::vocab::scope::Scope::parse("read").unwrap(),
                 generation: "g".into(),
                 granted_at: 0,
             },

@@ -3,8 +3,8 @@
 //! The store applies a list of changes in one transaction, or none of them when a
 //! precondition fails ([`Conflict`]).
 
-use crate::record::{ClientRecord, FamilyRecord, KeyRecord, UserRecord};
-use crate::refresh::{FamilyId, TokenDigest};
+use crate::vocab::record::{ClientRecord, FamilyRecord, KeyRecord, UserRecord};
+use crate::vocab::refresh::{FamilyId, TokenDigest};
 
 /// One write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,11 +68,11 @@ pub enum Change {
     /// Write key records (a rotation).
     PutKeys(Vec<KeyRecord>),
     /// Store or replace a trusted issuer.
-    PutIssuer(crate::record::IssuerRecord),
+    PutIssuer(crate::vocab::record::IssuerRecord),
     /// Forget a trusted issuer.
     RemoveIssuer(String),
     /// Remember a person's consent to a client.
-    PutConsent(crate::record::ConsentRecord),
+    PutConsent(crate::vocab::record::ConsentRecord),
     /// Forget a consent: (user, client).
     RemoveConsent(String, String),
 }

@@ -2,10 +2,10 @@
 
 use super::guard::{Kind, Verdict};
 use super::{Context, Event, Reply, Request, Step};
-use crate::oauth_error::OAuthError;
-use crate::record::{is_valid_name, ClientRecord};
-use crate::request::{self, ClientCredentials, Params};
-use crate::secret;
+use crate::jose::secret;
+use crate::vocab::oauth_error::OAuthError;
+use crate::vocab::record::{is_valid_name, ClientRecord};
+use crate::vocab::request::{self, ClientCredentials, Params};
 
 /// A client that proved its identity: only [`check`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +178,7 @@ pub fn authenticate(
             super::replay::Replay::Replayed => Err((BAD_CLIENT, AuthFailure::Replayed)),
             super::replay::Replay::Full => Err((
                 OAuthError::new(
-                    crate::oauth_error::ErrorCode::TemporarilyUnavailable,
+                    crate::vocab::oauth_error::ErrorCode::TemporarilyUnavailable,
                     "too many client assertions in the last minutes; try again shortly",
                 ),
                 AuthFailure::Replayed,
@@ -208,7 +208,7 @@ pub fn authenticate(
 mod tests {
     use super::*;
     use crate::protocol::testing::{client, PEPPER};
-    use crate::record::GrantType;
+    use crate::vocab::record::GrantType;
 
     const RULES: AssertionRules = AssertionRules {
         audiences: &["http://pi"],

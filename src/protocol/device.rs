@@ -2,8 +2,8 @@
 //! short code; the person types it on their phone, signs in, and approves or denies; the
 //! device polls the token endpoint meanwhile. Pending requests live in memory, bounded.
 
-use crate::entropy::Entropy;
-use crate::scope::Scope;
+use crate::vocab::entropy::Entropy;
+use crate::vocab::scope::Scope;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -258,15 +258,15 @@ impl DeviceRequests {
 
 /// `POST /device_authorization` (RFC 8628 §3.1, §3.2) from an authenticated client.
 pub fn authorize(
-    params: &crate::request::Params,
+    params: &crate::vocab::request::Params,
     client: &super::client_auth::AuthenticatedClient,
     peer: Option<std::net::IpAddr>,
     ctx: &super::Context,
     rng: &mut dyn Entropy,
 ) -> super::Step {
     use super::{Reply, Step};
-    use crate::oauth_error::{ErrorCode, OAuthError};
-    use crate::record::GrantType;
+    use crate::vocab::oauth_error::{ErrorCode, OAuthError};
+    use crate::vocab::record::GrantType;
     let c = client.record();
     if !c.grants.contains(&GrantType::DeviceCode) {
         return OAuthError::new(
@@ -285,8 +285,8 @@ pub fn authorize(
             .into()
         }
     };
-    let device_code = crate::entropy::token(rng, 32);
-    let digest = crate::secret::token_digest(&device_code);
+    let device_code = crate::vocab::entropy::token(rng, 32);
+    let digest = crate::jose::secret::token_digest(&device_code);
     let mut user_code = None;
     // 20^8 codes: a clash with one of a few hundred pending is rare; a few tries settle it.
     for _ in 0..8 {
@@ -337,7 +337,7 @@ pub fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entropy::CountingEntropy;
+    use crate::vocab::entropy::CountingEntropy;
 
     fn pending(code: &str) -> Pending {
         Pending {

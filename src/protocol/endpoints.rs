@@ -3,9 +3,9 @@
 use super::device::DEVICE_AUTHORIZATION_PATH;
 use super::{client_auth, health, introspection, metadata, revocation, token_endpoint};
 use super::{Context, Reply, Request, Step};
-use crate::entropy::Entropy;
-use crate::oauth_error::OAuthError;
-use crate::request::{self, BodyKind, Params};
+use crate::vocab::entropy::Entropy;
+use crate::vocab::oauth_error::OAuthError;
+use crate::vocab::request::{self, BodyKind, Params};
 use serde_json::json;
 
 /// The token endpoint (RFC 6749 §3.2).

@@ -1,6 +1,6 @@
 //! Requests and replies as plain values: what the HTTP adapter converts to and from.
 
-use crate::oauth_error::{ErrorCode, OAuthError};
+use crate::vocab::oauth_error::{ErrorCode, OAuthError};
 use serde_json::{json, Value};
 
 /// An HTTP request as plain values.

@@ -2,7 +2,7 @@
 
 use super::endpoints::{INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
 use super::{Context, Reply};
-use crate::record::GrantType;
+use crate::vocab::record::GrantType;
 use serde_json::json;
 
 const AUTH_METHODS: [&str; 3] = [
@@ -38,7 +38,7 @@ pub fn document(ctx: &Context) -> serde_json::Value {
     algs.sort();
     algs.dedup();
     // What a `private_key_jwt` or bearer assertion may be signed with.
-    let assertion_algs = json!(crate::client_keys::ASSERTION_ALGS);
+    let assertion_algs = json!(crate::jose::client_keys::ASSERTION_ALGS);
     let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}{}", super::browser::AUTHORIZE_PATH),

@@ -42,12 +42,12 @@ pub use changes::{Change, Conflict};
 pub use endpoints::handle;
 pub use exchange::{Reply, Request};
 
-use crate::keys::KeyRing;
-use crate::oauth_error::{ErrorCode, OAuthError};
-use crate::record::{ClientRecord, FamilyRecord, UserRecord};
-use crate::refresh::{FamilyId, TokenDigest};
-use crate::secret::PasswordCost;
-use crate::token::VerifiedCache;
+use crate::jose::keys::KeyRing;
+use crate::jose::secret::PasswordCost;
+use crate::jose::token::VerifiedCache;
+use crate::vocab::oauth_error::{ErrorCode, OAuthError};
+use crate::vocab::record::{ClientRecord, FamilyRecord, UserRecord};
+use crate::vocab::refresh::{FamilyId, TokenDigest};
 use std::fmt;
 
 /// A read of the store failed; the client sees `server_error`, the log the detail.
@@ -89,13 +89,14 @@ pub trait Directory {
     /// A user by name.
     fn user(&self, name: &str) -> Result<Option<UserRecord>, LookupError>;
     /// A trusted issuer of assertions, by its `iss`.
-    fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError>;
+    fn issuer(&self, name: &str)
+        -> Result<Option<crate::vocab::record::IssuerRecord>, LookupError>;
     /// What `user` consented to for `client`.
     fn consent(
         &self,
         user: &str,
         client: &str,
-    ) -> Result<Option<crate::record::ConsentRecord>, LookupError>;
+    ) -> Result<Option<crate::vocab::record::ConsentRecord>, LookupError>;
     /// A refresh-token family.
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError>;
     /// The family of a token issued before token values named their family, by digest.
@@ -166,13 +167,13 @@ pub struct Policy {
 #[derive(Debug, Clone)]
 pub struct HostFacts<'a> {
     /// The detected board.
-    pub board: &'a crate::board::Board,
+    pub board: &'a crate::board::revision::Board,
     /// The tuning profile in force.
-    pub profile: &'a crate::tuning::Profile,
+    pub profile: &'a crate::board::tuning::Profile,
     /// Seconds since the server started.
     pub uptime_seconds: u64,
     /// What the status LED shows (`None`: no LED).
-    pub led: Option<crate::led::pattern::Mode>,
+    pub led: Option<crate::board::led_pattern::Mode>,
     /// ES256 nonces ready (`None`: none kept, es256.rs).
     pub es256_nonces: Option<usize>,
     /// The certificate served (`None`: plain HTTP).
@@ -215,9 +216,9 @@ pub struct Context<'a> {
     /// Device requests waiting for a person (RFC 8628).
     pub devices: &'a device::DeviceRequests,
     /// What the server counted.
-    pub metrics: &'a crate::metrics::Metrics,
+    pub metrics: &'a crate::observe::metrics::Metrics,
     /// The last issuances, refusals and admin changes.
-    pub audit: &'a crate::audit::AuditRing,
+    pub audit: &'a crate::observe::audit::AuditRing,
     /// Unix time, seconds.
     pub now: u64,
     /// Whether that time can be trusted to mint tokens.

@@ -2,9 +2,9 @@
 //! UserInfo endpoint (§5.3), discovery (Discovery §3), and RP-initiated logout.
 
 use super::{Context, Reply, Request, Step};
-use crate::keys::SigningAlg;
-use crate::record::UserRecord;
-use crate::scope::Scope;
+use crate::jose::keys::SigningAlg;
+use crate::vocab::record::UserRecord;
+use crate::vocab::scope::Scope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
@@ -32,7 +32,7 @@ pub struct IdTokenPlan {
 
 /// What a client's ID tokens are signed with: what it registered, else RS256, the algorithm
 /// OpenID Connect Core §3.1.3.7 makes the default for a client that registered none.
-pub fn id_token_alg(client: &crate::record::ClientRecord) -> SigningAlg {
+pub fn id_token_alg(client: &crate::vocab::record::ClientRecord) -> SigningAlg {
     client
         .id_token_alg
         .as_deref()
@@ -178,7 +178,7 @@ pub fn verified_hint(token: &str, ctx: &Context) -> Option<(String, String)> {
     if key.alg.jwt() != header.alg {
         return None;
     }
-    crate::crypto::install();
+    crate::jose::crypto::install();
     let mut v = jsonwebtoken::Validation::new(header.alg);
     v.validate_exp = false;
     v.validate_aud = false;
@@ -224,7 +224,7 @@ pub fn discovery(ctx: &Context) -> Reply {
         "email_verified",
         "groups"
     ]);
-    let mut scopes: Vec<String> = crate::scope::IDENTITY
+    let mut scopes: Vec<String> = crate::vocab::scope::IDENTITY
         .iter()
         .map(|s| s.to_string())
         .collect();

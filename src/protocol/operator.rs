@@ -3,7 +3,7 @@
 //! `/metrics` for Prometheus (off unless `metrics = true`).
 
 use super::{Context, Reply, Step};
-use crate::keys::KeyRing;
+use crate::jose::keys::KeyRing;
 
 /// The operator's page.
 pub const OPERATOR_PATH: &str = "/operator";
@@ -67,7 +67,7 @@ fn clock_words(c: super::clock::ClockState) -> &'static str {
     }
 }
 
-fn board_line(b: &crate::board::Board) -> String {
+fn board_line(b: &crate::board::revision::Board) -> String {
     let model = b.code.model.as_deref().or(b.reported_model.as_deref());
     let model = model.unwrap_or(if b.is_raspberry_pi {
         "Raspberry Pi (unknown model)"
@@ -222,7 +222,7 @@ pub fn metrics(ctx: &Context) -> Step {
         ));
     }
     let counts = ctx.dir.counts();
-    let gauges = crate::metrics::Gauges {
+    let gauges = crate::observe::metrics::Gauges {
         refresh_families: counts.refresh_families,
         clients: counts.clients,
         users: counts.users,
@@ -262,12 +262,12 @@ mod tests {
         w.dir.clients.insert(
             "dev".into(),
             crate::protocol::testing::client(
-                &[crate::record::GrantType::ClientCredentials],
+                &[crate::vocab::record::GrantType::ClientCredentials],
                 "read",
             ),
         );
         let mut media = crate::protocol::testing::client(
-            &[crate::record::GrantType::AuthorizationCode],
+            &[crate::vocab::record::GrantType::AuthorizationCode],
             "openid",
         );
         media.id = "media".into();

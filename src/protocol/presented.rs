@@ -2,9 +2,9 @@
 
 use super::token_endpoint::find_family;
 use super::{Context, LookupError};
-use crate::record::FamilyRecord;
-use crate::refresh::{self, FamilyId};
-use crate::token::{self, AccessClaims};
+use crate::jose::token::{self, AccessClaims};
+use crate::vocab::record::FamilyRecord;
+use crate::vocab::refresh::{self, FamilyId};
 
 /// What a presented token is.
 #[derive(Debug)]

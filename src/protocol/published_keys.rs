@@ -1,8 +1,8 @@
 //! Keys a client or an issuer publishes at a `jwks_uri` instead of registering them: what
 //! a published JWKS may hold, and when the cached copy is used, fetched again or refused.
-//! The fetching itself is the adapter's (`crate::jwks_fetch`); the rules are here.
+//! The fetching itself is the adapter's (`crate::adapters::jwks_fetch`); the rules are here.
 
-use crate::record::JwksLocation;
+use crate::vocab::record::JwksLocation;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -99,7 +99,7 @@ pub fn record_fetch(
 }
 
 /// The signing keys of a JWKS document, each checked as a registered key is
-/// ([`crate::client_keys::from_jwk_text`]): encryption keys, private keys and key types piauth
+/// ([`crate::jose::client_keys::from_jwk_text`]): encryption keys, private keys and key types piauth
 /// does not verify with are passed over; a document with none left is refused.
 pub fn parse_jwks(body: &[u8]) -> Result<Vec<Value>, String> {
     if body.len() > MAX_DOCUMENT {
@@ -113,7 +113,7 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<Value>, String> {
     let keys: Vec<Value> = listed
         .iter()
         .filter(|k| k["use"].as_str().is_none_or(|u| u == "sig"))
-        .filter_map(|k| crate::client_keys::from_jwk_text(&k.to_string()).ok())
+        .filter_map(|k| crate::jose::client_keys::from_jwk_text(&k.to_string()).ok())
         .take(MAX_KEYS)
         .collect();
     if keys.is_empty() {

@@ -3,7 +3,7 @@
 use super::client_auth::AuthenticatedClient;
 use super::presented::{self, Found};
 use super::{Change, Context, Reply, Step};
-use crate::oauth_error::{ErrorCode, OAuthError};
+use crate::vocab::oauth_error::{ErrorCode, OAuthError};
 use serde_json::json;
 
 const NOT_YOURS: OAuthError = OAuthError::new(

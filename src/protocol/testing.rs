@@ -1,14 +1,14 @@
 //! Test support for the core: a directory in maps, and a context around it.
 
 use super::{Context, Counts, Directory, HostFacts, LookupError, Owner, Policy, Request};
-use crate::board::{self, Board, CpuInfoFacts};
-use crate::keys::{self, KeyRing, SigningAlg};
-use crate::record::{ClientRecord, FamilyRecord, GrantType, UserRecord};
-use crate::refresh::{FamilyId, TokenDigest};
-use crate::scope::Scope;
-use crate::secret::{self, PasswordCost};
-use crate::token::VerifiedCache;
-use crate::tuning::{self, Profile};
+use crate::board::revision::{self, Board, CpuInfoFacts};
+use crate::board::tuning::{self, Profile};
+use crate::jose::keys::{self, KeyRing, SigningAlg};
+use crate::jose::secret::{self, PasswordCost};
+use crate::jose::token::VerifiedCache;
+use crate::vocab::record::{ClientRecord, FamilyRecord, GrantType, UserRecord};
+use crate::vocab::refresh::{FamilyId, TokenDigest};
+use crate::vocab::scope::Scope;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub const PEPPER: &[u8] = b"pepper";
@@ -18,11 +18,11 @@ pub const PEPPER: &[u8] = b"pepper";
 pub struct MapDirectory {
     pub clients: HashMap<String, ClientRecord>,
     pub users: HashMap<String, UserRecord>,
-    pub issuers: HashMap<String, crate::record::IssuerRecord>,
+    pub issuers: HashMap<String, crate::vocab::record::IssuerRecord>,
     pub legacy: Vec<(TokenDigest, FamilyId)>,
     pub families: HashMap<FamilyId, FamilyRecord>,
     pub revoked_jti: HashSet<String>,
-    pub consents: HashMap<(String, String), crate::record::ConsentRecord>,
+    pub consents: HashMap<(String, String), crate::vocab::record::ConsentRecord>,
 }
 
 impl Directory for MapDirectory {
@@ -35,14 +35,17 @@ impl Directory for MapDirectory {
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
         Ok(self.families.get(id).cloned())
     }
-    fn issuer(&self, name: &str) -> Result<Option<crate::record::IssuerRecord>, LookupError> {
+    fn issuer(
+        &self,
+        name: &str,
+    ) -> Result<Option<crate::vocab::record::IssuerRecord>, LookupError> {
         Ok(self.issuers.get(name).cloned())
     }
     fn consent(
         &self,
         user: &str,
         client: &str,
-    ) -> Result<Option<crate::record::ConsentRecord>, LookupError> {
+    ) -> Result<Option<crate::vocab::record::ConsentRecord>, LookupError> {
         Ok(self.consents.get(&(user.into(), client.into())).cloned())
     }
     fn clients(&self) -> Result<Vec<ClientRecord>, LookupError> {
@@ -148,11 +151,11 @@ pub fn user(name: &str, scope: &str, generation: &str) -> UserRecord {
 }
 
 /// An RS256 ID-token key, made once for every test (RSA keys take a while).
-pub fn rs256_id_key() -> crate::record::KeyRecord {
-    static KEY: std::sync::OnceLock<crate::record::KeyRecord> = std::sync::OnceLock::new();
+pub fn rs256_id_key() -> crate::vocab::record::KeyRecord {
+    static KEY: std::sync::OnceLock<crate::vocab::record::KeyRecord> = std::sync::OnceLock::new();
     KEY.get_or_init(|| {
         let mut k = keys::generate(SigningAlg::Rs256, 0).unwrap();
-        k.purpose = crate::record::KeyPurpose::IdToken;
+        k.purpose = crate::vocab::record::KeyPurpose::IdToken;
         k
     })
     .clone()
@@ -169,8 +172,8 @@ pub struct World {
     pub codes: super::codes::Codes,
     pub sessions: super::sessions::Sessions,
     pub devices: super::device::DeviceRequests,
-    pub metrics: crate::metrics::Metrics,
-    pub audit: crate::audit::AuditRing,
+    pub metrics: crate::observe::metrics::Metrics,
+    pub audit: crate::observe::audit::AuditRing,
     pub board: Board,
     pub profile: Profile,
     pub now: u64,
@@ -178,7 +181,7 @@ pub struct World {
 
 impl World {
     pub fn new(dir: MapDirectory) -> World {
-        let board = board::detect(&CpuInfoFacts::default(), None);
+        let board = revision::detect(&CpuInfoFacts::default(), None);
         let profile = tuning::profile(tuning::resources(&board, 1 << 30));
         World {
             dir,
@@ -194,8 +197,8 @@ impl World {
             codes: super::codes::Codes::new(64),
             sessions: super::sessions::Sessions::new(64),
             devices: super::device::DeviceRequests::new(64),
-            metrics: crate::metrics::Metrics::default(),
-            audit: crate::audit::AuditRing::new(16),
+            metrics: crate::observe::metrics::Metrics::default(),
+            audit: crate::observe::audit::AuditRing::new(16),
             board,
             profile,
             now: 1000,
@@ -265,7 +268,7 @@ pub struct NoFetch;
 impl super::published_keys::PublishedKeys for NoFetch {
     fn keys(
         &self,
-        at: &crate::record::JwksLocation,
+        at: &crate::vocab::record::JwksLocation,
         _now: u64,
         _refresh: bool,
     ) -> Result<std::sync::Arc<[serde_json::Value]>, super::published_keys::Unavailable> {

@@ -2,8 +2,8 @@
 
 use super::testing::{client, get, post, user, World};
 use super::*;
-use crate::entropy::CountingEntropy;
-use crate::record::GrantType;
+use crate::vocab::entropy::CountingEntropy;
+use crate::vocab::record::GrantType;
 use serde_json::json;
 
 fn world() -> World {
@@ -21,7 +21,7 @@ fn world() -> World {
     );
     let mut other = client(&[GrantType::ClientCredentials], "read");
     other.id = "other".into();
-    other.secret_hash = crate::secret::hash_client_secret(testing::PEPPER, "o");
+    other.secret_hash = crate::jose::secret::hash_client_secret(testing::PEPPER, "o");
     w.dir.clients.insert("other".into(), other);
     w.dir
         .users
@@ -103,7 +103,7 @@ fn introspection_describes_live_tokens_and_refresh_tokens_only_to_their_client()
         false
     );
     w.now = 1000;
-    let jti = crate::token::verify(access, &w.keys, "http://pi", 1000, 0)
+    let jti = crate::jose::token::verify(access, &w.keys, "http://pi", 1000, 0)
         .unwrap()
         .jti;
     w.dir.revoked_jti.insert(jti);
@@ -125,7 +125,7 @@ fn revocation_ends_only_the_callers_tokens_and_says_what_to_write() {
     let revoke = |w: &World, req: Request| handle(&req, &w.ctx(), &mut CountingEntropy(0));
     let s = revoke(&w, post("/revoke", &format!("token={access}")));
     assert_eq!(s.reply.status, 200);
-    let jti = crate::token::verify(access, &w.keys, "http://pi", 1000, 0)
+    let jti = crate::jose::token::verify(access, &w.keys, "http://pi", 1000, 0)
         .unwrap()
         .jti;
     // Kept until the token has expired beyond leeway.
@@ -134,7 +134,7 @@ fn revocation_ends_only_the_callers_tokens_and_says_what_to_write() {
         vec![Change::RevokeAccessToken { jti, until: 1330 }]
     );
     let s = revoke(&w, post("/revoke", &format!("token={refresh}")));
-    let family = crate::refresh::parse(refresh).family.unwrap();
+    let family = crate::vocab::refresh::parse(refresh).family.unwrap();
     assert_eq!(s.changes, vec![Change::RevokeFamily(family)]);
     // Another client's token: refused, nothing written.
     for tok in [access, refresh] {

@@ -9,14 +9,14 @@
 use super::client_auth::AuthenticatedClient;
 use super::guard::{Kind, Verdict};
 use super::{Change, Context, Directory, Event, LookupError, Policy, Reply, Step};
-use crate::entropy::{self, Entropy};
-use crate::oauth_error::{ErrorCode, OAuthError};
-use crate::record::{ClientRecord, FamilyRecord, GrantType};
-use crate::refresh::{self, FamilyId, TokenDigest};
-use crate::request::Params;
-use crate::scope::Scope;
-use crate::secret;
-use crate::token::{self, AccessClaims};
+use crate::jose::secret;
+use crate::jose::token::{self, AccessClaims};
+use crate::vocab::entropy::{self, Entropy};
+use crate::vocab::oauth_error::{ErrorCode, OAuthError};
+use crate::vocab::record::{ClientRecord, FamilyRecord, GrantType};
+use crate::vocab::refresh::{self, FamilyId, TokenDigest};
+use crate::vocab::request::Params;
+use crate::vocab::scope::Scope;
 use serde_json::json;
 
 /// What the caller must do for a refresh token.
@@ -154,7 +154,7 @@ fn redeem_code(
     let c = client.record();
     may_use(c, GrantType::AuthorizationCode)?;
     let code = params.require("code", "code is required")?;
-    let digest = crate::secret::token_digest(code);
+    let digest = crate::jose::secret::token_digest(code);
     let grant = match ctx.codes.redeem(&digest, ctx.now) {
         super::codes::Redeem::Fresh(g) => g,
         super::codes::Redeem::Used(issued) => return Err(Refusal::CodeReused(issued)),
@@ -241,7 +241,7 @@ pub const NOT_ADMITTED: OAuthError =
     OAuthError::invalid_grant("this person is not in a group this client allows");
 
 /// Whether `user` may get `client`'s tokens (its allowed groups), as an error if not.
-fn admitted(client: &ClientRecord, user: &crate::record::UserRecord) -> Result<(), Refusal> {
+fn admitted(client: &ClientRecord, user: &crate::vocab::record::UserRecord) -> Result<(), Refusal> {
     if client.admits(user) {
         Ok(())
     } else {
@@ -250,7 +250,7 @@ fn admitted(client: &ClientRecord, user: &crate::record::UserRecord) -> Result<(
 }
 
 /// The `groups` claim of a person's access token: their groups now, when the scope has it.
-fn groups_claim(user: &crate::record::UserRecord, scope: &Scope) -> Option<Vec<String>> {
+fn groups_claim(user: &crate::vocab::record::UserRecord, scope: &Scope) -> Option<Vec<String>> {
     (scope.contains("groups") && !user.groups.is_empty()).then(|| user.groups.clone())
 }
 
@@ -259,7 +259,7 @@ fn groups_claim(user: &crate::record::UserRecord, scope: &Scope) -> Option<Vec<S
 fn for_user(
     grant: GrantType,
     c: &ClientRecord,
-    user: crate::record::UserRecord,
+    user: crate::vocab::record::UserRecord,
     approved: &Scope,
     policy: &Policy,
 ) -> Issue {
@@ -295,7 +295,7 @@ fn poll_device(
     let c = client.record();
     may_use(c, GrantType::DeviceCode)?;
     let code = params.require("device_code", "device_code is required")?;
-    let digest = crate::secret::token_digest(code);
+    let digest = crate::jose::secret::token_digest(code);
     let say = |code, description| Err(OAuthError::new(code, description).into());
     match ctx.devices.poll(&digest, &c.id, ctx.now) {
         Poll::Pending => say(
@@ -559,7 +559,8 @@ pub fn decide(
                 published,
             )
             .map_err(|f| assertion_refused(f.as_str(), assertion_refusal(f)))?;
-            if !crate::record::is_valid_name(&accepted.sub) || !issuer.allows_subject(&accepted.sub)
+            if !crate::vocab::record::is_valid_name(&accepted.sub)
+                || !issuer.allows_subject(&accepted.sub)
             {
                 return Err(assertion_refused(
                     "subject",

@@ -1,11 +1,11 @@
 //! The grant rules and what the token endpoint writes, without sockets or disk.
 
 use super::*;
-use crate::entropy::CountingEntropy;
 use crate::protocol::client_auth::{self, AuthenticatedClient};
 use crate::protocol::testing::{client, policy, post, user, MapDirectory, NoFetch, World, PEPPER};
 use crate::protocol::{handle, resolve, Conflict};
-use crate::request::{parse_body, BodyKind, ClientCredentials};
+use crate::vocab::entropy::CountingEntropy;
+use crate::vocab::request::{parse_body, BodyKind, ClientCredentials};
 
 fn authed(c: ClientRecord) -> AuthenticatedClient {
     let creds = ClientCredentials::Post {
@@ -317,7 +317,7 @@ fn a_client_credentials_token_carries_the_claims_and_writes_nothing() {
     assert_eq!(step.reply.header("Cache-Control"), Some("no-store"));
     let body = step.reply.json_body();
     assert!(body.get("refresh_token").is_none());
-    let claims = crate::token::verify(
+    let claims = crate::jose::token::verify(
         body["access_token"].as_str().unwrap(),
         &w.keys,
         "http://pi",
@@ -472,7 +472,7 @@ fn rotated_family(rotated_at: u64) -> (World, String, String) {
     );
     let mut other = client(&[GrantType::RefreshToken], "read write");
     other.id = "other".into();
-    other.secret_hash = crate::secret::hash_client_secret(PEPPER, "o");
+    other.secret_hash = crate::jose::secret::hash_client_secret(PEPPER, "o");
     d.clients.insert("other".into(), other);
     d.families.insert(
         id,

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use piauth::{board, tuning};
+use piauth::board::{revision as board, tuning};
 
 fuzz_target!(|data: &[u8]| {
     let (mem, text) = data.split_at(data.len().min(8));

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use piauth::protocol::testing::{MapDirectory, World};
-use piauth::token;
+use piauth::jose::token;
 use std::sync::OnceLock;
 
 fn world() -> &'static World {

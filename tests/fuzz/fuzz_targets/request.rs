@@ -6,11 +6,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use piauth::entropy::CountingEntropy;
+use piauth::vocab::entropy::CountingEntropy;
 use piauth::protocol::guard::Guard;
 use piauth::protocol::testing::{client, user, MapDirectory, World};
 use piauth::protocol::{self, Request};
-use piauth::record::GrantType;
+use piauth::vocab::record::GrantType;
 use std::sync::OnceLock;
 
 const PATHS: [&str; 8] = [

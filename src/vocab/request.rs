@@ -1,0 +1,477 @@
+//! Untrusted request bodies and headers turned into typed values.
+//!
+//! The token, introspection and revocation endpoints take their parameters either as
+//! `application/x-www-form-urlencoded` (RFC 6749 §3.2) or, because many small device SDKs
+//! only speak it, as a flat `application/json` object of strings. Both become [`Params`],
+//! which refuses repeated parameters (RFC 6749 §3.1) and treats empty values as omitted.
+//! Nothing here touches a socket; the HTTP adapter hands in the header and body bytes.
+
+use crate::vocab::oauth_error::OAuthError;
+use base64::Engine;
+use percent_encoding::percent_decode;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use std::fmt;
+
+/// Request parameters, in the order they came, each name at most once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(Vec<(String, String)>);
+
+const DUPLICATE: OAuthError = OAuthError::invalid_request("a parameter was given more than once");
+
+/// Most parameters a request may carry: an OAuth request has about a dozen at most, and
+/// every one past that is work done before the client is even authenticated.
+pub const MAX_PARAMS: usize = 64;
+
+impl Params {
+    /// Builds parameters from pairs, refusing a name that repeats and more than
+    /// [`MAX_PARAMS`] of them.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Result<Params, OAuthError> {
+        if pairs.len() > MAX_PARAMS {
+            return Err(OAuthError::invalid_request("too many parameters"));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+        if !pairs.iter().all(|(name, _)| seen.insert(name.as_str())) {
+            return Err(DUPLICATE);
+        }
+        Ok(Params(pairs))
+    }
+
+    /// The value of `name`; an empty value counts as omitted (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of `name`, or `invalid_request` saying it is missing.
+    pub fn require(&self, name: &str, missing: &'static str) -> Result<&str, OAuthError> {
+        self.get(name).ok_or(OAuthError::invalid_request(missing))
+    }
+}
+
+/// The body encodings the endpoints accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/x-www-form-urlencoded`, the RFC 6749 encoding.
+    Form,
+    /// `application/json`, a flat object of string values.
+    Json,
+}
+
+impl BodyKind {
+    /// Reads the media type of a `Content-Type` header, ignoring parameters such as charset.
+    pub fn from_content_type(value: Option<&str>) -> Result<BodyKind, OAuthError> {
+        let value = value.ok_or(OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded or application/json",
+        ))?;
+        let media = value.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            Ok(BodyKind::Form)
+        } else if media.eq_ignore_ascii_case("application/json") {
+            Ok(BodyKind::Json)
+        } else {
+            Err(OAuthError::invalid_request(
+                "Content-Type must be application/x-www-form-urlencoded or application/json",
+            ))
+        }
+    }
+}
+
+/// Parses a request body of the given kind into parameters.
+pub fn parse_body(kind: BodyKind, body: &[u8]) -> Result<Params, OAuthError> {
+    match kind {
+        BodyKind::Form => parse_form(body),
+        BodyKind::Json => parse_json(body),
+    }
+}
+
+/// Decodes one form-urlencoded component: `+` is a space, `%XX` a byte, and the result
+/// must be UTF-8.
+pub fn form_decode(raw: &[u8]) -> Result<String, OAuthError> {
+    let plus: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let bytes: Vec<u8> = percent_decode(&plus).collect();
+    String::from_utf8(bytes).map_err(|_| OAuthError::invalid_request("the body is not valid UTF-8"))
+}
+
+fn parse_form(body: &[u8]) -> Result<Params, OAuthError> {
+    let mut pairs = Vec::new();
+    for part in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match part.iter().position(|&b| b == b'=') {
+            Some(i) => (&part[..i], &part[i + 1..]),
+            None => (part, &b""[..]),
+        };
+        if pairs.len() == MAX_PARAMS {
+            return Err(OAuthError::invalid_request("too many parameters"));
+        }
+        pairs.push((form_decode(name)?, form_decode(value)?));
+    }
+    Params::from_pairs(pairs)
+}
+
+fn parse_json(body: &[u8]) -> Result<Params, OAuthError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| OAuthError::invalid_request("the body is not valid UTF-8"))?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let pairs = de
+        .deserialize_map(PairsVisitor)
+        .and_then(|pairs| de.end().map(|()| pairs))
+        .map_err(|_| {
+            OAuthError::invalid_request("the JSON body must be one object whose values are strings")
+        })?;
+    Params::from_pairs(pairs)
+}
+
+/// Collects a JSON object's members in order, keeping repeated names so that they can be
+/// refused, which `serde_json::Map` would silently collapse.
+struct PairsVisitor;
+
+impl<'de> Visitor<'de> for PairsVisitor {
+    type Value = Vec<(String, String)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of strings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut pairs = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, String>()? {
+            pairs.push((k, v));
+        }
+        Ok(pairs)
+    }
+}
+
+/// How a client presented its credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCredentials {
+    /// `client_secret_basic`: the Authorization header.
+    Basic {
+        /// The client id.
+        id: String,
+        /// The secret, as sent.
+        secret: String,
+    },
+    /// `client_secret_post`: `client_id` and `client_secret` in the body.
+    Post {
+        /// The client id.
+        id: String,
+        /// The secret, as sent.
+        secret: String,
+    },
+    /// `none`: a public client names itself by `client_id` alone (RFC 6749 §2.1; only for
+    /// the authorization code flow, where PKCE stands in for a secret).
+    Public {
+        /// The client id.
+        id: String,
+    },
+    /// `private_key_jwt`: a signed JWT naming the client in `sub` (RFC 7523 §2.2).
+    Assertion {
+        /// The client id the assertion names (not yet verified).
+        id: String,
+        /// The JWT.
+        assertion: String,
+    },
+}
+
+impl ClientCredentials {
+    /// The client id presented.
+    pub fn id(&self) -> &str {
+        match self {
+            ClientCredentials::Basic { id, .. }
+            | ClientCredentials::Post { id, .. }
+            | ClientCredentials::Public { id }
+            | ClientCredentials::Assertion { id, .. } => id,
+        }
+    }
+
+    /// The secret presented (none with an assertion).
+    pub fn secret(&self) -> &str {
+        match self {
+            ClientCredentials::Basic { secret, .. } | ClientCredentials::Post { secret, .. } => {
+                secret
+            }
+            ClientCredentials::Assertion { .. } | ClientCredentials::Public { .. } => "",
+        }
+    }
+}
+
+/// A failure to read credentials, and whether Basic was tried (which decides the
+/// `WWW-Authenticate` header, RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsError {
+    /// What went wrong.
+    pub error: OAuthError,
+    /// Whether the client tried HTTP Basic.
+    pub basic: bool,
+}
+
+/// Reads client credentials from the Authorization header and the body parameters.
+///
+/// RFC 6749 §2.3 forbids more than one authentication method in a request, so a Basic
+/// header together with a `client_secret` parameter is refused; a `client_id` parameter
+/// beside Basic is allowed only when it names the same client.
+pub fn client_credentials(
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<ClientCredentials, CredentialsError> {
+    if params.get("client_assertion_type").is_some() || params.get("client_assertion").is_some() {
+        return assertion_credentials(authorization, params);
+    }
+    if let Some(header) = authorization {
+        let (id, secret) =
+            parse_basic(header).map_err(|error| CredentialsError { error, basic: true })?;
+        if params.get("client_secret").is_some() {
+            return Err(CredentialsError {
+                error: OAuthError::invalid_request(
+                    "use one client authentication method: Basic or client_secret, not both",
+                ),
+                basic: true,
+            });
+        }
+        if params.get("client_id").is_some_and(|body_id| body_id != id) {
+            return Err(CredentialsError {
+                error: OAuthError::invalid_request(
+                    "client_id in the body differs from the Basic credentials",
+                ),
+                basic: true,
+            });
+        }
+        return Ok(ClientCredentials::Basic { id, secret });
+    }
+    match (params.get("client_id"), params.get("client_secret")) {
+        (Some(id), Some(secret)) => Ok(ClientCredentials::Post {
+            id: id.to_string(),
+            secret: secret.to_string(),
+        }),
+        (Some(id), None) => Ok(ClientCredentials::Public { id: id.to_string() }),
+        _ => Err(CredentialsError {
+            error: OAuthError::invalid_client(
+                "client authentication required: HTTP Basic or client_id and client_secret",
+            ),
+            basic: false,
+        }),
+    }
+}
+
+/// `private_key_jwt` credentials: the assertion, and the client its `sub` names (checked
+/// against the registered keys later).
+fn assertion_credentials(
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<ClientCredentials, CredentialsError> {
+    let fail = |error| CredentialsError {
+        error,
+        basic: false,
+    };
+    if authorization.is_some() || params.get("client_secret").is_some() {
+        return Err(fail(OAuthError::invalid_request(
+            "use one client authentication method: a client assertion, Basic or client_secret",
+        )));
+    }
+    if params.get("client_assertion_type") != Some(crate::protocol::assertion::ASSERTION_TYPE) {
+        return Err(fail(OAuthError::invalid_request(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        )));
+    }
+    const BAD: OAuthError =
+        OAuthError::invalid_client("the client assertion is not a JWT naming a client in sub");
+    let assertion = params
+        .get("client_assertion")
+        .ok_or_else(|| fail(OAuthError::invalid_request("client_assertion is missing")))?;
+    let id =
+        crate::protocol::assertion::unverified_claim(assertion, "sub").ok_or_else(|| fail(BAD))?;
+    if params.get("client_id").is_some_and(|given| given != id) {
+        return Err(fail(OAuthError::invalid_client(
+            "client_id differs from the client assertion's sub",
+        )));
+    }
+    Ok(ClientCredentials::Assertion {
+        id,
+        assertion: assertion.to_string(),
+    })
+}
+
+/// Parses `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
+pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
+    const BAD: OAuthError =
+        OAuthError::invalid_client("the Authorization header is not valid HTTP Basic credentials");
+    let (scheme, rest) = header.trim().split_once(' ').ok_or(BAD)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(
+            "only the Basic authentication scheme is accepted here",
+        ));
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .map_err(|_| BAD)?;
+    let colon = decoded.iter().position(|&b| b == b':').ok_or(BAD)?;
+    let id = form_decode(&decoded[..colon]).map_err(|_| BAD)?;
+    let secret = form_decode(&decoded[colon + 1..]).map_err(|_| BAD)?;
+    if id.is_empty() {
+        return Err(BAD);
+    }
+    Ok((id, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_parameters_are_refused_before_any_pairwise_work() {
+        let many = |n: usize| {
+            (0..n)
+                .map(|i| format!("p{i}=v"))
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        // 8 KiB of distinct names, the body that cost 280 times a normal request.
+        let e = parse_body(BodyKind::Form, many(2730).as_bytes()).unwrap_err();
+        assert_eq!(e.description, "too many parameters");
+        let json = format!(
+            "{{{}}}",
+            (0..100)
+                .map(|i| format!("\"p{i}\":\"v\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(
+            parse_body(BodyKind::Json, json.as_bytes())
+                .unwrap_err()
+                .description,
+            "too many parameters"
+        );
+        assert!(parse_body(BodyKind::Form, many(MAX_PARAMS).as_bytes()).is_ok());
+        let twice = format!("{}&p3=again", many(10));
+        assert_eq!(parse_body(BodyKind::Form, twice.as_bytes()), Err(DUPLICATE));
+    }
+    use crate::vocab::oauth_error::ErrorCode;
+
+    fn form(body: &str) -> Result<Params, OAuthError> {
+        parse_body(BodyKind::Form, body.as_bytes())
+    }
+
+    #[test]
+    fn decodes_form_with_plus_and_percent() {
+        let p = form("grant_type=client_credentials&scope=read+write%3Aall").unwrap();
+        assert_eq!(p.get("grant_type"), Some("client_credentials"));
+        assert_eq!(p.get("scope"), Some("read write:all"));
+    }
+
+    #[test]
+    fn rejects_repeated_parameters_in_form_and_json() {
+        assert_eq!(form("a=1&a=2").unwrap_err().code, ErrorCode::InvalidRequest);
+        let e = parse_body(BodyKind::Json, br#"{"a":"1","a":"2"}"#).unwrap_err();
+        assert_eq!(e, DUPLICATE);
+    }
+
+    #[test]
+    fn empty_values_count_as_omitted() {
+        let p = form("scope=&grant_type=password").unwrap();
+        assert_eq!(p.get("scope"), None);
+    }
+
+    #[test]
+    fn rejects_bad_utf8_in_form_and_json() {
+        assert_eq!(
+            parse_body(BodyKind::Form, b"a=%ff%fe").unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            parse_body(BodyKind::Json, b"{\"a\":\"\xff\"}")
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn rejects_json_that_is_not_a_flat_object_of_strings() {
+        for body in [
+            &b"[1,2]"[..],
+            b"{\"a\":1}",
+            b"{\"a\":{}}",
+            b"{",
+            b"{} x",
+            b"",
+        ] {
+            assert_eq!(
+                parse_body(BodyKind::Json, body).unwrap_err().code,
+                ErrorCode::InvalidRequest,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn content_type_accepts_charset_and_refuses_others() {
+        assert_eq!(
+            BodyKind::from_content_type(Some("application/json; charset=utf-8")),
+            Ok(BodyKind::Json)
+        );
+        assert_eq!(
+            BodyKind::from_content_type(Some("Application/X-WWW-Form-Urlencoded")),
+            Ok(BodyKind::Form)
+        );
+        assert!(BodyKind::from_content_type(Some("text/plain")).is_err());
+        assert!(BodyKind::from_content_type(None).is_err());
+    }
+
+    #[test]
+    fn parses_basic_with_urlencoded_parts() {
+        // "my%20id:s%3Acret" -> id "my id", secret "s:cret"
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("my%20id:s%3Acret")
+        );
+        assert_eq!(
+            parse_basic(&header).unwrap(),
+            ("my id".to_string(), "s:cret".to_string())
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_basic() {
+        for h in ["Basic", "Basic !!!", "Bearer abc", "Basic Zm9v"] {
+            assert_eq!(
+                parse_basic(h).unwrap_err().code,
+                ErrorCode::InvalidClient,
+                "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_two_authentication_methods() {
+        let header = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("dev:secret")
+        );
+        let p = form("client_secret=x").unwrap();
+        let e = client_credentials(Some(&header), &p).unwrap_err();
+        assert_eq!(e.error.code, ErrorCode::InvalidRequest);
+        assert!(e.basic);
+        let p = form("client_id=dev").unwrap();
+        assert!(matches!(
+            client_credentials(Some(&header), &p),
+            Ok(ClientCredentials::Basic { .. })
+        ));
+    }
+
+    #[test]
+    fn missing_credentials_are_invalid_client() {
+        let e = client_credentials(None, &form("client_secret=x").unwrap()).unwrap_err();
+        assert_eq!(e.error.code, ErrorCode::InvalidClient);
+        assert!(!e.basic);
+        // An id alone is a public client's way (RFC 6749 §2.1); the record decides.
+        assert_eq!(
+            client_credentials(None, &form("client_id=dev").unwrap()),
+            Ok(ClientCredentials::Public { id: "dev".into() })
+        );
+    }
+}
