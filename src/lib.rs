@@ -22,6 +22,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod error;
 pub mod server;
 
 // The shell around the core.

@@ -2,14 +2,16 @@
 //! socket and the LED, then watches them until a signal or a dead listener ends it.
 
 use crate::adapters::admin;
+use crate::adapters::host::sys::{self, Host};
 use crate::adapters::host::systemd::{Notifier, ServiceState};
 use crate::adapters::http::Http;
 use crate::adapters::led::{Led, LedEvent};
 use crate::adapters::service::{self, unix_now, Service};
 use crate::adapters::store::Store;
-use crate::app::{tune, AppError};
+use crate::board::tuning::{self, Profile};
 use crate::cli::HostArgs;
 use crate::config::Config;
+use crate::error::AppError;
 use crate::jose::keys::SigningAlg;
 use crate::protocol::clock::ClockState;
 use std::os::unix::fs::DirBuilderExt;
@@ -505,4 +507,17 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     flushed?;
     log::info!("stopped");
     Ok(())
+}
+
+/// Detects the board and computes the profile, with the config file's overrides.
+pub fn tune(cfg: &Config, host_args: &HostArgs) -> Result<(Host, Profile), AppError> {
+    let host = sys::read_host(&sys::Sources {
+        cpuinfo: host_args.cpuinfo.clone(),
+        meminfo: host_args.meminfo.clone(),
+    })?;
+    let profile = cfg.tuning.apply(tuning::profile(tuning::resources(
+        &host.board,
+        host.mem_total_bytes,
+    )));
+    Ok((host, profile))
 }

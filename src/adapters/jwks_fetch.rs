@@ -6,7 +6,7 @@
 //! included, as far as the resolver allows), [`MAX_DOCUMENT`] bytes, no redirect. Workers that
 //! need the same keys meanwhile wait for that one fetch rather than each making their own.
 
-use crate::protocol::published_keys::{
+use crate::protocol::client_auth::published_keys::{
     self, CacheState, Plan, PublishedKeys, Unavailable, MAX_DOCUMENT,
 };
 use crate::vocab::record::JwksLocation;

@@ -178,15 +178,15 @@ pub struct Service {
     /// Failed attempts, by address and name.
     pub guard: crate::protocol::guard::Guard,
     /// Client assertions already used.
-    pub replay: crate::protocol::replay::ReplayCache,
+    pub replay: crate::protocol::client_auth::replay::ReplayCache,
     /// Keys clients and issuers publish at a `jwks_uri`.
     pub published: crate::adapters::jwks_fetch::JwksFetcher,
     /// Authorization codes issued.
-    pub codes: crate::protocol::codes::Codes,
+    pub codes: crate::protocol::browser::codes::Codes,
     /// Browser sessions.
-    pub sessions: crate::protocol::sessions::Sessions,
+    pub sessions: crate::protocol::browser::sessions::Sessions,
     /// Device requests waiting for a person.
-    pub devices: crate::protocol::device::DeviceRequests,
+    pub devices: crate::protocol::device::flow::DeviceRequests,
     /// What the server counts.
     pub metrics: crate::observe::metrics::Metrics,
     /// The recent audit records.
@@ -224,14 +224,18 @@ impl Service {
             guard: crate::protocol::guard::Guard::new(profile.max_connections * 4),
             // Eight live assertions per connection the board allows (1,024 on a Pi 1): each
             // lives at most five minutes.
-            replay: crate::protocol::replay::ReplayCache::new(profile.max_connections * 8),
+            replay: crate::protocol::client_auth::replay::ReplayCache::new(
+                profile.max_connections * 8,
+            ),
             published: crate::adapters::jwks_fetch::JwksFetcher::default(),
             // Codes live a minute: two per connection the board allows is far more sign-ins a
             // minute than a household makes. Sessions are about 100 bytes each.
-            codes: crate::protocol::codes::Codes::new(profile.max_connections * 2),
-            sessions: crate::protocol::sessions::Sessions::new(profile.max_connections * 4),
+            codes: crate::protocol::browser::codes::Codes::new(profile.max_connections * 2),
+            sessions: crate::protocol::browser::sessions::Sessions::new(
+                profile.max_connections * 4,
+            ),
             // Each lives ten minutes; a household starts a few a day.
-            devices: crate::protocol::device::DeviceRequests::new(profile.max_connections),
+            devices: crate::protocol::device::flow::DeviceRequests::new(profile.max_connections),
             metrics: crate::observe::metrics::Metrics::default(),
             // About 150 bytes a record.
             audit: crate::observe::audit::AuditRing::new(AUDIT_RECORDS),

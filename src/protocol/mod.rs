@@ -15,32 +15,23 @@
 // request, so boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
-pub mod assertion;
-pub mod authorize;
 pub mod browser;
 mod changes;
 pub mod client_auth;
 pub mod clock;
-pub mod codes;
 pub mod device;
-mod endpoints;
 mod exchange;
 pub mod guard;
-pub mod health;
-pub mod introspection;
-pub mod metadata;
 pub mod oidc;
 pub mod operator;
-mod presented;
-pub mod published_keys;
-pub mod replay;
-pub mod revocation;
-pub mod sessions;
-pub mod token_endpoint;
+pub mod paths;
+pub mod presented;
+mod router;
+pub mod token;
 
 pub use changes::{Change, Conflict};
-pub use endpoints::handle;
 pub use exchange::{Reply, Request};
+pub use router::handle;
 
 use crate::jose::keys::KeyRing;
 use crate::jose::secret::PasswordCost;
@@ -206,15 +197,15 @@ pub struct Context<'a> {
     /// Failed attempts, by address and name.
     pub guard: &'a guard::Guard,
     /// Client assertions already used.
-    pub replay: &'a replay::ReplayCache,
+    pub replay: &'a client_auth::replay::ReplayCache,
     /// Keys clients and issuers publish at a `jwks_uri`.
-    pub published: &'a dyn published_keys::PublishedKeys,
+    pub published: &'a dyn client_auth::published_keys::PublishedKeys,
     /// Authorization codes issued.
-    pub codes: &'a codes::Codes,
+    pub codes: &'a browser::codes::Codes,
     /// Browser sessions.
-    pub sessions: &'a sessions::Sessions,
+    pub sessions: &'a browser::sessions::Sessions,
     /// Device requests waiting for a person (RFC 8628).
-    pub devices: &'a device::DeviceRequests,
+    pub devices: &'a device::flow::DeviceRequests,
     /// What the server counted.
     pub metrics: &'a crate::observe::metrics::Metrics,
     /// The last issuances, refusals and admin changes.
@@ -246,7 +237,7 @@ pub enum Event {
         /// The id presented, cut to the length an id may have.
         client_id: String,
         /// Why, for the log only.
-        why: client_auth::AuthFailure,
+        why: client_auth::authenticate::AuthFailure,
     },
     /// A wrong password or unknown user at the password grant.
     PasswordRefused {
@@ -352,13 +343,13 @@ pub fn resolve(conflict: &Conflict, client_id: &str) -> Step {
         // Another exchange replaced the token first: the one presented is now an older
         // token of the family, presented again (RFC 9700 §4.14.2).
         Conflict::FamilyReplaced(id) => Step {
-            reply: Reply::oauth_error(&token_endpoint::REFRESH_REUSED),
+            reply: Reply::oauth_error(&token::grants::REFRESH_REUSED),
             changes: vec![Change::RevokeFamily(*id)],
             event: Some(Event::RefreshReused {
                 client_id: client_id.to_string(),
             }),
         },
-        Conflict::FamilyGone(_) => Step::from(token_endpoint::BAD_REFRESH),
+        Conflict::FamilyGone(_) => Step::from(token::grants::BAD_REFRESH),
         Conflict::ClientExists(_) | Conflict::UserExists(_) | Conflict::UserChanged(_) => {
             Step::from(OAuthError::new(
                 ErrorCode::ServerError,

@@ -1,8 +1,7 @@
 //! What a token presented for introspection or revocation turns out to be.
 
-use super::token_endpoint::find_family;
-use super::{Context, LookupError};
 use crate::jose::token::{self, AccessClaims};
+use crate::protocol::{Context, Directory, LookupError};
 use crate::vocab::record::FamilyRecord;
 use crate::vocab::refresh::{self, FamilyId};
 
@@ -57,4 +56,21 @@ pub fn find(token: &str, ctx: &Context) -> Result<Found, LookupError> {
         }
         _ => Found::Nothing,
     })
+}
+
+/// The family a presented refresh-token value names (or, for a value of the earlier form,
+/// the one the legacy map gives), with its record, if both exist. Whether the value is the
+/// family's newest token is the caller's question.
+pub fn find_family(
+    dir: &dyn Directory,
+    presented: &refresh::Presented,
+) -> Result<Option<(FamilyId, FamilyRecord)>, LookupError> {
+    let id = match presented.family {
+        Some(id) => id,
+        None => match dir.legacy_family(&presented.digest)? {
+            Some(id) => id,
+            None => return Ok(None),
+        },
+    };
+    Ok(dir.family(&id)?.map(|f| (id, f)))
 }

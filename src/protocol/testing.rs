@@ -1,11 +1,11 @@
 //! Test support for the core: a directory in maps, and a context around it.
 
-use super::{Context, Counts, Directory, HostFacts, LookupError, Owner, Policy, Request};
 use crate::board::revision::{self, Board, CpuInfoFacts};
 use crate::board::tuning::{self, Profile};
 use crate::jose::keys::{self, KeyRing, SigningAlg};
 use crate::jose::secret::{self, PasswordCost};
 use crate::jose::token::VerifiedCache;
+use crate::protocol::{Context, Counts, Directory, HostFacts, LookupError, Owner, Policy, Request};
 use crate::vocab::record::{ClientRecord, FamilyRecord, GrantType, UserRecord};
 use crate::vocab::refresh::{FamilyId, TokenDigest};
 use crate::vocab::scope::Scope;
@@ -167,11 +167,11 @@ pub struct World {
     pub policy: Policy,
     pub keys: KeyRing,
     pub verified: VerifiedCache,
-    pub guard: super::guard::Guard,
-    pub replay: super::replay::ReplayCache,
-    pub codes: super::codes::Codes,
-    pub sessions: super::sessions::Sessions,
-    pub devices: super::device::DeviceRequests,
+    pub guard: crate::protocol::guard::Guard,
+    pub replay: crate::protocol::client_auth::replay::ReplayCache,
+    pub codes: crate::protocol::browser::codes::Codes,
+    pub sessions: crate::protocol::browser::sessions::Sessions,
+    pub devices: crate::protocol::device::flow::DeviceRequests,
     pub metrics: crate::observe::metrics::Metrics,
     pub audit: crate::observe::audit::AuditRing,
     pub board: Board,
@@ -192,11 +192,11 @@ impl World {
             ])
             .unwrap(),
             verified: VerifiedCache::new(16),
-            guard: super::guard::Guard::new(64),
-            replay: super::replay::ReplayCache::new(64),
-            codes: super::codes::Codes::new(64),
-            sessions: super::sessions::Sessions::new(64),
-            devices: super::device::DeviceRequests::new(64),
+            guard: crate::protocol::guard::Guard::new(64),
+            replay: crate::protocol::client_auth::replay::ReplayCache::new(64),
+            codes: crate::protocol::browser::codes::Codes::new(64),
+            sessions: crate::protocol::browser::sessions::Sessions::new(64),
+            devices: crate::protocol::device::flow::DeviceRequests::new(64),
             metrics: crate::observe::metrics::Metrics::default(),
             audit: crate::observe::audit::AuditRing::new(16),
             board,
@@ -221,7 +221,7 @@ impl World {
             metrics: &self.metrics,
             audit: &self.audit,
             now: self.now,
-            clock: super::clock::ClockState::Ok,
+            clock: crate::protocol::clock::ClockState::Ok,
             host: HostFacts {
                 certificate: None,
                 board: &self.board,
@@ -265,16 +265,18 @@ pub fn get(path: &str) -> Request {
 /// `tests/jwks_uri.rs`'s.
 pub struct NoFetch;
 
-impl super::published_keys::PublishedKeys for NoFetch {
+impl crate::protocol::client_auth::published_keys::PublishedKeys for NoFetch {
     fn keys(
         &self,
         at: &crate::vocab::record::JwksLocation,
         _now: u64,
         _refresh: bool,
-    ) -> Result<std::sync::Arc<[serde_json::Value]>, super::published_keys::Unavailable> {
-        Err(super::published_keys::Unavailable(format!(
-            "no fetching in tests ({})",
-            at.uri
-        )))
+    ) -> Result<
+        std::sync::Arc<[serde_json::Value]>,
+        crate::protocol::client_auth::published_keys::Unavailable,
+    > {
+        Err(crate::protocol::client_auth::published_keys::Unavailable(
+            format!("no fetching in tests ({})", at.uri),
+        ))
     }
 }

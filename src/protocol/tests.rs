@@ -1,7 +1,7 @@
 //! Introspection, revocation, metadata and the HTTP-level refusals, without a socket.
 
-use super::testing::{client, get, post, user, World};
-use super::*;
+use crate::protocol::testing::{client, get, post, user, World};
+use crate::protocol::*;
 use crate::vocab::entropy::CountingEntropy;
 use crate::vocab::record::GrantType;
 use serde_json::json;
@@ -221,7 +221,7 @@ fn bad_requests_are_refused_before_anything_is_decided() {
         s.event,
         Some(Event::ClientAuthFailed {
             client_id: "dev".into(),
-            why: client_auth::AuthFailure::WrongSecret
+            why: client_auth::authenticate::AuthFailure::WrongSecret
         })
     );
 }

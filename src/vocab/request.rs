@@ -272,7 +272,9 @@ fn assertion_credentials(
             "use one client authentication method: a client assertion, Basic or client_secret",
         )));
     }
-    if params.get("client_assertion_type") != Some(crate::protocol::assertion::ASSERTION_TYPE) {
+    if params.get("client_assertion_type")
+        != Some(crate::protocol::client_auth::assertion::ASSERTION_TYPE)
+    {
         return Err(fail(OAuthError::invalid_request(
             "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         )));
@@ -282,8 +284,8 @@ fn assertion_credentials(
     let assertion = params
         .get("client_assertion")
         .ok_or_else(|| fail(OAuthError::invalid_request("client_assertion is missing")))?;
-    let id =
-        crate::protocol::assertion::unverified_claim(assertion, "sub").ok_or_else(|| fail(BAD))?;
+    let id = crate::protocol::client_auth::assertion::unverified_claim(assertion, "sub")
+        .ok_or_else(|| fail(BAD))?;
     if params.get("client_id").is_some_and(|given| given != id) {
         return Err(fail(OAuthError::invalid_client(
             "client_id differs from the client assertion's sub",

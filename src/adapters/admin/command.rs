@@ -172,7 +172,8 @@ fn read_jwks(
         uri: uri.clone(),
         ca,
     };
-    crate::protocol::published_keys::check_uri(&location.uri).map_err(AdminError::Invalid)?;
+    crate::protocol::client_auth::published_keys::check_uri(&location.uri)
+        .map_err(AdminError::Invalid)?;
     Ok(Some(location))
 }
 

@@ -99,9 +99,9 @@ fn client_json(c: &ClientRecord) -> Value {
         "redirect_uris": c.redirect_uris,
         "keys": key_names(&c.keys),
         "jwks_uri": c.jwks.as_ref().map(|j| &j.uri),
-        "pkce": crate::protocol::authorize::pkce_rule(c).describe(),
+        "pkce": crate::protocol::browser::auth_request::pkce_rule(c).describe(),
         "allowed_groups": c.allowed_groups,
-        "id_token_alg": crate::protocol::oidc::id_token_alg(c).as_str(),
+        "id_token_alg": crate::protocol::oidc::flow::id_token_alg(c).as_str(),
     })
 }
 
@@ -186,7 +186,8 @@ fn check_flow(
     keyed: bool,
 ) -> Result<(), AdminError> {
     for uri in redirect_uris {
-        crate::protocol::authorize::check_redirect_uri(uri).map_err(AdminError::Invalid)?;
+        crate::protocol::browser::auth_request::check_redirect_uri(uri)
+            .map_err(AdminError::Invalid)?;
     }
     if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(AdminError::Invalid(
@@ -232,7 +233,8 @@ fn key_location(
             "give keys (--jwk, --pem) or where they are published (--jwks-uri), not both".into(),
         ));
     }
-    crate::protocol::published_keys::check_uri(&at.uri).map_err(AdminError::Invalid)?;
+    crate::protocol::client_auth::published_keys::check_uri(&at.uri)
+        .map_err(AdminError::Invalid)?;
     if let Some(ca) = &at.ca {
         crate::adapters::jwks_fetch::roots_from_pem(ca)
             .map_err(|e| AdminError::Invalid(format!("--jwks-ca: {e}")))?;
@@ -415,7 +417,10 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             }
             // Its ID tokens need a key of their algorithm before its first sign-in.
             let made = grants_sign_in(&record.grants)
-                && service::ensure_id_key(store, crate::protocol::oidc::id_token_alg(&record))?;
+                && service::ensure_id_key(
+                    store,
+                    crate::protocol::oidc::flow::id_token_alg(&record),
+                )?;
             apply(store, &[Change::InsertClient(record.clone())])?;
             let mut v = client_json(&record);
             if let Some(secret) = secret {

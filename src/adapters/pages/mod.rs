@@ -1,7 +1,7 @@
 //! The pages adapter: renders the core's [`Page`] values as HTML (askama templates in
 //! `templates/`, compiled into the binary and escaped by default) and serves the stylesheet.
 
-use crate::protocol::browser::Page;
+use crate::protocol::browser::flow::Page;
 use askama::Template;
 
 /// The stylesheet every page links.
@@ -91,7 +91,7 @@ struct DeviceDone {
 #[derive(Template)]
 #[template(path = "operator.html")]
 struct Operator<'a> {
-    v: &'a crate::protocol::operator::OperatorView,
+    v: &'a crate::protocol::operator::view::OperatorView,
     /// (x, y, height, count) of each minute's bar.
     bars: Vec<(u32, u32, u32, u64)>,
     total: u64,
@@ -190,13 +190,13 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
         Page::FormPost { action, fields } => FormPost {
             action,
             fields,
-            script: crate::protocol::browser::FORM_POST_SCRIPT,
+            script: crate::protocol::browser::flow::FORM_POST_SCRIPT,
         }
         .render(),
         Page::NotAdmitted { client, user, back } => NotAdmitted {
             client,
             user,
-            link: (back.mode != crate::protocol::authorize::ResponseMode::FormPost)
+            link: (back.mode != crate::protocol::browser::auth_request::ResponseMode::FormPost)
                 .then(|| back.location()),
             action: &back.uri,
             fields: &back.params,

@@ -1,21 +1,15 @@
 //! OpenID Connect Core on the authorization code flow: the ID token (§2, §3.1.3.6), the
 //! UserInfo endpoint (§5.3), discovery (Discovery §3), and RP-initiated logout.
 
-use super::{Context, Reply, Request, Step};
 use crate::jose::keys::SigningAlg;
+use crate::protocol::paths::{LOGOUT_PATH, USERINFO_PATH};
+use crate::protocol::{Context, Reply, Request, Step};
 use crate::vocab::record::UserRecord;
 use crate::vocab::scope::Scope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
 use serde_json::{json, Value};
-
-/// The UserInfo endpoint.
-pub const USERINFO_PATH: &str = "/userinfo";
-/// RP-initiated logout (`end_session_endpoint`).
-pub const LOGOUT_PATH: &str = "/logout";
-/// OpenID Connect discovery.
-pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// What an ID token needs beyond the access token's facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,8 +132,8 @@ pub fn userinfo(req: &Request, ctx: &Context) -> Step {
             "the access token is invalid, expired or revoked",
         ))
     };
-    let claims = match super::presented::find(token, ctx) {
-        Ok(super::presented::Found::Access(c)) => c,
+    let claims = match crate::protocol::presented::find(token, ctx) {
+        Ok(crate::protocol::presented::Found::Access(c)) => c,
         Ok(_) => return invalid(),
         Err(e) => return Step::from(e),
     };
@@ -196,7 +190,7 @@ pub fn verified_hint(token: &str, ctx: &Context) -> Option<(String, String)> {
 /// The discovery document: the OAuth metadata and what OpenID Connect adds.
 pub fn discovery(ctx: &Context) -> Reply {
     let issuer = &ctx.policy.issuer;
-    let mut doc = super::metadata::document(ctx);
+    let mut doc = crate::protocol::oidc::metadata::document(ctx);
     doc["userinfo_endpoint"] = json!(format!("{issuer}{USERINFO_PATH}"));
     doc["end_session_endpoint"] = json!(format!("{issuer}{LOGOUT_PATH}"));
     doc["subject_types_supported"] = json!(["public"]);

@@ -2,8 +2,8 @@
 //! registered (`private_key_jwt`, §2.2), and a trusted issuer's JWT exchanged for a token
 //! (the JWT bearer grant, §2.1). One set of rules for both.
 
-use super::published_keys::{PublishedKeys, Unavailable};
 use crate::jose::client_keys::{is_plain_kid, ASSERTION_ALGS};
+use crate::protocol::client_auth::published_keys::{PublishedKeys, Unavailable};
 use crate::vocab::record::{ClientRecord, JwksLocation};
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};

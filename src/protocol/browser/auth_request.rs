@@ -3,7 +3,7 @@
 //! cannot be trusted is never redirected (§4.1.2.1): the person sees an error page. Every
 //! other refusal goes back to the client's redirect URI with `error`, `state` and `iss`.
 
-use super::{Directory, LookupError};
+use crate::protocol::{Directory, LookupError};
 use crate::vocab::record::{ClientRecord, GrantType};
 use crate::vocab::request::Params;
 use crate::vocab::scope::Scope;

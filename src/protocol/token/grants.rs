@@ -6,11 +6,12 @@
 //! chose, stores anything or reads the clock: the caller passes them in and applies the
 //! changes.
 
-use super::client_auth::AuthenticatedClient;
-use super::guard::{Kind, Verdict};
-use super::{Change, Context, Directory, Event, LookupError, Policy, Reply, Step};
 use crate::jose::secret;
 use crate::jose::token::{self, AccessClaims};
+use crate::protocol::client_auth::authenticate::AuthenticatedClient;
+use crate::protocol::guard::{Kind, Verdict};
+use crate::protocol::presented::find_family;
+use crate::protocol::{Change, Context, Directory, Event, LookupError, Policy, Reply, Step};
 use crate::vocab::entropy::{self, Entropy};
 use crate::vocab::oauth_error::{ErrorCode, OAuthError};
 use crate::vocab::record::{ClientRecord, FamilyRecord, GrantType};
@@ -79,7 +80,7 @@ pub struct Issue {
     /// beforehand (an authorization code records what it issued); otherwise random.
     pub ids: Option<(String, FamilyId)>,
     /// An OpenID Connect ID token to issue beside the access token.
-    pub id_token: Option<super::oidc::IdTokenPlan>,
+    pub id_token: Option<crate::protocol::oidc::flow::IdTokenPlan>,
     /// The person's groups, for the access token's `groups` (RFC 9068 §2.2.3.1).
     pub groups: Option<Vec<String>>,
 }
@@ -101,7 +102,7 @@ pub enum Refusal {
     Lookup(LookupError),
     /// An authorization code came back a second time: revoke what its first use issued
     /// (RFC 6749 §4.1.2), then refuse.
-    CodeReused(Option<super::codes::Issued>),
+    CodeReused(Option<crate::protocol::browser::codes::Issued>),
     /// A bearer assertion was refused (`invalid_grant`); `why` is for the audit log.
     Assertion {
         /// The answer.
@@ -156,9 +157,11 @@ fn redeem_code(
     let code = params.require("code", "code is required")?;
     let digest = crate::jose::secret::token_digest(code);
     let grant = match ctx.codes.redeem(&digest, ctx.now) {
-        super::codes::Redeem::Fresh(g) => g,
-        super::codes::Redeem::Used(issued) => return Err(Refusal::CodeReused(issued)),
-        super::codes::Redeem::Unknown => return Err(BAD_CODE.into()),
+        crate::protocol::browser::codes::Redeem::Fresh(g) => g,
+        crate::protocol::browser::codes::Redeem::Used(issued) => {
+            return Err(Refusal::CodeReused(issued))
+        }
+        crate::protocol::browser::codes::Redeem::Unknown => return Err(BAD_CODE.into()),
     };
     // The code is spent from here on, whatever follows.
     if grant.client_id != c.id {
@@ -182,7 +185,8 @@ fn redeem_code(
     // Both downgrades are refused (RFC 9700 §2.1.1): a code of a challenge needs its
     // verifier, and a code issued without one takes no verifier.
     match (&grant.challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if super::authorize::pkce_ok(verifier, challenge) => {}
+        (Some(challenge), Some(verifier))
+            if crate::protocol::browser::auth_request::pkce_ok(verifier, challenge) => {}
         (Some(_), Some(_)) => {
             return Err(OAuthError::invalid_grant(
                 "the code_verifier does not match the code_challenge",
@@ -219,18 +223,18 @@ fn redeem_code(
     let family = FamilyId::random(rng);
     ctx.codes.issued(
         &digest,
-        super::codes::Issued {
+        crate::protocol::browser::codes::Issued {
             family: (issue.refresh == RefreshPlan::NewFamily).then_some(family),
             access: (jti.clone(), ctx.now.saturating_add(issue.access_ttl)),
         },
     );
     issue.ids = Some((jti, family));
     if issue.scope.contains("openid") {
-        issue.id_token = Some(super::oidc::IdTokenPlan {
+        issue.id_token = Some(crate::protocol::oidc::flow::IdTokenPlan {
             nonce: grant.nonce,
             auth_time: grant.auth_time,
-            alg: super::oidc::id_token_alg(c),
-            claims: super::oidc::user_claims(&user, &issue.scope),
+            alg: crate::protocol::oidc::flow::id_token_alg(c),
+            claims: crate::protocol::oidc::flow::user_claims(&user, &issue.scope),
         });
     }
     Ok(issue)
@@ -291,7 +295,7 @@ fn poll_device(
     client: &AuthenticatedClient,
     ctx: &Context,
 ) -> Result<Issue, Refusal> {
-    use super::device::Poll;
+    use crate::protocol::device::flow::Poll;
     let c = client.record();
     may_use(c, GrantType::DeviceCode)?;
     let code = params.require("device_code", "device_code is required")?;
@@ -316,7 +320,7 @@ fn poll_device(
             "the device code is invalid or used",
         ),
         Poll::Approved(p) => {
-            let super::device::Decision::Approved {
+            let crate::protocol::device::flow::Decision::Approved {
                 username,
                 generation,
                 scope,
@@ -353,7 +357,7 @@ pub fn respond(
     ctx: &Context,
     rng: &mut dyn Entropy,
 ) -> Step {
-    if ctx.clock != super::clock::ClockState::Ok {
+    if ctx.clock != crate::protocol::clock::ClockState::Ok {
         // Tokens minted now would carry a wrong time; the log and /health say why.
         return Step::from(OAuthError::new(
             ErrorCode::TemporarilyUnavailable,
@@ -373,7 +377,7 @@ pub fn respond(
     }
     let decided = match params.get("grant_type") {
         Some("authorization_code") => redeem_code(params, client, ctx, rng),
-        Some(super::device::GRANT) => poll_device(params, client, ctx),
+        Some(crate::protocol::device::flow::GRANT) => poll_device(params, client, ctx),
         _ => decide(params, client, ctx.dir, ctx.policy, ctx.now, ctx.published),
     };
     if let Some(u) = user {
@@ -395,7 +399,12 @@ pub fn respond(
                         },
                     )
                 };
-                if !super::assertion::after_restart_ok(*iat, ctx.now, uptime, ctx.policy.leeway) {
+                if !crate::protocol::client_auth::assertion::after_restart_ok(
+                    *iat,
+                    ctx.now,
+                    uptime,
+                    ctx.policy.leeway,
+                ) {
                     return refused(
                         "made_before_restart",
                         "the server restarted recently: only assertions made since (by iat) are taken",
@@ -404,11 +413,11 @@ pub fn respond(
                 // Issuers' jtis and clients' share the cache: the key tells them apart.
                 let key = format!("issuer:{issuer}");
                 match ctx.replay.first_use(&key, jti, *until, ctx.now) {
-                    super::replay::Replay::First => {}
-                    super::replay::Replay::Replayed => {
+                    crate::protocol::client_auth::replay::Replay::First => {}
+                    crate::protocol::client_auth::replay::Replay::Replayed => {
                         return refused("replayed", "the assertion was used before (jti)")
                     }
-                    super::replay::Replay::Full => {
+                    crate::protocol::client_auth::replay::Replay::Full => {
                         return Step::from(OAuthError::new(
                             ErrorCode::TemporarilyUnavailable,
                             "too many assertions in the last minutes; try again shortly",
@@ -474,8 +483,8 @@ pub fn respond(
 
 /// The description of a refused assertion (RFC 7523 §3.1): the check that failed, never
 /// the key.
-fn assertion_refusal(f: super::assertion::AssertionFailure) -> &'static str {
-    use super::assertion::AssertionFailure as F;
+fn assertion_refusal(f: crate::protocol::client_auth::assertion::AssertionFailure) -> &'static str {
+    use crate::protocol::client_auth::assertion::AssertionFailure as F;
     match f {
         F::KeysUnavailable(_) => "the keys its issuer publishes could not be fetched",
         F::Header => "the assertion's header is refused (not a JWT, or jku, x5u, jwk, or a kid that is not a plain name)",
@@ -494,7 +503,7 @@ pub fn decide(
     dir: &dyn Directory,
     policy: &Policy,
     now: u64,
-    published: &dyn super::published_keys::PublishedKeys,
+    published: &dyn crate::protocol::client_auth::published_keys::PublishedKeys,
 ) -> Result<Issue, Refusal> {
     let grant_name = params.require("grant_type", "grant_type is required")?;
     let grant = GrantType::parse(grant_name).ok_or(OAuthError::new(
@@ -536,22 +545,23 @@ pub fn decide(
         GrantType::JwtBearer => {
             let assertion = params.require("assertion", "assertion is required")?;
             // The issuer the assertion names, unverified: only to know whose keys to try.
-            let named = super::assertion::unverified_claim(assertion, "iss").ok_or(
-                assertion_refused("bad_header", "the assertion is not a JWT with an iss"),
-            )?;
+            let named =
+                crate::protocol::client_auth::assertion::unverified_claim(assertion, "iss").ok_or(
+                    assertion_refused("bad_header", "the assertion is not a JWT with an iss"),
+                )?;
             let issuer = dir.issuer(&named)?.ok_or(assertion_refused(
                 "untrusted_issuer",
                 "the assertion's issuer is not trusted here",
             ))?;
-            let token_endpoint = format!("{}{}", policy.issuer, super::endpoints::TOKEN_PATH);
-            let expect = super::assertion::Expect {
+            let token_endpoint = format!("{}{}", policy.issuer, crate::protocol::paths::TOKEN_PATH);
+            let expect = crate::protocol::client_auth::assertion::Expect {
                 iss: &issuer.name,
                 sub: None,
                 audiences: &[&policy.issuer, &token_endpoint],
                 now,
                 leeway: policy.leeway,
             };
-            let accepted = super::assertion::verify_with(
+            let accepted = crate::protocol::client_auth::assertion::verify_with(
                 assertion,
                 &issuer.keys,
                 issuer.jwks.as_ref(),
@@ -723,7 +733,9 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     };
     let access = match token::mint(&claims, ctx.keys.current(ctx.now)) {
         Ok(t) => t,
-        Err(e) => return super::store_failed(&format_args!("minting an access token: {e}")),
+        Err(e) => {
+            return crate::protocol::store_failed(&format_args!("minting an access token: {e}"))
+        }
     };
     let mut changes = Vec::new();
     let mut evicted = 0;
@@ -803,7 +815,7 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
                 "the key for this client's ID tokens is still being made: try again shortly",
             ));
         };
-        let claims = super::oidc::IdClaims {
+        let claims = crate::protocol::oidc::flow::IdClaims {
             iss: ctx.policy.issuer.clone(),
             sub: issue.subject.clone(),
             aud: issue.client_id.clone(),
@@ -811,13 +823,15 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             iat: now,
             auth_time: plan.auth_time,
             nonce: plan.nonce.clone(),
-            at_hash: super::oidc::at_hash(&access, key.alg),
+            at_hash: crate::protocol::oidc::flow::at_hash(&access, key.alg),
             azp: issue.client_id.clone(),
             person: plan.claims.clone(),
         };
         match token::sign("JWT", &claims, key) {
             Ok(t) => body["id_token"] = json!(t),
-            Err(e) => return super::store_failed(&format_args!("minting an ID token: {e}")),
+            Err(e) => {
+                return crate::protocol::store_failed(&format_args!("minting an ID token: {e}"))
+            }
         }
     }
     Step {
@@ -847,23 +861,6 @@ fn family_record(issue: &Issue, digest: &TokenDigest, now: u64) -> FamilyRecord 
         revoked: false,
         last_use: 0,
     }
-}
-
-/// The family a presented refresh-token value names (or, for a value of the earlier form,
-/// the one the legacy map gives), with its record, if both exist. Whether the value is the
-/// family's newest token is the caller's question.
-pub fn find_family(
-    dir: &dyn Directory,
-    presented: &refresh::Presented,
-) -> Result<Option<(FamilyId, FamilyRecord)>, LookupError> {
-    let id = match presented.family {
-        Some(id) => id,
-        None => match dir.legacy_family(&presented.digest)? {
-            Some(id) => id,
-            None => return Ok(None),
-        },
-    };
-    Ok(dir.family(&id)?.map(|f| (id, f)))
 }
 
 /// `unauthorized_client` unless the client was registered for `grant`.

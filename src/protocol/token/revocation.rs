@@ -1,8 +1,8 @@
 //! Token revocation (RFC 7009): a client ends a token it was issued.
 
-use super::client_auth::AuthenticatedClient;
-use super::presented::{self, Found};
-use super::{Change, Context, Reply, Step};
+use crate::protocol::client_auth::authenticate::AuthenticatedClient;
+use crate::protocol::presented::{self, Found};
+use crate::protocol::{Change, Context, Reply, Step};
 use crate::vocab::oauth_error::{ErrorCode, OAuthError};
 use serde_json::json;
 

@@ -2,6 +2,7 @@
 //! short code; the person types it on their phone, signs in, and approves or denies; the
 //! device polls the token endpoint meanwhile. Pending requests live in memory, bounded.
 
+use crate::protocol::paths::VERIFICATION_PATH;
 use crate::vocab::entropy::Entropy;
 use crate::vocab::scope::Scope;
 use std::collections::HashMap;
@@ -9,10 +10,6 @@ use std::sync::Mutex;
 
 /// `grant_type` of the device's polling (RFC 8628 §3.4).
 pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-/// The device authorization endpoint.
-pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
-/// Where the person types the code.
-pub const VERIFICATION_PATH: &str = "/device";
 /// Seconds a request waits for the person.
 pub const LIFETIME: u64 = 600;
 /// Seconds between polls a device starts with (RFC 8628 §3.2); `slow_down` adds 5.
@@ -259,12 +256,12 @@ impl DeviceRequests {
 /// `POST /device_authorization` (RFC 8628 §3.1, §3.2) from an authenticated client.
 pub fn authorize(
     params: &crate::vocab::request::Params,
-    client: &super::client_auth::AuthenticatedClient,
+    client: &crate::protocol::client_auth::authenticate::AuthenticatedClient,
     peer: Option<std::net::IpAddr>,
-    ctx: &super::Context,
+    ctx: &crate::protocol::Context,
     rng: &mut dyn Entropy,
-) -> super::Step {
-    use super::{Reply, Step};
+) -> crate::protocol::Step {
+    use crate::protocol::{Reply, Step};
     use crate::vocab::oauth_error::{ErrorCode, OAuthError};
     use crate::vocab::record::GrantType;
     let c = client.record();

@@ -1,7 +1,7 @@
 //! Server metadata (RFC 8414) and the JWK Set (RFC 7517).
 
-use super::endpoints::{INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
-use super::{Context, Reply};
+use crate::protocol::paths::{INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
+use crate::protocol::{Context, Reply};
 use crate::vocab::record::GrantType;
 use serde_json::json;
 
@@ -41,15 +41,15 @@ pub fn document(ctx: &Context) -> serde_json::Value {
     let assertion_algs = json!(crate::jose::client_keys::ASSERTION_ALGS);
     let mut doc = json!({
         "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}{}", super::browser::AUTHORIZE_PATH),
+        "authorization_endpoint": format!("{issuer}{}", crate::protocol::paths::AUTHORIZE_PATH),
         "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
-        "device_authorization_endpoint": format!("{issuer}{}", super::device::DEVICE_AUTHORIZATION_PATH),
+        "device_authorization_endpoint": format!("{issuer}{}", crate::protocol::paths::DEVICE_AUTHORIZATION_PATH),
         "introspection_endpoint": format!("{issuer}{INTROSPECT_PATH}"),
         "revocation_endpoint": format!("{issuer}{REVOKE_PATH}"),
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
         "grant_types_supported": GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "response_types_supported": ["code"],
-        "response_modes_supported": super::authorize::ResponseMode::ALL.map(|m| m.as_str()),
+        "response_modes_supported": crate::protocol::browser::auth_request::ResponseMode::ALL.map(|m| m.as_str()),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,

@@ -1,8 +1,8 @@
 //! Token introspection (RFC 7662): what a token is, told to an authenticated client.
 
-use super::client_auth::AuthenticatedClient;
-use super::presented::{self, Found};
-use super::{Context, Reply, Step};
+use crate::protocol::client_auth::authenticate::AuthenticatedClient;
+use crate::protocol::presented::{self, Found};
+use crate::protocol::{Context, Reply, Step};
 use serde_json::{json, Value};
 
 /// Describes `token` to `client`.

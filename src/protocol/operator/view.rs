@@ -2,13 +2,8 @@
 //! clock, the LED, clients, users, keys, the recent audit records, tokens per minute), and
 //! `/metrics` for Prometheus (off unless `metrics = true`).
 
-use super::{Context, Reply, Step};
 use crate::jose::keys::KeyRing;
-
-/// The operator's page.
-pub const OPERATOR_PATH: &str = "/operator";
-/// The Prometheus scrape endpoint.
-pub const METRICS_PATH: &str = "/metrics";
+use crate::protocol::{Context, Reply, Step};
 
 /// A row of a table: its cells, as text.
 pub type Row = Vec<String>;
@@ -58,8 +53,8 @@ pub fn utc(t: u64) -> String {
     )
 }
 
-fn clock_words(c: super::clock::ClockState) -> &'static str {
-    use super::clock::ClockState;
+fn clock_words(c: crate::protocol::clock::ClockState) -> &'static str {
+    use crate::protocol::clock::ClockState;
     match c {
         ClockState::Ok => "trusted",
         ClockState::Unsynchronized => "waiting for NTP: no tokens until then",
@@ -108,7 +103,7 @@ fn key_rows(ring: &KeyRing, now: u64) -> Vec<Row> {
 }
 
 /// The page's view, for `user`.
-pub fn view(user: &str, ctx: &Context) -> Result<OperatorView, super::LookupError> {
+pub fn view(user: &str, ctx: &Context) -> Result<OperatorView, crate::protocol::LookupError> {
     let host = &ctx.host;
     let counts = ctx.dir.counts();
     let led = match host.led {

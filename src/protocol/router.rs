@@ -1,27 +1,16 @@
 //! The endpoints: (method, path) to the function that answers.
 
-use super::device::DEVICE_AUTHORIZATION_PATH;
-use super::{client_auth, health, introspection, metadata, revocation, token_endpoint};
-use super::{Context, Reply, Request, Step};
+use crate::protocol::browser::flow as browser;
+use crate::protocol::client_auth::authenticate as client_auth;
+use crate::protocol::oidc::{flow as oidc, metadata};
+use crate::protocol::operator::{health, view as operator};
+use crate::protocol::paths::*;
+use crate::protocol::token::{grants, introspection, revocation};
+use crate::protocol::{Context, Reply, Request, Step};
 use crate::vocab::entropy::Entropy;
 use crate::vocab::oauth_error::OAuthError;
 use crate::vocab::request::{self, BodyKind, Params};
 use serde_json::json;
-
-/// The token endpoint (RFC 6749 §3.2).
-pub const TOKEN_PATH: &str = "/token";
-/// Introspection (RFC 7662).
-pub const INTROSPECT_PATH: &str = "/introspect";
-/// Revocation (RFC 7009).
-pub const REVOKE_PATH: &str = "/revoke";
-/// The JWK Set (RFC 7517).
-pub const JWKS_PATH: &str = "/jwks.json";
-/// Server metadata (RFC 8414).
-pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
-/// Health.
-pub const HEALTH_PATH: &str = "/health";
-/// The certificate served, for apps and phones to trust.
-pub const CERTIFICATE_PATH: &str = "/certificate";
 
 /// The endpoints an app in a browser calls from its own origin (a single-page app, a public
 /// client with PKCE): they answer any origin (CORS), since they use no cookie, so a page
@@ -32,8 +21,8 @@ const CORS_PATHS: [&str; 6] = [
     REVOKE_PATH,
     JWKS_PATH,
     METADATA_PATH,
-    super::oidc::USERINFO_PATH,
-    super::oidc::DISCOVERY_PATH,
+    USERINFO_PATH,
+    DISCOVERY_PATH,
 ];
 
 /// Answers a request.
@@ -72,17 +61,15 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
 }
 
 fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
-    use super::browser::{self, AUTHORIZE_PATH, STYLE_PATH};
-    use super::oidc::{self, DISCOVERY_PATH, LOGOUT_PATH, USERINFO_PATH};
     match (req.path.as_str(), req.method.as_str()) {
         (USERINFO_PATH, "GET" | "POST") => return oidc::userinfo(req, ctx),
         (LOGOUT_PATH, "GET") => return browser::logout_get(req, ctx, rng),
         (LOGOUT_PATH, "POST") => return browser::logout_post(req, ctx),
-        (super::operator::OPERATOR_PATH, "GET") => return browser::operator_get(req, ctx, rng),
-        (super::operator::OPERATOR_PATH, "POST") => return browser::operator_post(req, ctx, rng),
-        (super::operator::METRICS_PATH, "GET") => return super::operator::metrics(ctx),
-        (super::device::VERIFICATION_PATH, "GET") => return browser::device_get(req, ctx, rng),
-        (super::device::VERIFICATION_PATH, "POST") => return browser::device_post(req, ctx, rng),
+        (OPERATOR_PATH, "GET") => return browser::operator_get(req, ctx, rng),
+        (OPERATOR_PATH, "POST") => return browser::operator_post(req, ctx, rng),
+        (METRICS_PATH, "GET") => return operator::metrics(ctx),
+        (VERIFICATION_PATH, "GET") => return browser::device_get(req, ctx, rng),
+        (VERIFICATION_PATH, "POST") => return browser::device_post(req, ctx, rng),
         (DISCOVERY_PATH, "GET") => return Step::reply(oidc::discovery(ctx)),
         (AUTHORIZE_PATH, "GET") => return browser::authorize_get(req, ctx, rng),
         (AUTHORIZE_PATH, "POST") => return browser::authorize_post(req, ctx, rng),
@@ -127,7 +114,7 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     }
     match req.path.as_str() {
         TOKEN_PATH => post(req, ctx, |params, client| {
-            token_endpoint::respond(params, client, req.peer, ctx, rng)
+            grants::respond(params, client, req.peer, ctx, rng)
         }),
         INTROSPECT_PATH => post(req, ctx, |params, client| match token_param(params) {
             // An app with no secret cannot be trusted to read others' tokens (RFC 7662 §2.1).
@@ -142,7 +129,7 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             Err(s) => s,
         }),
         DEVICE_AUTHORIZATION_PATH => post(req, ctx, |params, client| {
-            super::device::authorize(params, client, req.peer, ctx, rng)
+            crate::protocol::device::flow::authorize(params, client, req.peer, ctx, rng)
         }),
         JWKS_PATH => Step::reply(metadata::jwks(ctx)),
         CERTIFICATE_PATH => Step::reply(health::certificate(ctx)),

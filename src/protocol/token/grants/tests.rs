@@ -1,7 +1,7 @@
 //! The grant rules and what the token endpoint writes, without sockets or disk.
 
 use super::*;
-use crate::protocol::client_auth::{self, AuthenticatedClient};
+use crate::protocol::client_auth::authenticate::{self, AuthenticatedClient};
 use crate::protocol::testing::{client, policy, post, user, MapDirectory, NoFetch, World, PEPPER};
 use crate::protocol::{handle, resolve, Conflict};
 use crate::vocab::entropy::CountingEntropy;
@@ -12,13 +12,13 @@ fn authed(c: ClientRecord) -> AuthenticatedClient {
         id: "dev".into(),
         secret: "s".into(),
     };
-    let rules = client_auth::AssertionRules {
+    let rules = authenticate::AssertionRules {
         audiences: &[],
         now: 0,
         leeway: 0,
         published: &NoFetch,
     };
-    client_auth::check(&creds, Some(c), PEPPER, &rules)
+    authenticate::check(&creds, Some(c), PEPPER, &rules)
         .unwrap()
         .0
 }

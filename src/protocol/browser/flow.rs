@@ -6,21 +6,17 @@
 //! HTTPS: the browser's (a random id no server state is kept for, which every form's CSRF
 //! token is bound to) and the session's (set at sign-in, a new id each time).
 
-use super::authorize::{self, AuthRequest, Refused};
-use super::codes::CodeGrant;
-use super::guard::{Kind, Verdict};
-use super::sessions::Session;
-use super::{Change, Context, Event, Reply, Request, Step};
+use crate::protocol::browser::auth_request::{self, AuthRequest, Refused};
+use crate::protocol::browser::codes::CodeGrant;
+use crate::protocol::browser::sessions::Session;
+use crate::protocol::guard::{Kind, Verdict};
+use crate::protocol::paths::AUTHORIZE_PATH;
+use crate::protocol::{Change, Context, Event, Reply, Request, Step};
 use crate::vocab::entropy::{self, Entropy};
 use crate::vocab::record::ConsentRecord;
 use crate::vocab::request::{self, BodyKind, Params};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-
-/// The authorization endpoint.
-pub const AUTHORIZE_PATH: &str = "/authorize";
-/// The pages' stylesheet.
-pub const STYLE_PATH: &str = "/pages.css";
 
 /// A page, as plain values; `crate::adapters::pages` renders it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +82,7 @@ pub enum Page {
         approved: bool,
     },
     /// The operator's page.
-    Operator(Box<super::operator::OperatorView>),
+    Operator(Box<crate::protocol::operator::view::OperatorView>),
     /// Sign out? (A logout an app asked for without an ID token of piauth's.)
     SignOut {
         /// The form's CSRF token.
@@ -110,7 +106,7 @@ pub enum Page {
         /// Who is signed in.
         user: String,
         /// Back to the app, telling it `access_denied`; a link, or for `form_post` a form.
-        back: Box<authorize::Response>,
+        back: Box<auth_request::Response>,
     },
     /// The stylesheet.
     Stylesheet,
@@ -181,9 +177,9 @@ fn form_post_csp(action: &str) -> String {
 }
 
 /// Sends the answer to the app the way it asked: a redirect, or a page that posts it.
-pub fn answer(response: &authorize::Response) -> Reply {
+pub fn answer(response: &auth_request::Response) -> Reply {
     match response.mode {
-        authorize::ResponseMode::FormPost => {
+        auth_request::ResponseMode::FormPost => {
             let csp = form_post_csp(&response.uri);
             let mut reply = page(
                 200,
@@ -292,7 +288,7 @@ fn session(
     req: &Request,
     ctx: &Context,
     cookies: &Cookies,
-) -> Result<Option<([u8; 32], Session)>, super::LookupError> {
+) -> Result<Option<([u8; 32], Session)>, crate::protocol::LookupError> {
     let Some(id) = cookie(req, cookies.session()) else {
         return Ok(None);
     };
@@ -348,7 +344,7 @@ pub fn authorize_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Ste
 fn checked(query: &str, ctx: &Context) -> Result<AuthRequest, Step> {
     let params = request::parse_body(BodyKind::Form, query.as_bytes())
         .map_err(|_| error_page(400, "This sign-in link is malformed."))?;
-    match authorize::check(&params, ctx.dir, &ctx.policy.issuer) {
+    match auth_request::check(&params, ctx.dir, &ctx.policy.issuer) {
         Err(e) => Err(Step::from(e)),
         Ok(Err(Refused::Page(why))) => Err(error_page(400, &why)),
         Ok(Err(Refused::Redirect(to))) => Err(Step::reply(answer(&to))),
@@ -358,7 +354,10 @@ fn checked(query: &str, ctx: &Context) -> Result<AuthRequest, Step> {
             if ar.scope.contains("openid")
                 && ctx
                     .keys
-                    .id_signer(super::oidc::id_token_alg(&ar.client), ctx.now)
+                    .id_signer(
+                        crate::protocol::oidc::flow::id_token_alg(&ar.client),
+                        ctx.now,
+                    )
                     .is_none() =>
         {
             Err(Step::reply(answer(&ar.error(
@@ -479,7 +478,9 @@ fn code(
         user_generation: session.generation.clone(),
         nonce: ar.nonce.clone(),
         auth_time: session.auth_time,
-        expires_at: ctx.now.saturating_add(super::codes::CODE_TTL),
+        expires_at: ctx
+            .now
+            .saturating_add(crate::protocol::browser::codes::CODE_TTL),
     };
     let digest = crate::jose::secret::token_digest(&value);
     if ctx.codes.insert(digest, grant, ctx.now).is_err() {
@@ -512,7 +513,7 @@ pub fn logout_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     let params = request::parse_body(BodyKind::Form, query.as_bytes()).unwrap_or_default();
     let hinted = params
         .get("id_token_hint")
-        .and_then(|t| super::oidc::verified_hint(t, ctx));
+        .and_then(|t| crate::protocol::oidc::flow::verified_hint(t, ctx));
     // Without asking, only the app of the person signed in here may sign them out: a hint
     // naming someone else (a leaked ID token) is no such request.
     let signed_in = match session(req, ctx, &cookies) {
@@ -549,7 +550,7 @@ pub fn logout_post(req: &Request, ctx: &Context) -> Step {
     let params = request::parse_body(BodyKind::Form, query.as_bytes()).unwrap_or_default();
     let hinted = params
         .get("id_token_hint")
-        .and_then(|t| super::oidc::verified_hint(t, ctx))
+        .and_then(|t| crate::protocol::oidc::flow::verified_hint(t, ctx))
         .map(|(aud, _)| aud);
     // A `client_id` and a hint must agree (RP-Initiated Logout §2); either alone will do.
     let client = match (params.get("client_id"), hinted) {
@@ -580,10 +581,10 @@ fn sign_out(
             Ok(Some(c))
                 if c.redirect_uris
                     .iter()
-                    .any(|r| authorize::redirect_matches(r, uri)) =>
+                    .any(|r| auth_request::redirect_matches(r, uri)) =>
             {
                 Some(match params.get("state") {
-                    Some(state) => authorize::redirect_with(uri, &[("state", state)]),
+                    Some(state) => auth_request::redirect_with(uri, &[("state", state)]),
                     None => uri.to_string(),
                 })
             }
@@ -787,7 +788,7 @@ fn sign_in(
 fn operator_via<'a>(browser: &'a str) -> Via<'a> {
     Via {
         label: "the operator's page",
-        action: super::operator::OPERATOR_PATH,
+        action: crate::protocol::paths::OPERATOR_PATH,
         query: "",
         browser,
     }
@@ -796,7 +797,7 @@ fn operator_via<'a>(browser: &'a str) -> Via<'a> {
 /// The operator's page for a signed-in user, if they are an operator.
 fn operator_page(s: &Session, ctx: &Context) -> Step {
     match ctx.dir.user(&s.username) {
-        Ok(Some(u)) if u.admin => match super::operator::view(&u.name, ctx) {
+        Ok(Some(u)) if u.admin => match crate::protocol::operator::view::view(&u.name, ctx) {
             Ok(v) => Step::reply(page(200, Page::Operator(Box::new(v)))),
             Err(e) => Step::from(e),
         },
@@ -869,7 +870,7 @@ pub fn device_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
 fn device_via<'a>(query: &'a str, browser: &'a str) -> Via<'a> {
     Via {
         label: "a device",
-        action: super::device::VERIFICATION_PATH,
+        action: crate::protocol::paths::VERIFICATION_PATH,
         query,
         browser,
     }
@@ -905,7 +906,8 @@ fn device_lookup(req: &Request, typed: &str, s: &Session, browser: &str, ctx: &C
             status,
             Page::DeviceEntry {
                 csrf: csrf(ctx.pepper, browser),
-                user_code: super::device::normalize_user_code(typed).unwrap_or_default(),
+                user_code: crate::protocol::device::flow::normalize_user_code(typed)
+                    .unwrap_or_default(),
                 error: Some(error),
             },
         ))
@@ -918,7 +920,7 @@ fn device_lookup(req: &Request, typed: &str, s: &Session, browser: &str, ctx: &C
             },
         );
     }
-    let found = super::device::normalize_user_code(typed)
+    let found = crate::protocol::device::flow::normalize_user_code(typed)
         .and_then(|code| ctx.devices.by_user_code(&code, ctx.now));
     let Some(pending) = found else {
         ctx.guard.failed(req.peer, Kind::User, GUESS, ctx.now);
@@ -994,7 +996,7 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
                         wait,
                     });
             }
-            let found = super::device::normalize_user_code(typed)
+            let found = crate::protocol::device::flow::normalize_user_code(typed)
                 .and_then(|code| Some(code.clone()).zip(ctx.devices.by_user_code(&code, ctx.now)));
             let Some((code, pending)) = found else {
                 ctx.guard.failed(req.peer, Kind::User, GUESS, ctx.now);
@@ -1004,13 +1006,13 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
             let decision = match (allow, ctx.dir.user(&s.username)) {
                 (_, Err(e)) => return Step::from(e),
                 (true, Ok(Some(user))) if matches!(ctx.dir.client(&pending.client_id), Ok(Some(c)) if c.admits(&user)) => {
-                    super::device::Decision::Approved {
+                    crate::protocol::device::flow::Decision::Approved {
                         scope: pending.scope.intersect(&user.scope.with_identity()),
                         username: user.name,
                         generation: user.generation,
                     }
                 }
-                _ => super::device::Decision::Denied,
+                _ => crate::protocol::device::flow::Decision::Denied,
             };
             if !ctx.devices.decide(&code, decision, ctx.now) {
                 return error_page(410, "That request has expired or was already decided.");

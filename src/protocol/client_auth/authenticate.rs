@@ -1,8 +1,8 @@
 //! Client authentication (RFC 6749 §2.3): who is asking, for every POST endpoint.
 
-use super::guard::{Kind, Verdict};
-use super::{Context, Event, Reply, Request, Step};
 use crate::jose::secret;
+use crate::protocol::guard::{Kind, Verdict};
+use crate::protocol::{Context, Event, Reply, Request, Step};
 use crate::vocab::oauth_error::OAuthError;
 use crate::vocab::record::{is_valid_name, ClientRecord};
 use crate::vocab::request::{self, ClientCredentials, Params};
@@ -37,7 +37,7 @@ pub enum AuthFailure {
     /// A secret for a client that has keys, or an assertion for one that has none.
     WrongMethod,
     /// The client assertion was refused.
-    BadAssertion(super::assertion::AssertionFailure),
+    BadAssertion(crate::protocol::client_auth::assertion::AssertionFailure),
     /// The client assertion's `jti` was used before.
     Replayed,
 }
@@ -65,20 +65,26 @@ pub struct AssertionRules<'a> {
     /// Clock skew allowed.
     pub leeway: u64,
     /// The keys clients publish at a `jwks_uri`.
-    pub published: &'a dyn super::published_keys::PublishedKeys,
+    pub published: &'a dyn crate::protocol::client_auth::published_keys::PublishedKeys,
 }
 
 /// Checks presented credentials against the client's record (`None`: no such client).
 /// Every failure is the same `invalid_client`, so that a caller cannot tell which ids
 /// exist. An assertion that checks out still has to be used once ([`ReplayCache`]).
 ///
-/// [`ReplayCache`]: super::replay::ReplayCache
+/// [`ReplayCache`]: crate::protocol::client_auth::replay::ReplayCache
 pub fn check(
     creds: &ClientCredentials,
     record: Option<ClientRecord>,
     pepper: &[u8],
     rules: &AssertionRules,
-) -> Result<(AuthenticatedClient, Option<super::assertion::Accepted>), (OAuthError, AuthFailure)> {
+) -> Result<
+    (
+        AuthenticatedClient,
+        Option<crate::protocol::client_auth::assertion::Accepted>,
+    ),
+    (OAuthError, AuthFailure),
+> {
     let Some(record) = record else {
         // Spend the same hash as a real check.
         let _ = secret::check_client_secret(pepper, creds.secret(), "");
@@ -98,7 +104,7 @@ pub fn check(
             if !record.has_keys() {
                 return Err((BAD_CLIENT, AuthFailure::WrongMethod));
             }
-            let accepted = super::assertion::check(
+            let accepted = crate::protocol::client_auth::assertion::check(
                 assertion,
                 &record,
                 rules.audiences,
@@ -156,7 +162,7 @@ pub fn authenticate(
     let record = ctx.dir.client(creds.id())?;
     let issuer = &ctx.policy.issuer;
     let (token_endpoint, called) = (
-        format!("{issuer}{}", super::endpoints::TOKEN_PATH),
+        format!("{issuer}{}", crate::protocol::paths::TOKEN_PATH),
         format!("{issuer}{}", req.path),
     );
     let rules = AssertionRules {
@@ -170,13 +176,20 @@ pub fn authenticate(
             return Ok(client);
         };
         let uptime = ctx.host.uptime_seconds;
-        if !super::assertion::after_restart_ok(a.iat, ctx.now, uptime, ctx.policy.leeway) {
+        if !crate::protocol::client_auth::assertion::after_restart_ok(
+            a.iat,
+            ctx.now,
+            uptime,
+            ctx.policy.leeway,
+        ) {
             return Err((BAD_CLIENT, AuthFailure::Replayed));
         }
         match ctx.replay.first_use(client.id(), &a.jti, a.until, ctx.now) {
-            super::replay::Replay::First => Ok(client),
-            super::replay::Replay::Replayed => Err((BAD_CLIENT, AuthFailure::Replayed)),
-            super::replay::Replay::Full => Err((
+            crate::protocol::client_auth::replay::Replay::First => Ok(client),
+            crate::protocol::client_auth::replay::Replay::Replayed => {
+                Err((BAD_CLIENT, AuthFailure::Replayed))
+            }
+            crate::protocol::client_auth::replay::Replay::Full => Err((
                 OAuthError::new(
                     crate::vocab::oauth_error::ErrorCode::TemporarilyUnavailable,
                     "too many client assertions in the last minutes; try again shortly",

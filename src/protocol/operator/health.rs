@@ -1,6 +1,6 @@
 //! `/health`: whether the server can serve, and what it runs on.
 
-use super::{Context, Reply};
+use crate::protocol::{Context, Reply};
 use serde_json::{json, Value};
 
 /// The health document; 503 when the store cannot be read. Without `detailed`, only the
@@ -14,7 +14,7 @@ pub fn health(ctx: &Context, detailed: bool) -> Reply {
         // Said once in the log where it happened; /health is polled.
         Err(e) => json!({"status": "failing", "why": e.to_string()}),
     };
-    let ok = store["status"] == "ok" && ctx.clock == super::clock::ClockState::Ok;
+    let ok = store["status"] == "ok" && ctx.clock == crate::protocol::clock::ClockState::Ok;
     let status = if ok { 200 } else { 503 };
     if !detailed {
         return Reply::json(

@@ -1,0 +1,4 @@
+//! What the operator sees: the operator's page, `/metrics` and `/health`.
+
+pub mod health;
+pub mod view;
