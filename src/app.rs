@@ -68,7 +68,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         }
         command => {
             init_logging(log::LevelFilter::Warn);
-            let Some((req, json)) = admin::command::request_for(command)? else {
+            let Some((req, json)) = crate::cli::admin::request_for(command)? else {
                 return Ok(());
             };
             let value = admin_call(&cfg, &choice, req.clone())?;

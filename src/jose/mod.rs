@@ -6,5 +6,6 @@ pub mod client_keys;
 pub mod crypto;
 pub mod es256;
 pub mod keys;
+pub mod refresh;
 pub mod secret;
 pub mod token;

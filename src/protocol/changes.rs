@@ -3,8 +3,8 @@
 //! The store applies a list of changes in one transaction, or none of them when a
 //! precondition fails ([`Conflict`]).
 
+use crate::jose::refresh::{FamilyId, TokenDigest};
 use crate::vocab::record::{ClientRecord, FamilyRecord, KeyRecord, UserRecord};
-use crate::vocab::refresh::{FamilyId, TokenDigest};
 
 /// One write.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,11 +34,11 @@ pub use exchange::{Reply, Request};
 pub use router::handle;
 
 use crate::jose::keys::KeyRing;
+use crate::jose::refresh::{FamilyId, TokenDigest};
 use crate::jose::secret::PasswordCost;
 use crate::jose::token::VerifiedCache;
 use crate::vocab::oauth_error::{ErrorCode, OAuthError};
 use crate::vocab::record::{ClientRecord, FamilyRecord, UserRecord};
-use crate::vocab::refresh::{FamilyId, TokenDigest};
 use std::fmt;
 
 /// A read of the store failed; the client sees `server_error`, the log the detail.

@@ -1,9 +1,9 @@
 //! What a token presented for introspection or revocation turns out to be.
 
+use crate::jose::refresh::{self, FamilyId};
 use crate::jose::token::{self, AccessClaims};
 use crate::protocol::{Context, Directory, LookupError};
 use crate::vocab::record::FamilyRecord;
-use crate::vocab::refresh::{self, FamilyId};
 
 /// What a presented token is.
 #[derive(Debug)]

@@ -3,11 +3,11 @@
 use crate::board::revision::{self, Board, CpuInfoFacts};
 use crate::board::tuning::{self, Profile};
 use crate::jose::keys::{self, KeyRing, SigningAlg};
+use crate::jose::refresh::{FamilyId, TokenDigest};
 use crate::jose::secret::{self, PasswordCost};
 use crate::jose::token::VerifiedCache;
 use crate::protocol::{Context, Counts, Directory, HostFacts, LookupError, Owner, Policy, Request};
 use crate::vocab::record::{ClientRecord, FamilyRecord, GrantType, UserRecord};
-use crate::vocab::refresh::{FamilyId, TokenDigest};
 use crate::vocab::scope::Scope;
 use std::collections::{BTreeMap, HashMap, HashSet};
 

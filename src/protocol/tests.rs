@@ -134,7 +134,7 @@ fn revocation_ends_only_the_callers_tokens_and_says_what_to_write() {
         vec![Change::RevokeAccessToken { jti, until: 1330 }]
     );
     let s = revoke(&w, post("/revoke", &format!("token={refresh}")));
-    let family = crate::vocab::refresh::parse(refresh).family.unwrap();
+    let family = crate::jose::refresh::parse(refresh).family.unwrap();
     assert_eq!(s.changes, vec![Change::RevokeFamily(family)]);
     // Another client's token: refused, nothing written.
     for tok in [access, refresh] {

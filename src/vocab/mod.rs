@@ -1,9 +1,8 @@
 //! The words every layer speaks: stored records, scopes, OAuth errors, parsed requests,
-//! refresh-token values and the source of randomness. Imports nothing else of piauth.
+//! and the source of randomness. Imports nothing else of piauth.
 
 pub mod entropy;
 pub mod oauth_error;
 pub mod record;
-pub mod refresh;
 pub mod request;
 pub mod scope;

@@ -6,14 +6,14 @@
 //! it is stopped the command opens the store itself. Either way [`execute`] does the work,
 //! so both paths behave the same.
 
-pub mod command;
 pub mod format;
 pub mod locate;
 pub mod protocol;
+pub mod spec;
 
+use crate::adapters::admin::spec::ClientSpec;
 use crate::adapters::service::{self, unix_now, Service};
 use crate::adapters::store::{Store, StoreError};
-use crate::cli::ClientSpec;
 use crate::jose::keys::{KeyRing, SigningAlg};
 use crate::jose::secret;
 use crate::protocol::{Change, Conflict, Directory, Owner, Policy};
@@ -135,7 +135,7 @@ fn groups_of(groups: &[String]) -> Result<Vec<String>, AdminError> {
 }
 
 /// A name to show and an email address, checked.
-fn check_person(person: &crate::cli::PersonArgs) -> Result<(), AdminError> {
+fn check_person(person: &crate::adapters::admin::spec::PersonArgs) -> Result<(), AdminError> {
     let text_ok = |t: &Option<String>| {
         t.as_ref()
             .is_none_or(|t| !t.is_empty() && t.len() <= 128 && !t.chars().any(char::is_control))

@@ -8,7 +8,7 @@ use std::fmt;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum AdminRequest {
     /// Register a client.
-    ClientAdd(Box<crate::cli::ClientSpec>),
+    ClientAdd(Box<crate::adapters::admin::spec::ClientSpec>),
     /// List clients.
     ClientList,
     /// Show a client.
@@ -43,7 +43,7 @@ pub enum AdminRequest {
         password: String,
         /// Name, email and groups.
         #[serde(flatten)]
-        person: crate::cli::PersonArgs,
+        person: crate::adapters::admin::spec::PersonArgs,
         /// May open the operator's page.
         #[serde(default)]
         admin: bool,
@@ -54,7 +54,7 @@ pub enum AdminRequest {
         name: String,
         /// What changes: a name, an email (and whether it is unverified), the groups.
         #[serde(flatten)]
-        person: crate::cli::PersonArgs,
+        person: crate::adapters::admin::spec::PersonArgs,
         /// The email is verified again.
         #[serde(default)]
         email_verified: bool,
@@ -211,7 +211,7 @@ mod tests {
             name: "a".into(),
             scopes: vec!["read".into()],
             password: "pw".into(),
-            person: crate::cli::PersonArgs {
+            person: crate::adapters::admin::spec::PersonArgs {
                 display_name: Some("A".into()),
                 groups: vec!["family".into()],
                 ..Default::default()

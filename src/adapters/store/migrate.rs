@@ -17,8 +17,8 @@
 //! the existing families by expiry, the best guess of their last use that layout 2 kept.
 
 use super::{dec, enc, index_key, StoreError, Trees};
+use crate::jose::refresh::{FamilyId, TokenDigest};
 use crate::vocab::record::FamilyRecord;
-use crate::vocab::refresh::{FamilyId, TokenDigest};
 use crate::vocab::scope::Scope;
 use serde::Deserialize;
 

@@ -16,9 +16,9 @@
 
 mod migrate;
 
+use crate::jose::refresh::{FamilyId, TokenDigest};
 use crate::protocol::{Change, Conflict, Counts, Directory, LookupError, Owner};
 use crate::vocab::record::{ClientRecord, FamilyRecord, KeyRecord, UserRecord};
-use crate::vocab::refresh::{FamilyId, TokenDigest};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sled::transaction::{

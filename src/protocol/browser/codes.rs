@@ -3,7 +3,7 @@
 //! revokes what its first use issued (§4.1.2, RFC 9700 §4.2.4). In memory and bounded: a
 //! restart costs at most a minute's codes, which the person simply asks for again.
 
-use crate::vocab::refresh::FamilyId;
+use crate::jose::refresh::FamilyId;
 use crate::vocab::scope::Scope;
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -1,11 +1,12 @@
 //! Client authentication (RFC 6749 §2.3): who is asking, for every POST endpoint.
 
 use crate::jose::secret;
+use crate::protocol::client_auth::credentials::{self, ClientCredentials};
 use crate::protocol::guard::{Kind, Verdict};
 use crate::protocol::{Context, Event, Reply, Request, Step};
 use crate::vocab::oauth_error::OAuthError;
 use crate::vocab::record::{is_valid_name, ClientRecord};
-use crate::vocab::request::{self, ClientCredentials, Params};
+use crate::vocab::request::Params;
 
 /// A client that proved its identity: only [`check`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +149,7 @@ pub fn authenticate(
     params: &Params,
     ctx: &Context,
 ) -> Result<AuthenticatedClient, Step> {
-    let creds = request::client_credentials(req.header("Authorization"), params)
+    let creds = credentials::client_credentials(req.header("Authorization"), params)
         .map_err(|e| Step::from(e.error))?;
     let guard = ctx.guard;
     if let Verdict::Wait(wait) = guard.check(req.peer, Kind::Client, creds.id(), ctx.now) {

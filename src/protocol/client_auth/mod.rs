@@ -3,5 +3,6 @@
 
 pub mod assertion;
 pub mod authenticate;
+pub mod credentials;
 pub mod published_keys;
 pub mod replay;

@@ -6,6 +6,7 @@
 //! chose, stores anything or reads the clock: the caller passes them in and applies the
 //! changes.
 
+use crate::jose::refresh::{self, FamilyId, TokenDigest};
 use crate::jose::secret;
 use crate::jose::token::{self, AccessClaims};
 use crate::protocol::client_auth::authenticate::AuthenticatedClient;
@@ -15,7 +16,6 @@ use crate::protocol::{Change, Context, Directory, Event, LookupError, Policy, Re
 use crate::vocab::entropy::{self, Entropy};
 use crate::vocab::oauth_error::{ErrorCode, OAuthError};
 use crate::vocab::record::{ClientRecord, FamilyRecord, GrantType};
-use crate::vocab::refresh::{self, FamilyId, TokenDigest};
 use crate::vocab::request::Params;
 use crate::vocab::scope::Scope;
 use serde_json::json;

@@ -2,10 +2,11 @@
 
 use super::*;
 use crate::protocol::client_auth::authenticate::{self, AuthenticatedClient};
+use crate::protocol::client_auth::credentials::ClientCredentials;
 use crate::protocol::testing::{client, policy, post, user, MapDirectory, NoFetch, World, PEPPER};
 use crate::protocol::{handle, resolve, Conflict};
 use crate::vocab::entropy::CountingEntropy;
-use crate::vocab::request::{parse_body, BodyKind, ClientCredentials};
+use crate::vocab::request::{parse_body, BodyKind};
 
 fn authed(c: ClientRecord) -> AuthenticatedClient {
     let creds = ClientCredentials::Post {

@@ -1,6 +1,6 @@
 //! From a parsed command line to an admin request: the CLI side of the admin channel.
 
-use super::{AdminError, AdminRequest};
+use crate::adapters::admin::{AdminError, AdminRequest};
 use crate::cli::{ClientCommand, Command, GroupCommand, IssuerCommand, KeyCommand, UserCommand};
 use std::io::Read;
 
@@ -154,7 +154,7 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
 
 /// `--jwks-uri` with the certificate of `--jwks-ca`, checked.
 fn read_jwks(
-    args: &crate::cli::JwksArgs,
+    args: &crate::adapters::admin::spec::JwksArgs,
 ) -> Result<Option<crate::vocab::record::JwksLocation>, AdminError> {
     let Some(uri) = &args.uri else {
         return Ok(None);
