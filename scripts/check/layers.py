@@ -151,11 +151,11 @@ def edges():
             elif a is not None:
                 found.add(resolve(a[:-1]))
         text = CODE[m]
-        for mo in re.finditer(r'(?<![\w:])((?:crate|super|self)(?:::\w+)+)', text):
+        for mo in re.finditer(r'(?<![\w:])((?:crate|super|self)(?:::\w+)+)(?![\w:])', text):
             found.add(resolve(absolute(m, mo.group(1).split('::'))))
         # Paths through a name `use` brought in, or a child module.
         names = set(ALIASES[m]) | CHILDREN[m]
-        for mo in re.finditer(r'(?<![\w:])(\w+)((?:::\w+)+)', text):
+        for mo in re.finditer(r'(?<![\w:])(\w+)((?:::\w+)+)(?![\w:])', text):
             head = mo.group(1)
             if head in names and head not in ('crate', 'super', 'self'):
                 base = ALIASES[m].get(head) or list(m) + [head]

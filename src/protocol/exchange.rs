@@ -50,7 +50,7 @@ pub struct Reply {
     /// Body.
     pub body: Vec<u8>,
     /// A page for the pages adapter to render as the body.
-    pub page: Option<Box<crate::protocol::browser::flow::Page>>,
+    pub page: Option<Box<crate::protocol::page::Page>>,
 }
 
 impl Reply {
@@ -65,7 +65,7 @@ impl Reply {
     }
 
     /// A page, rendered by the pages adapter.
-    pub fn page(status: u16, page: crate::protocol::browser::flow::Page) -> Reply {
+    pub fn page(status: u16, page: crate::protocol::page::Page) -> Reply {
         Reply {
             status,
             headers: Vec::new(),

@@ -3,7 +3,8 @@
 use crate::protocol::browser::flow as browser;
 use crate::protocol::client_auth::authenticate as client_auth;
 use crate::protocol::oidc::{flow as oidc, metadata};
-use crate::protocol::operator::{health, view as operator};
+use crate::protocol::operator::{health, metrics};
+use crate::protocol::page::Page;
 use crate::protocol::paths::*;
 use crate::protocol::token::{grants, introspection, revocation};
 use crate::protocol::{Context, Reply, Request, Step};
@@ -67,7 +68,7 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         (LOGOUT_PATH, "POST") => return browser::logout_post(req, ctx),
         (OPERATOR_PATH, "GET") => return browser::operator_get(req, ctx, rng),
         (OPERATOR_PATH, "POST") => return browser::operator_post(req, ctx, rng),
-        (METRICS_PATH, "GET") => return operator::metrics(ctx),
+        (METRICS_PATH, "GET") => return metrics::metrics(ctx),
         (VERIFICATION_PATH, "GET") => return browser::device_get(req, ctx, rng),
         (VERIFICATION_PATH, "POST") => return browser::device_post(req, ctx, rng),
         (DISCOVERY_PATH, "GET") => return Step::reply(oidc::discovery(ctx)),
@@ -77,7 +78,7 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             return Step::reply(
                 browser::page(
                     405,
-                    browser::Page::Error {
+                    Page::Error {
                         message: "Use GET or POST.".into(),
                     },
                 )
@@ -86,7 +87,7 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         }
         (STYLE_PATH, _) => {
             return Step::reply(
-                Reply::page(200, browser::Page::Stylesheet)
+                Reply::page(200, Page::Stylesheet)
                     .with_header("Cache-Control", "public, max-age=86400")
                     .with_header("X-Content-Type-Options", "nosniff"),
             )

@@ -221,7 +221,7 @@ fn bad_requests_are_refused_before_anything_is_decided() {
         s.event,
         Some(Event::ClientAuthFailed {
             client_id: "dev".into(),
-            why: client_auth::authenticate::AuthFailure::WrongSecret
+            why: client_auth::credentials::AuthFailure::WrongSecret
         })
     );
 }

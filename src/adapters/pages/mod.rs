@@ -1,7 +1,7 @@
 //! The pages adapter: renders the core's [`Page`] values as HTML (askama templates in
 //! `templates/`, compiled into the binary and escaped by default) and serves the stylesheet.
 
-use crate::protocol::browser::flow::Page;
+use crate::protocol::page::Page;
 use askama::Template;
 
 /// The stylesheet every page links.

@@ -10,6 +10,7 @@ use crate::protocol::browser::auth_request::{self, AuthRequest, Refused};
 use crate::protocol::browser::codes::CodeGrant;
 use crate::protocol::browser::sessions::Session;
 use crate::protocol::guard::{Kind, Verdict};
+use crate::protocol::page::Page;
 use crate::protocol::paths::AUTHORIZE_PATH;
 use crate::protocol::{Change, Context, Event, Reply, Request, Step};
 use crate::vocab::entropy::{self, Entropy};
@@ -17,100 +18,6 @@ use crate::vocab::record::ConsentRecord;
 use crate::vocab::request::{self, BodyKind, Params};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-
-/// A page, as plain values; `crate::adapters::pages` renders it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Page {
-    /// Sign in to continue to a client.
-    Login {
-        /// Whom the person signs in for.
-        client: String,
-        /// Where the form goes.
-        action: &'static str,
-        /// The authorization request, to carry through the form.
-        request: String,
-        /// The form's CSRF token.
-        csrf: String,
-        /// The name typed before, after a failure.
-        username: String,
-        /// Why the last attempt failed.
-        error: Option<&'static str>,
-    },
-    /// Allow a client what it asks.
-    Consent {
-        /// The client asking.
-        client: String,
-        /// Who is signed in.
-        user: String,
-        /// What it asks, each with words for it.
-        scopes: Vec<(String, String)>,
-        /// The authorization request.
-        request: String,
-        /// The form's CSRF token.
-        csrf: String,
-    },
-    /// Something went wrong, and there is nowhere safe to send the browser.
-    Error {
-        /// What to tell the person.
-        message: String,
-    },
-    /// Type the code a device shows.
-    DeviceEntry {
-        /// The form's CSRF token.
-        csrf: String,
-        /// The code typed before.
-        user_code: String,
-        /// Why it was not taken.
-        error: Option<&'static str>,
-    },
-    /// Approve a device.
-    DeviceConsent {
-        /// The device's client.
-        client: String,
-        /// Who is signed in.
-        user: String,
-        /// What it asks, with words.
-        scopes: Vec<(String, String)>,
-        /// The code.
-        user_code: String,
-        /// The form's CSRF token.
-        csrf: String,
-    },
-    /// The device was approved or denied.
-    DeviceDone {
-        /// Approved.
-        approved: bool,
-    },
-    /// The operator's page.
-    Operator(Box<crate::protocol::operator::view::OperatorView>),
-    /// Sign out? (A logout an app asked for without an ID token of piauth's.)
-    SignOut {
-        /// The form's CSRF token.
-        csrf: String,
-        /// The logout request, carried through the form.
-        request: String,
-    },
-    /// The browser's session has ended.
-    SignedOut,
-    /// The answer to the app, as a form the browser posts to it (`response_mode=form_post`).
-    FormPost {
-        /// The app's redirect URI.
-        action: String,
-        /// The fields.
-        fields: Vec<(String, String)>,
-    },
-    /// The person may not use this app: they are in none of the groups it allows.
-    NotAdmitted {
-        /// The app.
-        client: String,
-        /// Who is signed in.
-        user: String,
-        /// Back to the app, telling it `access_denied`; a link, or for `form_post` a form.
-        back: Box<auth_request::Response>,
-    },
-    /// The stylesheet.
-    Stylesheet,
-}
 
 /// A scope's tokens with their words, as the consent pages list them.
 fn scope_lines(scope: &crate::vocab::scope::Scope) -> Vec<(String, String)> {

@@ -1,7 +1,7 @@
 //! Client authentication (RFC 6749 §2.3): who is asking, for every POST endpoint.
 
 use crate::jose::secret;
-use crate::protocol::client_auth::credentials::{self, ClientCredentials};
+use crate::protocol::client_auth::credentials::{self, AuthFailure, ClientCredentials};
 use crate::protocol::guard::{Kind, Verdict};
 use crate::protocol::{Context, Event, Reply, Request, Step};
 use crate::vocab::oauth_error::OAuthError;
@@ -25,37 +25,6 @@ impl AuthenticatedClient {
 
 pub(crate) const BAD_CLIENT: OAuthError =
     OAuthError::invalid_client("client authentication failed");
-
-/// Why client authentication failed, for the log; the client only sees `invalid_client`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthFailure {
-    /// No such client.
-    UnknownClient,
-    /// The secret does not match.
-    WrongSecret,
-    /// The client is disabled.
-    Disabled,
-    /// A secret for a client that has keys, or an assertion for one that has none.
-    WrongMethod,
-    /// The client assertion was refused.
-    BadAssertion(crate::protocol::client_auth::assertion::AssertionFailure),
-    /// The client assertion's `jti` was used before.
-    Replayed,
-}
-
-impl AuthFailure {
-    /// A word for the audit log.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            AuthFailure::UnknownClient => "unknown_client",
-            AuthFailure::WrongSecret => "wrong_secret",
-            AuthFailure::Disabled => "disabled",
-            AuthFailure::WrongMethod => "wrong_method",
-            AuthFailure::BadAssertion(f) => f.as_str(),
-            AuthFailure::Replayed => "replayed_assertion",
-        }
-    }
-}
 
 /// What a client assertion is checked against: the audiences it may name, and the time.
 pub struct AssertionRules<'a> {

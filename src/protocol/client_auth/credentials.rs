@@ -177,6 +177,37 @@ pub fn parse_basic(header: &str) -> Result<(String, String), OAuthError> {
     Ok((id, secret))
 }
 
+/// Why client authentication failed, for the log; the client only sees `invalid_client`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No such client.
+    UnknownClient,
+    /// The secret does not match.
+    WrongSecret,
+    /// The client is disabled.
+    Disabled,
+    /// A secret for a client that has keys, or an assertion for one that has none.
+    WrongMethod,
+    /// The client assertion was refused.
+    BadAssertion(crate::protocol::client_auth::assertion::AssertionFailure),
+    /// The client assertion's `jti` was used before.
+    Replayed,
+}
+
+impl AuthFailure {
+    /// A word for the audit log.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AuthFailure::UnknownClient => "unknown_client",
+            AuthFailure::WrongSecret => "wrong_secret",
+            AuthFailure::Disabled => "disabled",
+            AuthFailure::WrongMethod => "wrong_method",
+            AuthFailure::BadAssertion(f) => f.as_str(),
+            AuthFailure::Replayed => "replayed_assertion",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,29 @@
+//! What to answer when the store refused a change because its precondition no longer held
+//! (another request got there first).
+
+use crate::protocol::token::grants::{BAD_REFRESH, REFRESH_REUSED};
+use crate::protocol::{Change, Conflict, Event, Reply, Step};
+use crate::vocab::oauth_error::{ErrorCode, OAuthError};
+
+/// What to answer and change when the store refused a change because its precondition no
+/// longer held.
+pub fn resolve(conflict: &Conflict, client_id: &str) -> Step {
+    match conflict {
+        // Another exchange replaced the token first: the one presented is now an older
+        // token of the family, presented again (RFC 9700 §4.14.2).
+        Conflict::FamilyReplaced(id) => Step {
+            reply: Reply::oauth_error(&REFRESH_REUSED),
+            changes: vec![Change::RevokeFamily(*id)],
+            event: Some(Event::RefreshReused {
+                client_id: client_id.to_string(),
+            }),
+        },
+        Conflict::FamilyGone(_) => Step::from(BAD_REFRESH),
+        Conflict::ClientExists(_) | Conflict::UserExists(_) | Conflict::UserChanged(_) => {
+            Step::from(OAuthError::new(
+                ErrorCode::ServerError,
+                "the directory changed during the request",
+            ))
+        }
+    }
+}

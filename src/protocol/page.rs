@@ -1,0 +1,96 @@
+//! Every page piauth shows, as plain values: the flows decide which and with what, the
+//! pages adapter (`crate::adapters::pages`) renders it.
+
+/// A page, as plain values; `crate::adapters::pages` renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    /// Sign in to continue to a client.
+    Login {
+        /// Whom the person signs in for.
+        client: String,
+        /// Where the form goes.
+        action: &'static str,
+        /// The authorization request, to carry through the form.
+        request: String,
+        /// The form's CSRF token.
+        csrf: String,
+        /// The name typed before, after a failure.
+        username: String,
+        /// Why the last attempt failed.
+        error: Option<&'static str>,
+    },
+    /// Allow a client what it asks.
+    Consent {
+        /// The client asking.
+        client: String,
+        /// Who is signed in.
+        user: String,
+        /// What it asks, each with words for it.
+        scopes: Vec<(String, String)>,
+        /// The authorization request.
+        request: String,
+        /// The form's CSRF token.
+        csrf: String,
+    },
+    /// Something went wrong, and there is nowhere safe to send the browser.
+    Error {
+        /// What to tell the person.
+        message: String,
+    },
+    /// Type the code a device shows.
+    DeviceEntry {
+        /// The form's CSRF token.
+        csrf: String,
+        /// The code typed before.
+        user_code: String,
+        /// Why it was not taken.
+        error: Option<&'static str>,
+    },
+    /// Approve a device.
+    DeviceConsent {
+        /// The device's client.
+        client: String,
+        /// Who is signed in.
+        user: String,
+        /// What it asks, with words.
+        scopes: Vec<(String, String)>,
+        /// The code.
+        user_code: String,
+        /// The form's CSRF token.
+        csrf: String,
+    },
+    /// The device was approved or denied.
+    DeviceDone {
+        /// Approved.
+        approved: bool,
+    },
+    /// The operator's page.
+    Operator(Box<crate::protocol::operator::view::OperatorView>),
+    /// Sign out? (A logout an app asked for without an ID token of piauth's.)
+    SignOut {
+        /// The form's CSRF token.
+        csrf: String,
+        /// The logout request, carried through the form.
+        request: String,
+    },
+    /// The browser's session has ended.
+    SignedOut,
+    /// The answer to the app, as a form the browser posts to it (`response_mode=form_post`).
+    FormPost {
+        /// The app's redirect URI.
+        action: String,
+        /// The fields.
+        fields: Vec<(String, String)>,
+    },
+    /// The person may not use this app: they are in none of the groups it allows.
+    NotAdmitted {
+        /// The app.
+        client: String,
+        /// Who is signed in.
+        user: String,
+        /// Back to the app, telling it `access_denied`; a link, or for `form_post` a form.
+        back: Box<crate::protocol::browser::auth_request::Response>,
+    },
+    /// The stylesheet.
+    Stylesheet,
+}
