@@ -186,7 +186,7 @@ pub struct Service {
     /// Browser sessions.
     pub sessions: crate::protocol::browser::sessions::Sessions,
     /// Device requests waiting for a person.
-    pub devices: crate::protocol::device::flow::DeviceRequests,
+    pub devices: crate::protocol::device::requests::DeviceRequests,
     /// What the server counts.
     pub metrics: crate::observe::metrics::Metrics,
     /// The recent audit records.
@@ -235,7 +235,9 @@ impl Service {
                 profile.max_connections * 4,
             ),
             // Each lives ten minutes; a household starts a few a day.
-            devices: crate::protocol::device::flow::DeviceRequests::new(profile.max_connections),
+            devices: crate::protocol::device::requests::DeviceRequests::new(
+                profile.max_connections,
+            ),
             metrics: crate::observe::metrics::Metrics::default(),
             // About 150 bytes a record.
             audit: crate::observe::audit::AuditRing::new(AUDIT_RECORDS),

@@ -172,7 +172,7 @@ pub struct Context<'a> {
     /// Browser sessions.
     pub sessions: &'a crate::protocol::browser::sessions::Sessions,
     /// Device requests waiting for a person (RFC 8628).
-    pub devices: &'a crate::protocol::device::flow::DeviceRequests,
+    pub devices: &'a crate::protocol::device::requests::DeviceRequests,
     /// What the server counted.
     pub metrics: &'a crate::observe::metrics::Metrics,
     /// The last issuances, refusals and admin changes.

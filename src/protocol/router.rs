@@ -130,7 +130,7 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             Err(s) => s,
         }),
         DEVICE_AUTHORIZATION_PATH => post(req, ctx, |params, client| {
-            crate::protocol::device::flow::authorize(params, client, req.peer, ctx, rng)
+            crate::protocol::device::authorization::authorize(params, client, req.peer, ctx, rng)
         }),
         JWKS_PATH => Step::reply(metadata::jwks(ctx)),
         CERTIFICATE_PATH => Step::reply(health::certificate(ctx)),

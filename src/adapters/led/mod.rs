@@ -8,6 +8,8 @@
 
 pub mod driver;
 
+pub use driver::{LedDriver, LedError, LedSpec, LedSpecError};
+
 use crate::board::led_pattern as pattern;
 pub use pattern::LedEvent;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -15,101 +17,6 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// Which LED to drive, from the config's `led` value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LedSpec {
-    /// No LED.
-    None,
-    /// The board's activity LED (`/sys/class/leds/ACT`).
-    Act,
-    /// A GPIO pin (BCM numbering).
-    Gpio {
-        /// BCM pin number.
-        pin: u8,
-        /// Lit when the pin is low.
-        active_low: bool,
-    },
-}
-
-impl LedSpec {
-    /// Parses `none`, `act`, `gpio:N`; `active_low` applies to GPIO.
-    pub fn parse(text: &str, active_low: bool) -> Result<LedSpec, LedSpecError> {
-        match text.trim() {
-            "none" | "" => Ok(LedSpec::None),
-            "act" => Ok(LedSpec::Act),
-            other => {
-                let pin = other
-                    .strip_prefix("gpio:")
-                    .and_then(|p| p.parse::<u8>().ok())
-                    .filter(|&p| p <= 53)
-                    .ok_or_else(|| LedSpecError(other.to_string()))?;
-                Ok(LedSpec::Gpio { pin, active_low })
-            }
-        }
-    }
-}
-
-/// An `led` value that names no LED (the value as given).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedSpecError(pub String);
-
-impl std::fmt::Display for LedSpecError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:?} is not valid: use \"none\", \"act\" or \"gpio:N\" (BCM pin 0-53)",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for LedSpecError {}
-
-/// A driver failure.
-#[derive(Debug)]
-pub enum LedError {
-    /// The GPIO chip or the pin could not be had.
-    Gpio {
-        /// The pin, once the chip opened.
-        pin: Option<u8>,
-        /// Why.
-        source: rppal::gpio::Error,
-    },
-    /// No ACT LED in sysfs.
-    NoActLed,
-    /// A sysfs file could not be written.
-    Sysfs {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-}
-
-impl std::fmt::Display for LedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LedError::Gpio { pin: None, source } => write!(f, "GPIO: {source}"),
-            LedError::Gpio {
-                pin: Some(p),
-                source,
-            } => write!(f, "GPIO pin {p}: {source}"),
-            LedError::NoActLed => {
-                f.write_str("no /sys/class/leds/ACT (or led0): not a Raspberry Pi?")
-            }
-            LedError::Sysfs { path, source } => write!(f, "{}: {source}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for LedError {}
-
-/// Something that lights an LED.
-pub trait LedDriver: Send {
-    /// Lights it or not.
-    fn set(&mut self, on: bool) -> Result<(), LedError>;
-}
 
 /// The handle the server keeps: sends events, stops the thread.
 pub struct Led {

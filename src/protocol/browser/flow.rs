@@ -813,7 +813,7 @@ fn device_lookup(req: &Request, typed: &str, s: &Session, browser: &str, ctx: &C
             status,
             Page::DeviceEntry {
                 csrf: csrf(ctx.pepper, browser),
-                user_code: crate::protocol::device::flow::normalize_user_code(typed)
+                user_code: crate::protocol::device::requests::normalize_user_code(typed)
                     .unwrap_or_default(),
                 error: Some(error),
             },
@@ -827,7 +827,7 @@ fn device_lookup(req: &Request, typed: &str, s: &Session, browser: &str, ctx: &C
             },
         );
     }
-    let found = crate::protocol::device::flow::normalize_user_code(typed)
+    let found = crate::protocol::device::requests::normalize_user_code(typed)
         .and_then(|code| ctx.devices.by_user_code(&code, ctx.now));
     let Some(pending) = found else {
         ctx.guard.failed(req.peer, Kind::User, GUESS, ctx.now);
@@ -903,7 +903,7 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
                         wait,
                     });
             }
-            let found = crate::protocol::device::flow::normalize_user_code(typed)
+            let found = crate::protocol::device::requests::normalize_user_code(typed)
                 .and_then(|code| Some(code.clone()).zip(ctx.devices.by_user_code(&code, ctx.now)));
             let Some((code, pending)) = found else {
                 ctx.guard.failed(req.peer, Kind::User, GUESS, ctx.now);
@@ -913,13 +913,13 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
             let decision = match (allow, ctx.dir.user(&s.username)) {
                 (_, Err(e)) => return Step::from(e),
                 (true, Ok(Some(user))) if matches!(ctx.dir.client(&pending.client_id), Ok(Some(c)) if c.admits(&user)) => {
-                    crate::protocol::device::flow::Decision::Approved {
+                    crate::protocol::device::requests::Decision::Approved {
                         scope: pending.scope.intersect(&user.scope.with_identity()),
                         username: user.name,
                         generation: user.generation,
                     }
                 }
-                _ => crate::protocol::device::flow::Decision::Denied,
+                _ => crate::protocol::device::requests::Decision::Denied,
             };
             if !ctx.devices.decide(&code, decision, ctx.now) {
                 return error_page(410, "That request has expired or was already decided.");

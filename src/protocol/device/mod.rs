@@ -1,3 +1,5 @@
-//! The device authorization grant (RFC 8628).
+//! The device authorization grant (RFC 8628): the request a device makes, the pending
+//! requests and their rules, and the pages where a person approves one.
 
-pub mod flow;
+pub mod authorization;
+pub mod requests;

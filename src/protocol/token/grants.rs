@@ -295,7 +295,7 @@ fn poll_device(
     client: &AuthenticatedClient,
     ctx: &Context,
 ) -> Result<Issue, Refusal> {
-    use crate::protocol::device::flow::Poll;
+    use crate::protocol::device::requests::Poll;
     let c = client.record();
     may_use(c, GrantType::DeviceCode)?;
     let code = params.require("device_code", "device_code is required")?;
@@ -320,7 +320,7 @@ fn poll_device(
             "the device code is invalid or used",
         ),
         Poll::Approved(p) => {
-            let crate::protocol::device::flow::Decision::Approved {
+            let crate::protocol::device::requests::Decision::Approved {
                 username,
                 generation,
                 scope,
@@ -377,7 +377,7 @@ pub fn respond(
     }
     let decided = match params.get("grant_type") {
         Some("authorization_code") => redeem_code(params, client, ctx, rng),
-        Some(crate::protocol::device::flow::GRANT) => poll_device(params, client, ctx),
+        Some(crate::protocol::device::requests::GRANT) => poll_device(params, client, ctx),
         _ => decide(params, client, ctx.dir, ctx.policy, ctx.now, ctx.published),
     };
     if let Some(u) = user {

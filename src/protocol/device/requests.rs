@@ -1,8 +1,7 @@
-//! The device authorization grant (RFC 8628): a TV or a speaker with no keyboard shows a
-//! short code; the person types it on their phone, signs in, and approves or denies; the
-//! device polls the token endpoint meanwhile. Pending requests live in memory, bounded.
+//! The device authorization grant's pending requests (RFC 8628): user codes, what each
+//! device asked, the person's decision, and the polling rules. In memory, bounded per
+//! address and in all.
 
-use crate::protocol::paths::VERIFICATION_PATH;
 use crate::vocab::entropy::Entropy;
 use crate::vocab::scope::Scope;
 use std::collections::HashMap;
@@ -251,84 +250,6 @@ impl DeviceRequests {
             }
         }
     }
-}
-
-/// `POST /device_authorization` (RFC 8628 §3.1, §3.2) from an authenticated client.
-pub fn authorize(
-    params: &crate::vocab::request::Params,
-    client: &crate::protocol::client_auth::authenticate::AuthenticatedClient,
-    peer: Option<std::net::IpAddr>,
-    ctx: &crate::protocol::Context,
-    rng: &mut dyn Entropy,
-) -> crate::protocol::Step {
-    use crate::protocol::{Reply, Step};
-    use crate::vocab::oauth_error::{ErrorCode, OAuthError};
-    use crate::vocab::record::GrantType;
-    let c = client.record();
-    if !c.grants.contains(&GrantType::DeviceCode) {
-        return OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the device flow",
-        )
-        .into();
-    }
-    let scope = match params.get("scope").map(Scope::parse) {
-        None => c.scope.clone(),
-        Some(Ok(s)) if s.is_subset(&c.scope) => s,
-        Some(_) => {
-            return OAuthError::invalid_scope(
-                "the requested scope exceeds what this client may be granted",
-            )
-            .into()
-        }
-    };
-    let device_code = crate::vocab::entropy::token(rng, 32);
-    let digest = crate::jose::secret::token_digest(&device_code);
-    let mut user_code = None;
-    // 20^8 codes: a clash with one of a few hundred pending is rare; a few tries settle it.
-    for _ in 0..8 {
-        let code = new_user_code(rng);
-        let pending = Pending {
-            client_id: c.id.clone(),
-            scope: scope.clone(),
-            user_code: code.clone(),
-            expires_at: ctx.now.saturating_add(LIFETIME),
-            interval: INTERVAL,
-            last_poll: None,
-            decision: Decision::Pending,
-            peer,
-        };
-        match ctx.devices.insert(digest, pending, ctx.now) {
-            Ok(true) => {
-                user_code = Some(code);
-                break;
-            }
-            Ok(false) => continue,
-            Err(Full) => break,
-        }
-    }
-    let Some(user_code) = user_code else {
-        return OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "too many devices are waiting for approval (from this address, or in all); try again shortly",
-        )
-        .into();
-    };
-    let uri = format!("{}{VERIFICATION_PATH}", ctx.policy.issuer);
-    Step::reply(
-        Reply::json(
-            200,
-            &serde_json::json!({
-                "device_code": device_code,
-                "user_code": user_code,
-                "verification_uri": uri,
-                "verification_uri_complete": format!("{uri}?user_code={user_code}"),
-                "expires_in": LIFETIME,
-                "interval": INTERVAL,
-            }),
-        )
-        .no_store(),
-    )
 }
 
 #[cfg(test)]
