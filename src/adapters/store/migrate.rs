@@ -16,7 +16,8 @@
 //! least recently used family instead of the one that expires first. Moving to it orders
 //! the existing families by expiry, the best guess of their last use that layout 2 kept.
 
-use super::{dec, enc, index_key, StoreError, Trees};
+use super::trees::{dec, enc, index_key};
+use super::{StoreError, Trees};
 use crate::jose::refresh::{FamilyId, TokenDigest};
 use crate::vocab::record::FamilyRecord;
 use crate::vocab::scope::Scope;
@@ -32,7 +33,12 @@ pub(super) fn to_current(store: &Trees) -> Result<(), StoreError> {
     match store.meta.get("layout")? {
         Some(v) if v == LAYOUT => return Ok(()),
         Some(v) if v.as_ref() == b"2" => {}
-        Some(v) => return Err(StoreError::NewerLayout(String::from_utf8_lossy(&v).into())),
+        Some(v) => {
+            return Err(StoreError::NewerLayout {
+                found: String::from_utf8_lossy(&v).into(),
+                reads: LAYOUT_NAME,
+            })
+        }
         None => {
             if store
                 .db
