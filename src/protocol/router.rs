@@ -1,8 +1,10 @@
 //! The endpoints: (method, path) to the function that answers.
 
-use crate::protocol::browser::flow as browser;
+use crate::protocol::browser::{authorize, logout, reply};
 use crate::protocol::client_auth::authenticate as client_auth;
+use crate::protocol::device::pages as device_pages;
 use crate::protocol::oidc::{flow as oidc, metadata};
+use crate::protocol::operator::pages as operator_pages;
 use crate::protocol::operator::{health, metrics};
 use crate::protocol::page::Page;
 use crate::protocol::paths::*;
@@ -64,19 +66,19 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
 fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     match (req.path.as_str(), req.method.as_str()) {
         (USERINFO_PATH, "GET" | "POST") => return oidc::userinfo(req, ctx),
-        (LOGOUT_PATH, "GET") => return browser::logout_get(req, ctx, rng),
-        (LOGOUT_PATH, "POST") => return browser::logout_post(req, ctx),
-        (OPERATOR_PATH, "GET") => return browser::operator_get(req, ctx, rng),
-        (OPERATOR_PATH, "POST") => return browser::operator_post(req, ctx, rng),
+        (LOGOUT_PATH, "GET") => return logout::logout_get(req, ctx, rng),
+        (LOGOUT_PATH, "POST") => return logout::logout_post(req, ctx),
+        (OPERATOR_PATH, "GET") => return operator_pages::operator_get(req, ctx, rng),
+        (OPERATOR_PATH, "POST") => return operator_pages::operator_post(req, ctx, rng),
         (METRICS_PATH, "GET") => return metrics::metrics(ctx),
-        (VERIFICATION_PATH, "GET") => return browser::device_get(req, ctx, rng),
-        (VERIFICATION_PATH, "POST") => return browser::device_post(req, ctx, rng),
+        (VERIFICATION_PATH, "GET") => return device_pages::device_get(req, ctx, rng),
+        (VERIFICATION_PATH, "POST") => return device_pages::device_post(req, ctx, rng),
         (DISCOVERY_PATH, "GET") => return Step::reply(oidc::discovery(ctx)),
-        (AUTHORIZE_PATH, "GET") => return browser::authorize_get(req, ctx, rng),
-        (AUTHORIZE_PATH, "POST") => return browser::authorize_post(req, ctx, rng),
+        (AUTHORIZE_PATH, "GET") => return authorize::authorize_get(req, ctx, rng),
+        (AUTHORIZE_PATH, "POST") => return authorize::authorize_post(req, ctx, rng),
         (AUTHORIZE_PATH, _) => {
             return Step::reply(
-                browser::page(
+                reply::page(
                     405,
                     Page::Error {
                         message: "Use GET or POST.".into(),

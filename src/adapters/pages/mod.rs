@@ -190,7 +190,7 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
         Page::FormPost { action, fields } => FormPost {
             action,
             fields,
-            script: crate::protocol::browser::flow::FORM_POST_SCRIPT,
+            script: crate::protocol::browser::reply::FORM_POST_SCRIPT,
         }
         .render(),
         Page::NotAdmitted { client, user, back } => NotAdmitted {

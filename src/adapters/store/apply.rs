@@ -1,11 +1,8 @@
 //! The one place the core's [`Change`]s are written: every change of a request in one sled
 //! transaction, its preconditions checked inside it, so a conflict applies nothing.
 
-use super::trees::dec;
-use super::trees::enc;
-use super::trees::index_key;
-use super::StoreError;
-use super::Trees;
+use super::trees::{dec, enc, index_key};
+use super::{StoreError, Trees};
 use crate::protocol::{Change, Conflict};
 use crate::vocab::record::{FamilyRecord, UserRecord};
 use sled::transaction::{

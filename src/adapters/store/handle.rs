@@ -2,9 +2,7 @@
 //! migration), going on after the disk refused a write, and the reads it passes to its
 //! trees.
 
-use super::migrate;
-use super::StoreError;
-use super::Trees;
+use super::{migrate, StoreError, Trees};
 use crate::jose::refresh::{FamilyId, TokenDigest};
 use crate::protocol::{Change, Conflict, Counts, Directory, LookupError, Owner};
 use crate::vocab::record::{ClientRecord, FamilyRecord, KeyRecord, UserRecord};

@@ -4,12 +4,9 @@
 use super::*;
 use crate::adapters::store::trees::index_key;
 use crate::jose::refresh::{FamilyId, TokenDigest};
-use crate::protocol::Change;
-use crate::protocol::Conflict;
-use crate::protocol::Directory;
+use crate::protocol::{Change, Conflict, Directory};
 use crate::vocab::entropy::{CountingEntropy, Entropy};
-use crate::vocab::record::FamilyRecord;
-use crate::vocab::record::UserRecord;
+use crate::vocab::record::{FamilyRecord, UserRecord};
 use crate::vocab::scope::Scope;
 
 fn new_id() -> FamilyId {

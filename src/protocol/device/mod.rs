@@ -2,4 +2,5 @@
 //! requests and their rules, and the pages where a person approves one.
 
 pub mod authorization;
+pub mod pages;
 pub mod requests;

@@ -1,0 +1,218 @@
+//! The browser flows end to end over plain values: sign-in, consent, sessions, logout, the
+//! device and operator pages.
+
+use crate::protocol::browser::authorize::*;
+use crate::protocol::browser::cookies::*;
+use crate::protocol::browser::sessions::Session;
+use crate::protocol::page::Page;
+use crate::protocol::paths::AUTHORIZE_PATH;
+use crate::protocol::testing::{client, user, MapDirectory, World};
+use crate::protocol::{Request, Step};
+use crate::vocab::entropy::CountingEntropy;
+use crate::vocab::record::{ConsentRecord, GrantType};
+
+const SESSION: &str = "session-id-of-alice-0123456789";
+const BROWSER: &str = "browser-id-0123456789";
+
+fn world() -> World {
+    let mut dir = MapDirectory::default();
+    let mut app = client(&[GrantType::AuthorizationCode], "read openid");
+    app.id = "app".into();
+    app.redirect_uris = vec!["https://app/cb".into()];
+    dir.clients.insert("app".into(), app);
+    dir.users.insert("alice".into(), user("alice", "read", "g"));
+    World::new(dir)
+}
+
+/// A request from a browser with alice's session, signed in at `auth_time`.
+fn get(w: &World, query: &str, auth_time: u64) -> Step {
+    let digest = crate::jose::secret::token_digest(SESSION);
+    let s = Session {
+        username: "alice".into(),
+        generation: "g".into(),
+        auth_time,
+        last_seen: w.now,
+    };
+    w.sessions.insert(digest, s, w.now);
+    let req = Request {
+        method: "GET".into(),
+        path: AUTHORIZE_PATH.into(),
+        query: query.into(),
+        headers: vec![(
+            "Cookie".into(),
+            format!("piauth_b={BROWSER}; piauth_s={SESSION}"),
+        )],
+        ..Request::default()
+    };
+    authorize_get(&req, &w.ctx(), &mut CountingEntropy(0))
+}
+
+fn query(extra: &str) -> String {
+    format!(
+        "response_type=code&client_id=app&redirect_uri=https%3A%2F%2Fapp%2Fcb&state=s\
+         &code_challenge={}&code_challenge_method=S256{extra}",
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    )
+}
+
+fn location(step: &Step) -> String {
+    step.reply
+        .header("Location")
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn max_age_and_prompt_decide_between_sign_in_consent_and_a_code() {
+    let w = world();
+    let page = |s: &Step| s.reply.page.as_deref().cloned();
+    // Signed in 100 s ago: max_age 50 asks again, 500 does not.
+    assert!(matches!(
+        page(&get(&w, &query("&max_age=50"), w.now - 100)),
+        Some(Page::Login { .. })
+    ));
+    assert!(matches!(
+        page(&get(&w, &query("&max_age=500"), w.now - 100)),
+        Some(Page::Consent { .. })
+    ));
+    assert!(matches!(
+        page(&get(&w, &query("&prompt=login"), w.now)),
+        Some(Page::Login { .. })
+    ));
+    // prompt=none: an error back to the app when consent is missing, a code once given.
+    let none = get(&w, &query("&prompt=none"), w.now);
+    assert!(
+        location(&none).contains("error=consent_required"),
+        "{}",
+        location(&none)
+    );
+    let mut w = w;
+    w.dir.consents.insert(
+        ("alice".into(), "app".into()),
+        ConsentRecord {
+            username: "alice".into(),
+            client_id: "app".into(),
+            scope: crate::vocab::scope::Scope::parse("read").unwrap(),
+            generation: "g".into(),
+            granted_at: 0,
+        },
+    );
+    let code = get(&w, &query("&prompt=none&scope=read"), w.now);
+    assert!(
+        location(&code).starts_with("https://app/cb?code="),
+        "{}",
+        location(&code)
+    );
+    assert!(location(&code).contains("&state=s&iss=http%3A%2F%2Fpi"));
+    // More than was consented to asks again; a consent from an old generation is void.
+    let more = get(&w, &query("&prompt=none&scope=read%20openid"), w.now);
+    assert!(location(&more).contains("error=consent_required"));
+    w.dir
+        .users
+        .insert("alice".into(), user("alice", "read", "g2"));
+    let stale = get(&w, &query("&prompt=none&scope=read"), w.now);
+    assert!(
+        location(&stale).contains("error=login_required"),
+        "the session's generation is gone too"
+    );
+}
+
+#[test]
+fn consent_needs_the_token_of_a_consent_page_the_rules_showed() {
+    let w = world();
+    // Signed in long ago: prompt=login shows the sign-in page, whose token does not
+    // answer a consent form; nor does a consent token of another sign-in.
+    let shown = get(&w, &query("&prompt=login"), w.now - 1000);
+    let Some(Page::Login {
+        csrf: token,
+        request,
+        ..
+    }) = shown.reply.page.as_deref().cloned()
+    else {
+        panic!("sign-in expected");
+    };
+    let consent = |t: &str| {
+        let req = Request {
+            method: "POST".into(),
+            path: AUTHORIZE_PATH.into(),
+            headers: vec![(
+                "Cookie".into(),
+                format!("piauth_b={BROWSER}; piauth_s={SESSION}"),
+            )],
+            body: format!(
+                "action=consent&decision=allow&csrf={t}&request={}",
+                percent_encoding::utf8_percent_encode(&request, percent_encoding::NON_ALPHANUMERIC)
+            )
+            .into_bytes(),
+            ..Request::default()
+        };
+        authorize_post(&req, &w.ctx(), &mut CountingEntropy(0))
+            .reply
+            .status
+    };
+    assert_eq!(consent(&token), 403);
+    let session = |auth_time| Session {
+        username: "alice".into(),
+        generation: "g".into(),
+        auth_time,
+        last_seen: w.now,
+    };
+    let other = consent_csrf(w.ctx().pepper, BROWSER, &session(w.now), &request);
+    assert_eq!(consent(&other), 403);
+    let mut bob = session(w.now - 1000);
+    bob.username = "bob".into();
+    let bobs = consent_csrf(w.ctx().pepper, BROWSER, &bob, &request);
+    assert_eq!(
+        consent(&bobs),
+        403,
+        "another person's sign-in in the same second"
+    );
+    let right = consent_csrf(w.ctx().pepper, BROWSER, &session(w.now - 1000), &request);
+    assert_eq!(consent(&right), 303, "the token a consent page would carry");
+    // A consent page shown within max_age, answered after it: sign in again.
+    let aged = query("&max_age=500");
+    let token = consent_csrf(w.ctx().pepper, BROWSER, &session(w.now - 1000), &aged);
+    let req = Request {
+        method: "POST".into(),
+        path: AUTHORIZE_PATH.into(),
+        headers: vec![(
+            "Cookie".into(),
+            format!("piauth_b={BROWSER}; piauth_s={SESSION}"),
+        )],
+        body: format!(
+            "action=consent&decision=allow&csrf={token}&request={}",
+            percent_encoding::utf8_percent_encode(&aged, percent_encoding::NON_ALPHANUMERIC)
+        )
+        .into_bytes(),
+        ..Request::default()
+    };
+    let step = authorize_post(&req, &w.ctx(), &mut CountingEntropy(0));
+    assert!(matches!(
+        step.reply.page.as_deref(),
+        Some(Page::Login { .. })
+    ));
+}
+
+#[test]
+fn a_form_from_another_browser_or_without_its_token_is_refused() {
+    let w = world();
+    let post = |cookie: &str, body: String| {
+        let req = Request {
+            method: "POST".into(),
+            path: AUTHORIZE_PATH.into(),
+            headers: vec![("Cookie".into(), cookie.into())],
+            body: body.into_bytes(),
+            ..Request::default()
+        };
+        authorize_post(&req, &w.ctx(), &mut CountingEntropy(0))
+            .reply
+            .status
+    };
+    let token = csrf(w.ctx().pepper, BROWSER);
+    let form = |t: &str| format!("action=login&csrf={t}&username=alice&password=pw&request=x");
+    assert_eq!(post("piauth_b=another-browser-0123", form(&token)), 403);
+    assert_eq!(post(&format!("piauth_b={BROWSER}"), form("forged")), 403);
+    assert_eq!(post("", form(&token)), 403);
+    // With the right pair it goes on (to the request's own check: "x" names no client).
+    assert_eq!(post(&format!("piauth_b={BROWSER}"), form(&token)), 400);
+}
