@@ -1,7 +1,7 @@
 //! What to answer when the store refused a change because its precondition no longer held
 //! (another request got there first).
 
-use crate::protocol::token::grants::{BAD_REFRESH, REFRESH_REUSED};
+use crate::protocol::token::errors::{BAD_REFRESH, REFRESH_REUSED};
 use crate::protocol::{Change, Conflict, Event, Reply, Step};
 use crate::vocab::oauth_error::{ErrorCode, OAuthError};
 

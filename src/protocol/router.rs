@@ -8,7 +8,7 @@ use crate::protocol::operator::pages as operator_pages;
 use crate::protocol::operator::{health, metrics};
 use crate::protocol::page::Page;
 use crate::protocol::paths::*;
-use crate::protocol::token::{grants, introspection, revocation};
+use crate::protocol::token::{endpoint, introspection, revocation};
 use crate::protocol::{Context, Reply, Request, Step};
 use crate::vocab::entropy::Entropy;
 use crate::vocab::oauth_error::OAuthError;
@@ -117,7 +117,7 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     }
     match req.path.as_str() {
         TOKEN_PATH => post(req, ctx, |params, client| {
-            grants::respond(params, client, req.peer, ctx, rng)
+            endpoint::respond(params, client, req.peer, ctx, rng)
         }),
         INTROSPECT_PATH => post(req, ctx, |params, client| match token_param(params) {
             // An app with no secret cannot be trusted to read others' tokens (RFC 7662 §2.1).

@@ -6,84 +6,18 @@
 //! chose, stores anything or reads the clock: the caller passes them in and applies the
 //! changes.
 
-use crate::jose::refresh::{self, FamilyId, TokenDigest};
+use crate::jose::refresh::{self, FamilyId};
 use crate::jose::secret;
-use crate::jose::token::{self, AccessClaims};
 use crate::protocol::client_auth::authenticate::AuthenticatedClient;
-use crate::protocol::guard::{Kind, Verdict};
 use crate::protocol::presented::find_family;
-use crate::protocol::{Change, Context, Directory, Event, LookupError, Policy, Reply, Step};
+use crate::protocol::token::errors::{BAD_CODE, BAD_REFRESH, NOT_ADMITTED};
+use crate::protocol::token::issue::{Issue, RefreshPlan};
+use crate::protocol::{Context, Directory, LookupError, Policy};
 use crate::vocab::entropy::{self, Entropy};
 use crate::vocab::oauth_error::{ErrorCode, OAuthError};
-use crate::vocab::record::{ClientRecord, FamilyRecord, GrantType};
+use crate::vocab::record::{ClientRecord, GrantType};
 use crate::vocab::request::Params;
 use crate::vocab::scope::Scope;
-use serde_json::json;
-
-/// What the caller must do for a refresh token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefreshPlan {
-    /// Issue no refresh token.
-    None,
-    /// Start a new family.
-    NewFamily,
-    /// Replace the family's newest token, the one presented, with its successor: the store
-    /// refuses if another exchange replaced it meanwhile.
-    Rotate {
-        /// The family.
-        family: FamilyId,
-        /// SHA-256 of the presented token.
-        presented: TokenDigest,
-        /// The presented token, which its successor is derived from.
-        value: String,
-    },
-    /// The token presented was replaced moments ago, by this client, within the grace
-    /// period: hand out its successor, the family's newest token, again. Nothing is written.
-    Repeat {
-        /// The family.
-        family: FamilyId,
-        /// The presented token.
-        value: String,
-        /// The family's newest token, as stored: it must be the successor.
-        current: String,
-    },
-}
-
-/// What to issue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issue {
-    /// The grant it answers.
-    pub grant: GrantType,
-    /// The client.
-    pub client_id: String,
-    /// `sub`: the client or the user.
-    pub subject: String,
-    /// The person the grant is for (sign-in, device flow, password grant) and its refreshes.
-    pub username: Option<String>,
-    /// The user's generation the grant is made under.
-    pub user_generation: Option<String>,
-    /// The scope of the access token.
-    pub scope: Scope,
-    /// The scope a new refresh token carries (the original grant's).
-    pub refresh_scope: Scope,
-    /// `aud`.
-    pub audiences: Vec<String>,
-    /// Access-token lifetime.
-    pub access_ttl: u64,
-    /// Refresh-token lifetime.
-    pub refresh_ttl: u64,
-    /// Refresh-token work.
-    pub refresh: RefreshPlan,
-    /// An assertion this grant rests on, to be used only once: (issuer, `jti`, until, iat).
-    pub once: Option<(String, String, u64, Option<u64>)>,
-    /// The access token's `jti` and the new family's id, when the caller must know them
-    /// beforehand (an authorization code records what it issued); otherwise random.
-    pub ids: Option<(String, FamilyId)>,
-    /// An OpenID Connect ID token to issue beside the access token.
-    pub id_token: Option<crate::protocol::oidc::flow::IdTokenPlan>,
-    /// The person's groups, for the access token's `groups` (RFC 9068 §2.2.3.1).
-    pub groups: Option<Vec<String>>,
-}
 
 /// Why nothing is issued.
 #[derive(Debug)]
@@ -131,22 +65,10 @@ impl From<LookupError> for Refusal {
     }
 }
 
-/// The error a reused refresh token is answered with.
-pub const REFRESH_REUSED: OAuthError =
-    OAuthError::invalid_grant("refresh token already used; its family is revoked");
-
-/// The error an unknown, expired, revoked or foreign refresh token is answered with.
-pub const BAD_REFRESH: OAuthError =
-    OAuthError::invalid_grant("refresh token is invalid, expired or revoked");
-
-/// The error an unknown, expired, used or foreign code is answered with.
-pub const BAD_CODE: OAuthError =
-    OAuthError::invalid_grant("the authorization code is invalid, expired or used");
-
 /// Redeems an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.6): once, by the client it
 /// was issued to, with the same redirect URI and the PKCE verifier of its challenge, for a
 /// user who is still who they were.
-fn redeem_code(
+pub(crate) fn redeem_code(
     params: &Params,
     client: &AuthenticatedClient,
     ctx: &Context,
@@ -240,10 +162,6 @@ fn redeem_code(
     Ok(issue)
 }
 
-/// The error a person outside every group a client allows is answered with.
-pub const NOT_ADMITTED: OAuthError =
-    OAuthError::invalid_grant("this person is not in a group this client allows");
-
 /// Whether `user` may get `client`'s tokens (its allowed groups), as an error if not.
 fn admitted(client: &ClientRecord, user: &crate::vocab::record::UserRecord) -> Result<(), Refusal> {
     if client.admits(user) {
@@ -290,7 +208,7 @@ fn for_user(
 }
 
 /// A device's poll (RFC 8628 §3.4, §3.5).
-fn poll_device(
+pub(crate) fn poll_device(
     params: &Params,
     client: &AuthenticatedClient,
     ctx: &Context,
@@ -342,141 +260,6 @@ fn poll_device(
                 Some(user) => Ok(for_user(GrantType::DeviceCode, c, user, &scope, ctx.policy)),
                 None => say(ErrorCode::InvalidGrant, "the person who approved is gone"),
             }
-        }
-    }
-}
-
-/// The error a wrong password or unknown user is answered with (the same for both).
-pub const BAD_PASSWORD: OAuthError = OAuthError::invalid_grant("wrong username or password");
-
-/// Answers a token request from an authenticated client at address `peer`.
-pub fn respond(
-    params: &Params,
-    client: &AuthenticatedClient,
-    peer: Option<std::net::IpAddr>,
-    ctx: &Context,
-    rng: &mut dyn Entropy,
-) -> Step {
-    if ctx.clock != crate::protocol::clock::ClockState::Ok {
-        // Tokens minted now would carry a wrong time; the log and /health say why.
-        return Step::from(OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "the server's clock is not set yet: try again shortly",
-        ));
-    }
-    // Password guesses are held per address and per (user, address), before Argon2 runs.
-    let user = match (params.get("grant_type"), params.get("username")) {
-        (Some("password"), Some(u)) => Some(u),
-        _ => None,
-    };
-    if let Some(u) = user {
-        if let Verdict::Wait(wait) = ctx.guard.check(peer, Kind::User, u, ctx.now) {
-            return Step::reply(Reply::too_many_attempts(wait))
-                .with_event(Event::Throttled { peer, wait });
-        }
-    }
-    let decided = match params.get("grant_type") {
-        Some("authorization_code") => redeem_code(params, client, ctx, rng),
-        Some(crate::protocol::device::requests::GRANT) => poll_device(params, client, ctx),
-        _ => decide(params, client, ctx.dir, ctx.policy, ctx.now, ctx.published),
-    };
-    if let Some(u) = user {
-        match &decided {
-            Ok(_) => ctx.guard.succeeded(peer, Kind::User, u),
-            Err(Refusal::Password { .. }) => ctx.guard.failed(peer, Kind::User, u, ctx.now),
-            Err(_) => {}
-        }
-    }
-    match decided {
-        Ok(i) => {
-            if let Some((issuer, jti, until, iat)) = &i.once {
-                let uptime = ctx.host.uptime_seconds;
-                let refused = |why, description| {
-                    Step::from(OAuthError::invalid_grant(description)).with_event(
-                        Event::AssertionRefused {
-                            client_id: client.id().to_string(),
-                            why,
-                        },
-                    )
-                };
-                if !crate::protocol::client_auth::assertion::after_restart_ok(
-                    *iat,
-                    ctx.now,
-                    uptime,
-                    ctx.policy.leeway,
-                ) {
-                    return refused(
-                        "made_before_restart",
-                        "the server restarted recently: only assertions made since (by iat) are taken",
-                    );
-                }
-                // Issuers' jtis and clients' share the cache: the key tells them apart.
-                let key = format!("issuer:{issuer}");
-                match ctx.replay.first_use(&key, jti, *until, ctx.now) {
-                    crate::protocol::client_auth::replay::Replay::First => {}
-                    crate::protocol::client_auth::replay::Replay::Replayed => {
-                        return refused("replayed", "the assertion was used before (jti)")
-                    }
-                    crate::protocol::client_auth::replay::Replay::Full => {
-                        return Step::from(OAuthError::new(
-                            ErrorCode::TemporarilyUnavailable,
-                            "too many assertions in the last minutes; try again shortly",
-                        ))
-                    }
-                }
-            }
-            issue(&i, ctx, rng)
-        }
-        Err(Refusal::Error(e)) => Step::from(e),
-        Err(Refusal::Password { known_user }) => {
-            // A name that is no user is not repeated: it may be a password typed into the
-            // wrong field.
-            let user = user
-                .filter(|_| known_user)
-                .unwrap_or("(unknown user)")
-                .to_string();
-            Step::from(BAD_PASSWORD).with_event(Event::PasswordRefused {
-                client_id: client.id().to_string(),
-                user,
-            })
-        }
-        Err(Refusal::Reused(family)) => Step {
-            reply: Reply::oauth_error(&REFRESH_REUSED),
-            changes: vec![Change::RevokeFamily(family)],
-            event: Some(Event::RefreshReused {
-                client_id: client.id().to_string(),
-            }),
-        },
-        Err(Refusal::Lookup(e)) => Step::from(e),
-        Err(Refusal::CodeReused(issued)) => {
-            let outcome = match issued {
-                Some(_) => "code_reused_grant_revoked",
-                None => "code_reused",
-            };
-            let mut changes = Vec::new();
-            if let Some(what) = issued {
-                changes.extend(what.family.map(Change::RevokeFamily));
-                changes.push(Change::RevokeAccessToken {
-                    jti: what.access.0,
-                    until: what.access.1,
-                });
-            }
-            Step {
-                reply: Reply::oauth_error(&BAD_CODE),
-                changes,
-                event: Some(Event::Page {
-                    action: "token",
-                    outcome,
-                    client_id: Some(client.id().to_string()),
-                    user: None,
-                }),
-            }
-        }
-        Err(Refusal::Assertion { error, why }) => {
-            Step::from(error).with_event(Event::AssertionRefused {
-                client_id: client.id().to_string(),
-                why,
-            })
         }
     }
 }
@@ -710,157 +493,6 @@ pub fn decide(
             }
         }
     })
-}
-
-/// Mints what [`decide`] said to issue and says what to store.
-pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
-    let now = ctx.now;
-    let claims = AccessClaims {
-        iss: ctx.policy.issuer.clone(),
-        sub: issue.subject.clone(),
-        aud: issue.audiences.clone(),
-        exp: now.saturating_add(issue.access_ttl),
-        nbf: now,
-        iat: now,
-        jti: match &issue.ids {
-            Some((jti, _)) => jti.clone(),
-            None => entropy::token(rng, 16),
-        },
-        client_id: issue.client_id.clone(),
-        scope: issue.scope.to_string(),
-        username: issue.username.clone(),
-        groups: issue.groups.clone(),
-    };
-    let access = match token::mint(&claims, ctx.keys.current(ctx.now)) {
-        Ok(t) => t,
-        Err(e) => {
-            return crate::protocol::store_failed(&format_args!("minting an access token: {e}"))
-        }
-    };
-    let mut changes = Vec::new();
-    let mut evicted = 0;
-    let refresh = match &issue.refresh {
-        RefreshPlan::None => None,
-        RefreshPlan::NewFamily => {
-            // Make room first, least recently used first; the new family is not in the
-            // store yet, so it can never be the one to go.
-            let count = ctx.dir.counts().refresh_families;
-            let over = (count + 1).saturating_sub(ctx.policy.max_refresh_families);
-            if over > 0 {
-                match ctx.dir.least_recently_used(over) {
-                    Ok(ids) => {
-                        evicted = ids.len();
-                        changes.extend(ids.into_iter().map(Change::EvictFamily));
-                    }
-                    Err(e) => return Step::from(e),
-                }
-            }
-            let id = match &issue.ids {
-                Some((_, id)) => *id,
-                None => FamilyId::random(rng),
-            };
-            let (value, digest) = refresh::mint(&id, rng);
-            let record = family_record(issue, &digest, now);
-            changes.push(Change::InsertFamily { id, record });
-            Some(value)
-        }
-        RefreshPlan::Rotate {
-            family,
-            presented,
-            value,
-        } => {
-            let (successor, digest) = refresh::successor(family, value, ctx.pepper);
-            let mut next = family_record(issue, &digest, now);
-            next.previous = Some(presented.encode());
-            changes.push(Change::RotateFamily {
-                id: *family,
-                presented: *presented,
-                next,
-            });
-            Some(successor)
-        }
-        RefreshPlan::Repeat {
-            family,
-            value,
-            current,
-        } => {
-            let (successor, digest) = refresh::successor(family, value, ctx.pepper);
-            if !digest.matches(current) {
-                // The newest token is not this one's successor (a token from before
-                // successors were derived): no repeat, only reuse.
-                return Step {
-                    reply: Reply::oauth_error(&REFRESH_REUSED),
-                    changes: vec![Change::RevokeFamily(*family)],
-                    event: Some(Event::RefreshReused {
-                        client_id: issue.client_id.clone(),
-                    }),
-                };
-            }
-            Some(successor)
-        }
-    };
-    let mut body = json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": issue.access_ttl,
-        "scope": issue.scope.to_string(),
-    });
-    if let Some(r) = refresh {
-        body["refresh_token"] = json!(r);
-    }
-    if let Some(plan) = &issue.id_token {
-        let Some(key) = ctx.keys.id_signer(plan.alg, now) else {
-            return Step::from(OAuthError::new(
-                ErrorCode::TemporarilyUnavailable,
-                "the key for this client's ID tokens is still being made: try again shortly",
-            ));
-        };
-        let claims = crate::protocol::oidc::flow::IdClaims {
-            iss: ctx.policy.issuer.clone(),
-            sub: issue.subject.clone(),
-            aud: issue.client_id.clone(),
-            exp: now.saturating_add(issue.access_ttl),
-            iat: now,
-            auth_time: plan.auth_time,
-            nonce: plan.nonce.clone(),
-            at_hash: crate::protocol::oidc::flow::at_hash(&access, key.alg),
-            azp: issue.client_id.clone(),
-            person: plan.claims.clone(),
-        };
-        match token::sign("JWT", &claims, key) {
-            Ok(t) => body["id_token"] = json!(t),
-            Err(e) => {
-                return crate::protocol::store_failed(&format_args!("minting an ID token: {e}"))
-            }
-        }
-    }
-    Step {
-        reply: Reply::json(200, &body).no_store(),
-        changes,
-        event: Some(Event::Issued {
-            client_id: issue.client_id.clone(),
-            grant: issue.grant.as_str(),
-            user: issue.username.clone(),
-            evicted,
-        }),
-    }
-}
-
-/// The family as it is once the token of `digest` is its newest.
-fn family_record(issue: &Issue, digest: &TokenDigest, now: u64) -> FamilyRecord {
-    FamilyRecord {
-        client_id: issue.client_id.clone(),
-        username: issue.username.clone(),
-        user_generation: issue.user_generation.clone(),
-        scope: issue.refresh_scope.clone(),
-        current: digest.encode(),
-        previous: None,
-        issued_at: now,
-        expires_at: now.saturating_add(issue.refresh_ttl),
-        rotations: 0,
-        revoked: false,
-        last_use: 0,
-    }
 }
 
 /// `unauthorized_client` unless the client was registered for `grant`.

@@ -4,8 +4,11 @@ use super::*;
 use crate::protocol::client_auth::authenticate::{self, AuthenticatedClient};
 use crate::protocol::client_auth::credentials::ClientCredentials;
 use crate::protocol::testing::{client, policy, post, user, MapDirectory, NoFetch, World, PEPPER};
-use crate::protocol::{handle, resolve, Conflict};
+use crate::protocol::token::errors::BAD_PASSWORD;
+use crate::protocol::token::issue::{Issue, RefreshPlan};
+use crate::protocol::{handle, resolve, Change, Conflict, Event};
 use crate::vocab::entropy::CountingEntropy;
+use crate::vocab::record::FamilyRecord;
 use crate::vocab::request::{parse_body, BodyKind};
 
 fn authed(c: ClientRecord) -> AuthenticatedClient {
