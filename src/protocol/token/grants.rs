@@ -1,10 +1,7 @@
-//! The token endpoint (RFC 6749 §3.2): the grants (§4.3, §4.4, §6), the claims of the
-//! access token (RFC 9068), and what to store for refresh tokens.
-//!
-//! [`decide`] applies the grant rules to the records the request names and says what to
-//! issue; [`issue`] mints the tokens and says what to write. Neither signs with a key it
-//! chose, stores anything or reads the clock: the caller passes them in and applies the
-//! changes.
+//! The grants of the token endpoint (RFC 6749 §4.1, §4.3, §4.4, §6; RFC 8628 §3.4;
+//! RFC 7523 §2.1): [`decide`] applies each grant's rules to the records the request names
+//! and says what to issue ([`crate::protocol::token::issue`] mints it). It signs nothing,
+//! stores nothing and reads no clock: the caller passes them in and applies the changes.
 
 use crate::jose::refresh::{self, FamilyId};
 use crate::jose::secret;
