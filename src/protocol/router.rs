@@ -3,7 +3,7 @@
 use crate::protocol::browser::{authorize, logout, reply};
 use crate::protocol::client_auth::authenticate as client_auth;
 use crate::protocol::device::pages as device_pages;
-use crate::protocol::oidc::{flow as oidc, metadata};
+use crate::protocol::oidc::{discovery, metadata, userinfo};
 use crate::protocol::operator::pages as operator_pages;
 use crate::protocol::operator::{health, metrics};
 use crate::protocol::page::Page;
@@ -65,7 +65,7 @@ pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
 
 fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     match (req.path.as_str(), req.method.as_str()) {
-        (USERINFO_PATH, "GET" | "POST") => return oidc::userinfo(req, ctx),
+        (USERINFO_PATH, "GET" | "POST") => return userinfo::userinfo(req, ctx),
         (LOGOUT_PATH, "GET") => return logout::logout_get(req, ctx, rng),
         (LOGOUT_PATH, "POST") => return logout::logout_post(req, ctx),
         (OPERATOR_PATH, "GET") => return operator_pages::operator_get(req, ctx, rng),
@@ -73,7 +73,7 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         (METRICS_PATH, "GET") => return metrics::metrics(ctx),
         (VERIFICATION_PATH, "GET") => return device_pages::device_get(req, ctx, rng),
         (VERIFICATION_PATH, "POST") => return device_pages::device_post(req, ctx, rng),
-        (DISCOVERY_PATH, "GET") => return Step::reply(oidc::discovery(ctx)),
+        (DISCOVERY_PATH, "GET") => return Step::reply(discovery::discovery(ctx)),
         (AUTHORIZE_PATH, "GET") => return authorize::authorize_get(req, ctx, rng),
         (AUTHORIZE_PATH, "POST") => return authorize::authorize_post(req, ctx, rng),
         (AUTHORIZE_PATH, _) => {

@@ -186,7 +186,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             let made = grants_sign_in(&record.grants)
                 && service::ensure_id_key(
                     store,
-                    crate::protocol::oidc::flow::id_token_alg(&record),
+                    crate::protocol::oidc::id_token::id_token_alg(&record),
                 )?;
             apply(store, &[Change::InsertClient(record.clone())])?;
             let mut v = client_json(&record);

@@ -20,7 +20,7 @@ pub(crate) fn client_json(c: &ClientRecord) -> Value {
         "jwks_uri": c.jwks.as_ref().map(|j| &j.uri),
         "pkce": crate::protocol::browser::auth_request::pkce_rule(c).describe(),
         "allowed_groups": c.allowed_groups,
-        "id_token_alg": crate::protocol::oidc::flow::id_token_alg(c).as_str(),
+        "id_token_alg": crate::protocol::oidc::id_token::id_token_alg(c).as_str(),
     })
 }
 

@@ -48,7 +48,7 @@ pub(crate) fn checked(query: &str, ctx: &Context) -> Result<AuthRequest, Step> {
                 && ctx
                     .keys
                     .id_signer(
-                        crate::protocol::oidc::flow::id_token_alg(&ar.client),
+                        crate::protocol::oidc::id_token::id_token_alg(&ar.client),
                         ctx.now,
                     )
                     .is_none() =>

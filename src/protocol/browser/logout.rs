@@ -25,7 +25,7 @@ pub fn logout_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     let params = request::parse_body(BodyKind::Form, query.as_bytes()).unwrap_or_default();
     let hinted = params
         .get("id_token_hint")
-        .and_then(|t| crate::protocol::oidc::flow::verified_hint(t, ctx));
+        .and_then(|t| crate::protocol::oidc::id_token::verified_hint(t, ctx));
     // Without asking, only the app of the person signed in here may sign them out: a hint
     // naming someone else (a leaked ID token) is no such request.
     let signed_in = match session(req, ctx, &cookies) {
@@ -62,7 +62,7 @@ pub fn logout_post(req: &Request, ctx: &Context) -> Step {
     let params = request::parse_body(BodyKind::Form, query.as_bytes()).unwrap_or_default();
     let hinted = params
         .get("id_token_hint")
-        .and_then(|t| crate::protocol::oidc::flow::verified_hint(t, ctx))
+        .and_then(|t| crate::protocol::oidc::id_token::verified_hint(t, ctx))
         .map(|(aud, _)| aud);
     // A `client_id` and a hint must agree (RP-Initiated Logout §2); either alone will do.
     let client = match (params.get("client_id"), hinted) {

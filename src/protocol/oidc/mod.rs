@@ -1,4 +1,7 @@
-//! OpenID Connect: ID tokens, UserInfo, discovery, and the RFC 8414 metadata it extends.
+//! OpenID Connect on the authorization code flow: ID tokens, UserInfo, discovery, and the
+//! RFC 8414 metadata and JWKS it extends.
 
-pub mod flow;
+pub mod discovery;
+pub mod id_token;
 pub mod metadata;
+pub mod userinfo;

@@ -149,11 +149,11 @@ pub(crate) fn redeem_code(
     );
     issue.ids = Some((jti, family));
     if issue.scope.contains("openid") {
-        issue.id_token = Some(crate::protocol::oidc::flow::IdTokenPlan {
+        issue.id_token = Some(crate::protocol::oidc::id_token::IdTokenPlan {
             nonce: grant.nonce,
             auth_time: grant.auth_time,
-            alg: crate::protocol::oidc::flow::id_token_alg(c),
-            claims: crate::protocol::oidc::flow::user_claims(&user, &issue.scope),
+            alg: crate::protocol::oidc::id_token::id_token_alg(c),
+            claims: crate::protocol::oidc::id_token::user_claims(&user, &issue.scope),
         });
     }
     Ok(issue)

@@ -72,7 +72,7 @@ pub struct Issue {
     /// beforehand (an authorization code records what it issued); otherwise random.
     pub ids: Option<(String, FamilyId)>,
     /// An OpenID Connect ID token to issue beside the access token.
-    pub id_token: Option<crate::protocol::oidc::flow::IdTokenPlan>,
+    pub id_token: Option<crate::protocol::oidc::id_token::IdTokenPlan>,
     /// The person's groups, for the access token's `groups` (RFC 9068 §2.2.3.1).
     pub groups: Option<Vec<String>>,
 }
@@ -180,7 +180,7 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
                 "the key for this client's ID tokens is still being made: try again shortly",
             ));
         };
-        let claims = crate::protocol::oidc::flow::IdClaims {
+        let claims = crate::protocol::oidc::id_token::IdClaims {
             iss: ctx.policy.issuer.clone(),
             sub: issue.subject.clone(),
             aud: issue.client_id.clone(),
@@ -188,7 +188,7 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             iat: now,
             auth_time: plan.auth_time,
             nonce: plan.nonce.clone(),
-            at_hash: crate::protocol::oidc::flow::at_hash(&access, key.alg),
+            at_hash: crate::protocol::oidc::id_token::at_hash(&access, key.alg),
             azp: issue.client_id.clone(),
             person: plan.claims.clone(),
         };

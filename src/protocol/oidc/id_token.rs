@@ -1,9 +1,8 @@
-//! OpenID Connect Core on the authorization code flow: the ID token (§2, §3.1.3.6), the
-//! UserInfo endpoint (§5.3), discovery (Discovery §3), and RP-initiated logout.
+//! The ID token (OpenID Connect Core §2, §3.1.3.6): its claims, `at_hash`, which algorithm
+//! signs it for a client, and reading one back as a logout's `id_token_hint`.
 
 use crate::jose::keys::SigningAlg;
-use crate::protocol::paths::{LOGOUT_PATH, USERINFO_PATH};
-use crate::protocol::{Context, Reply, Request, Step};
+use crate::protocol::Context;
 use crate::vocab::record::UserRecord;
 use crate::vocab::scope::Scope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -99,67 +98,6 @@ pub fn user_claims(user: &UserRecord, scope: &Scope) -> serde_json::Map<String, 
     v
 }
 
-fn bearer_error(status: u16, error: Option<&str>, description: &str) -> Reply {
-    let challenge = match error {
-        Some(e) => {
-            format!("Bearer realm=\"piauth\", error=\"{e}\", error_description=\"{description}\"")
-        }
-        // RFC 6750 §3.1: no error code when the request had no token at all.
-        None => "Bearer realm=\"piauth\"".to_string(),
-    };
-    let body = match error {
-        Some(e) => json!({"error": e, "error_description": description}),
-        None => json!({"error": "invalid_request", "error_description": description}),
-    };
-    Reply::json(status, &body)
-        .no_store()
-        .with_header("WWW-Authenticate", &challenge)
-}
-
-/// `GET` or `POST /userinfo` with `Authorization: Bearer` (RFC 6750 §2.1).
-pub fn userinfo(req: &Request, ctx: &Context) -> Step {
-    let token = req.header("Authorization").and_then(|h| {
-        let (scheme, rest) = h.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-    });
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Step::reply(bearer_error(401, None, "an access token is required"));
-    };
-    let invalid = || {
-        Step::reply(bearer_error(
-            401,
-            Some("invalid_token"),
-            "the access token is invalid, expired or revoked",
-        ))
-    };
-    let claims = match crate::protocol::presented::find(token, ctx) {
-        Ok(crate::protocol::presented::Found::Access(c)) => c,
-        Ok(_) => return invalid(),
-        Err(e) => return Step::from(e),
-    };
-    let scope = Scope::parse(&claims.scope).unwrap_or_default();
-    if !scope.contains("openid") {
-        return Step::reply(bearer_error(
-            403,
-            Some("insufficient_scope"),
-            "the access token was not granted the openid scope",
-        ));
-    }
-    // A person's token: its subject is the user it names.
-    let Some(name) = claims.username.as_deref() else {
-        return invalid();
-    };
-    match ctx.dir.user(name) {
-        Ok(Some(user)) => {
-            let mut claims = user_claims(&user, &scope);
-            claims.insert("sub".into(), json!(user.name));
-            Step::reply(Reply::json(200, &Value::Object(claims)).no_store())
-        }
-        Ok(None) => invalid(),
-        Err(e) => Step::from(e),
-    }
-}
-
 /// The client (`aud`) and the person (`sub`) of an ID token this server signed, if `token` is
 /// one: a logout's `id_token_hint`. An expired one still names its app (OpenID Connect
 /// RP-Initiated Logout §2); an access token is not a hint.
@@ -185,50 +123,6 @@ pub fn verified_hint(token: &str, ctx: &Context) -> Option<(String, String)> {
         claims["aud"].as_str()?.to_string(),
         claims["sub"].as_str()?.to_string(),
     ))
-}
-
-/// The discovery document: the OAuth metadata and what OpenID Connect adds.
-pub fn discovery(ctx: &Context) -> Reply {
-    let issuer = &ctx.policy.issuer;
-    let mut doc = crate::protocol::oidc::metadata::document(ctx);
-    doc["userinfo_endpoint"] = json!(format!("{issuer}{USERINFO_PATH}"));
-    doc["end_session_endpoint"] = json!(format!("{issuer}{LOGOUT_PATH}"));
-    doc["subject_types_supported"] = json!(["public"]);
-    let algs: Vec<&str> = ctx
-        .keys
-        .id_algs(ctx.now)
-        .iter()
-        .map(|a| a.as_str())
-        .collect();
-    doc["id_token_signing_alg_values_supported"] = json!(algs);
-    doc["prompt_values_supported"] = json!(["none", "login", "consent"]);
-    doc["claims_supported"] = json!([
-        "sub",
-        "iss",
-        "aud",
-        "exp",
-        "iat",
-        "auth_time",
-        "nonce",
-        "at_hash",
-        "azp",
-        "preferred_username",
-        "name",
-        "email",
-        "email_verified",
-        "groups"
-    ]);
-    let mut scopes: Vec<String> = crate::vocab::scope::IDENTITY
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for s in ctx.policy.scopes_supported.iter().flatten() {
-        if !scopes.contains(s) {
-            scopes.push(s.clone());
-        }
-    }
-    doc["scopes_supported"] = json!(scopes);
-    Reply::json(200, &doc)
 }
 
 #[cfg(test)]
