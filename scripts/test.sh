@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit and integration tests against the real binary, the
-# interop tests (requests-oauthlib, oauthlib, PyJWT, authlib), the admin path as the package
-# installs piauth (as root), the pages in headless Chromium, then real relying parties
-# (Apache's mod_auth_openidc, django-allauth, openid-client). Installs what it needs (apt
+# The whole test suite: Rust unit and integration tests against the real binary, the import
+# rules of src/ (scripts/check/layers.py), the interop tests (requests-oauthlib, oauthlib,
+# PyJWT, authlib), the admin path as the package installs piauth (as root), the pages in
+# headless Chromium, then real relying parties (Apache's mod_auth_openidc, django-allauth,
+# openid-client). Installs what it needs (apt
 # packages, a Python venv under target/, npm packages under tests/apps/node) so that it works
 # on a fresh Debian 12 machine with only Rust present.
 set -euo pipefail
@@ -44,6 +45,9 @@ if ! [ -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r tests/interop/requirements.txt \
     -r tests/browser/requirements.txt
+# The source tree's layers: wiring -> adapters -> core -> vocabulary, no import cycle.
+"$venv/bin/python" scripts/check/layers.py src
+
 PIAUTH_BIN="$PWD/target/debug/piauth" "$venv/bin/python" -m pytest -q tests/interop
 
 # The owner's admin path as the package installs piauth (system user, /etc/piauth,

@@ -5,6 +5,9 @@
 //! shape (unknown keys are errors, so a typo is reported instead of ignored), the flags of
 //! `serve` and `--data-dir`, and [`keys`], which a test holds docs/reference.md's table to.
 //! [`resolve`] is pure: the caller reads the file and hands in its text.
+//!
+//! One file, a little over 700 lines: the key table, the layering and the checks are read
+//! together whenever a key is added; its tests are in `config/tests.rs`.
 
 use crate::adapters::led::LedSpec;
 use crate::board::tuning::Profile;

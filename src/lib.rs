@@ -1,10 +1,13 @@
 //! piauth: the OAuth 2.0 authorization server of a home network, on a Raspberry Pi.
 //!
-//! The core (plain values in and out, no I/O): [`request`] parses untrusted bodies and
-//! headers, [`grant`] decides token requests, [`token`] mints and verifies RFC 9068 JWTs,
-//! [`keys`] holds the key ring and JWKS, [`refresh`] makes and reads refresh-token values, [`crypto`] picks the ES256 implementation, [`scope`], [`secret`], [`record`], [`config`] and
-//! [`oauth_error`] are the vocabulary. The adapters around it: [`store`] (sled), [`http`]
-//! (tiny_http), [`admin`] (the Unix socket), wired together by [`app`].
+//! Layers, each importing only those below it (`scripts/check/layers.py` checks):
+//! - wiring: [`app`], [`server`], [`cli`], [`config`], [`error`];
+//! - [`adapters`]: the shell (HTTP, the sled store, the admin socket, the pages, the LED,
+//!   TLS, the JWKS fetch, the host);
+//! - the core, plain values in and out: [`protocol`] (every OAuth decision), [`jose`]
+//!   (keys, JWTs, secrets), [`board`] (revision codes, tuning, LED patterns), and
+//!   [`observe`] (the in-memory counters the core reads);
+//! - [`vocab`]: records, scopes, errors, parsed requests, entropy.
 
 #![warn(missing_docs)]
 

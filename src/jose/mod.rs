@@ -1,6 +1,6 @@
 //! The signing machinery: the key ring and its JWKS, JWT mint and verify (RFC 9068), the
-//! ES256 providers and nonce pool, devices' public keys, and secrets (client secrets,
-//! password hashes, the HS256 key). Imports only [`crate::vocab`].
+//! ES256 providers and nonce pool, devices' public keys, secrets (client secrets, password
+//! hashes, the HS256 key) and refresh-token values. Imports only [`crate::vocab`].
 
 pub mod client_keys;
 pub mod crypto;
