@@ -102,7 +102,8 @@ pub struct ServeArgs {
 /// `piauth client ...`
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Register a confidential client and print its secret (shown only this once).
+    /// Register a client. A secret, when it has one (not --public, not with keys), is printed
+    /// this once only.
     Add {
         /// What the client is and may do.
         #[command(flatten)]

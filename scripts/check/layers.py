@@ -16,6 +16,9 @@ import os
 import re
 import sys
 
+if '--help' in sys.argv or '-h' in sys.argv:
+    print(__doc__.strip())
+    sys.exit(0)
 ROOT = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith('-') else 'src'
 RANK = {'vocab': 0, 'observe': 1, 'jose': 1, 'board': 1, 'protocol': 2, 'adapters': 3,
         'app': 4, 'cli': 4, 'config': 4, 'error': 4, 'server': 4, '': 5}
