@@ -257,6 +257,10 @@ config_keys! {
         refresh_grace: u64 = Fallback::Value(5), "SECS";
         /// Log level: `off`, `error`, `warn`, `info`, `debug` or `trace`.
         log_level: String = Fallback::Value("info".into()), "LEVEL";
+        /// Log a line for every request and every token issued (at `info`). Off, the log
+        /// (the journal, on the SD card) holds failures, refusals, sign-ins and admin
+        /// changes only; `piauth audit` keeps the recent issuances either way.
+        access_log: bool = Fallback::Value(false), "BOOL";
         /// Status LED: `none`, `act` or `gpio:N` (BCM pin 0-53).
         led: String = Fallback::Value("none".into()), "LED";
         /// The GPIO LED lights when the pin is low (wired to 3V3).
@@ -426,6 +430,8 @@ pub struct Config {
     pub refresh_grace: u64,
     /// Log level.
     pub log_level: log::LevelFilter,
+    /// Whether every request and issuance is logged.
+    pub access_log: bool,
     /// The status LED.
     pub led: LedSpec,
     /// Overrides of the board's tuning profile.
@@ -700,6 +706,7 @@ pub fn resolve(
         leeway: s.leeway.value.unwrap_or_default(),
         refresh_grace: s.refresh_grace.value.unwrap_or_default(),
         log_level,
+        access_log: s.access_log.value.unwrap_or_default(),
         led,
         tuning: TuningOverrides {
             sled_cache_bytes: s.sled_cache_bytes.value,

@@ -359,15 +359,18 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
     let policy = cfg.policy(issuer.clone(), &profile);
     crate::jose::secret::set_password_checks_at_once(profile.password_checks_at_once);
     let ring = service::ensure_keys(&store, &policy, cfg.algorithm)?;
-    let service = Arc::new(Service::new(
-        store,
-        policy,
-        cfg.algorithm,
-        ring,
-        host.board,
-        profile,
-        led.events(),
-    )?);
+    let service = Arc::new(
+        Service::new(
+            store,
+            policy,
+            cfg.algorithm,
+            ring,
+            host.board,
+            profile,
+            led.events(),
+        )?
+        .with_access_log(cfg.access_log),
+    );
     let socket = admin::socket_path(&cfg.data_dir);
     admin::serve(&socket, service.clone()).map_err(AppError::io(format!(
         "open admin socket {}",

@@ -16,3 +16,4 @@ mod lifecycle;
 mod operator;
 mod tls;
 mod token;
+mod writes;

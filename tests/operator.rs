@@ -17,7 +17,7 @@ fn sign_in(b: &mut Browser, user: &str, password: &str) -> crate::util::Resp {
 
 #[test]
 fn the_operator_sees_the_server_and_others_are_turned_away() {
-    let s = Server::start_configured("metrics = true", &[]);
+    let s = Server::start_configured("metrics = true\naccess_log = true", &[]);
     let out = s.cmd_stdin(
         &[
             "user",

@@ -191,6 +191,8 @@ pub struct Service {
     pub metrics: crate::observe::metrics::Metrics,
     /// The recent audit records.
     pub audit: crate::observe::audit::AuditRing,
+    /// Whether every request is logged (`access_log`).
+    pub access_log: bool,
     keys: RwLock<Arc<KeyRing>>,
     certificate: RwLock<Option<Arc<crate::protocol::CertificateFacts>>>,
     families_evicted: std::sync::Mutex<crate::observe::notice::Notice>,
@@ -200,6 +202,13 @@ pub struct Service {
 }
 
 impl Service {
+    /// Logs every request and issuance (`access_log = true`), or only what is not routine.
+    pub fn with_access_log(mut self, on: bool) -> Service {
+        self.audit = self.audit.with_access_log(on);
+        self.access_log = on;
+        self
+    }
+
     /// Builds the service around an opened store and its key ring.
     pub fn new(
         store: Store,
@@ -241,6 +250,7 @@ impl Service {
             metrics: crate::observe::metrics::Metrics::default(),
             // About 150 bytes a record.
             audit: crate::observe::audit::AuditRing::new(AUDIT_RECORDS),
+            access_log: false,
             keys: RwLock::new(Arc::new(ring)),
             certificate: RwLock::new(None),
             families_evicted: std::sync::Mutex::new(crate::observe::notice::Notice::new(

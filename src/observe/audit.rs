@@ -1,5 +1,6 @@
-//! The audit trail: one structured line per issuance, refusal and admin change, and the
-//! recent ones kept in a bounded ring for `piauth audit`.
+//! The audit trail: one structured line per refusal, sign-in and admin change (and per
+//! issuance with `access_log`), and the recent records, issuances included, kept in a
+//! bounded ring for `piauth audit`.
 //!
 //! A record holds ids and outcomes, never a secret: client ids and user names only when
 //! they are valid names (a secret typed into the wrong field is not repeated).
@@ -89,10 +90,23 @@ impl AuditRecord {
     }
 }
 
+/// How loud a record is in the log. A token issued is a request's normal outcome: it is
+/// logged only when the operator asked for an access log, so that a busy LAN does not write
+/// a journal line per token to the SD card. Refusals warn; other successes (sign-ins,
+/// consents, admin changes) are rare and worth a line.
+pub fn level(record: &AuditRecord, access_log: bool) -> log::Level {
+    match record.outcome {
+        "issued" if record.action == "token" && !access_log => log::Level::Debug,
+        "issued" | "ok" | "code_issued" | "approved" => log::Level::Info,
+        _ => log::Level::Warn,
+    }
+}
+
 /// The most recent records, at most `capacity`.
 pub struct AuditRing {
     capacity: usize,
     records: Mutex<VecDeque<AuditRecord>>,
+    access_log: bool,
 }
 
 impl AuditRing {
@@ -101,16 +115,19 @@ impl AuditRing {
         AuditRing {
             capacity: capacity.max(1),
             records: Mutex::new(VecDeque::new()),
+            access_log: false,
         }
     }
 
-    /// Logs `record` (a warning for anything but success) and keeps it.
+    /// The same ring, logging every issuance too (`access_log = true`).
+    pub fn with_access_log(mut self, on: bool) -> AuditRing {
+        self.access_log = on;
+        self
+    }
+
+    /// Logs `record` at its [`level`] and keeps it.
     pub fn record(&self, record: AuditRecord) {
-        if matches!(record.outcome, "issued" | "ok" | "code_issued" | "approved") {
-            log::info!("{}", record.line());
-        } else {
-            log::warn!("{}", record.line());
-        }
+        log::log!(level(&record, self.access_log), "{}", record.line());
         self.keep(record);
     }
 
@@ -159,5 +176,25 @@ mod tests {
         }
         let at: Vec<u64> = ring.recent().iter().map(|r| r.at).collect();
         assert_eq!(at, vec![2, 3, 4]);
+    }
+
+    #[test]
+    fn issuances_are_logged_only_with_the_access_log_and_the_rest_always() {
+        let issued = AuditRecord::new(1, "token", "issued");
+        assert_eq!(level(&issued, false), log::Level::Debug);
+        assert_eq!(level(&issued, true), log::Level::Info);
+        for (action, outcome) in [
+            ("admin:client_add", "ok"),
+            ("login", "ok"),
+            ("authorize", "code_issued"),
+            ("device", "approved"),
+        ] {
+            let r = AuditRecord::new(1, action, outcome);
+            assert_eq!(level(&r, false), log::Level::Info, "{action} {outcome}");
+        }
+        for outcome in ["refused", "wrong_password", "refresh_reuse_family_revoked"] {
+            let r = AuditRecord::new(1, "token", outcome);
+            assert_eq!(level(&r, false), log::Level::Warn, "{outcome}");
+        }
     }
 }

@@ -468,7 +468,18 @@ async fn answer(
         }
     };
     let micros = started.elapsed().as_micros();
-    log::info!("{} {method} {path} {} {micros}us", peer.ip(), reply.status);
+    // A line per request only when asked for (`access_log`): on a Pi the journal is on the
+    // SD card, and a busy LAN would write to it for every token.
+    let level = match shared.service.access_log {
+        true => log::Level::Info,
+        false => log::Level::Debug,
+    };
+    log::log!(
+        level,
+        "{} {method} {path} {} {micros}us",
+        peer.ip(),
+        reply.status
+    );
     shared.service.metrics.request(
         &path,
         reply.status,
