@@ -25,7 +25,7 @@ pub fn run(cli: Cli) -> Result<(), AppError> {
         _ => config::ServeFlags::default(),
     };
     // `serve` reads what it is told (the unit names both); other commands may find the
-    // packaged install's config (admin/locate.rs).
+    // packaged install's config (adapters/admin/locate.rs).
     let choice = match &cli.command {
         Command::Serve(_) | Command::Board(_) => match &cli.config {
             Some(p) => admin::locate::ConfigChoice::Given(p.clone()),

@@ -1,6 +1,6 @@
 //! Configuration: built-in defaults, then the TOML file, then command-line flags.
 //!
-//! Every key is defined once, in the [`config_keys!`] table below: its TOML name, its type,
+//! Every key is defined once, in the `config_keys!` table below: its TOML name, its type,
 //! its flag, its default and its documentation. From that one table come the config file's
 //! shape (unknown keys are errors, so a typo is reported instead of ignored), the flags of
 //! `serve` and `--data-dir`, and [`keys`], which a test holds docs/reference.md's table to.

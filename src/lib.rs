@@ -14,7 +14,7 @@
 // The Pi builds link musl, whose calloc writes every byte: sled's 41 metrics histograms
 // (65,536 counters each, allocated at open even with metrics compiled out) were 10.5 MiB
 // resident on a 32-bit build (41 x 512 KiB on 64-bit) before the first request. mimalloc
-// hands out fresh zero pages untouched (README, "Where sled's memory goes"). Declared in the
+// hands out fresh zero pages untouched (docs/memory.md, "Where sled's memory goes"). Declared in the
 // library so that the examples measure what the binary runs. glibc builds keep glibc's
 // malloc, whose calloc already leaves fresh pages alone.
 #[cfg(target_env = "musl")]

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
 
 /// Makes a panic end the process, except on the threads that run requests.
 ///
-/// A request's panic is caught where it ran (`http/mod.rs`): that request is answered 500
+/// A request's panic is caught where it ran (`adapters/http/mod.rs`): that request is answered 500
 /// and the server goes on. Anywhere else a thread that dies alone could leave the server
 /// up but lame (no admin socket, no watchdog), so the process aborts and systemd restarts
 /// it.

@@ -168,7 +168,8 @@ impl CertificateWatch {
 /// OpenID Connect's default ID-token algorithm, RS256, needs an RSA key, which takes seconds
 /// to make on a Pi 1: it is made once, on a thread at the lowest priority, after the listener
 /// is up, so that neither the start nor a first access token waits for it. Until it is there,
-/// an app asking for RS256 ID tokens is told to try again (protocol/browser/authorize.rs).
+/// an app asking for RS256 ID tokens is told to try again (protocol/browser/authorize.rs,
+/// protocol/token/issue.rs).
 fn make_id_key_ahead(service: &Arc<Service>) {
     let ready = |ring: &crate::jose::keys::KeyRing| {
         ring.id_signer(SigningAlg::Rs256, unix_now())

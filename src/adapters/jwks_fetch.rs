@@ -1,5 +1,5 @@
 //! Fetches the JWKS a client or an issuer publishes at its `jwks_uri`, over HTTPS, and keeps
-//! it as `protocol::published_keys` says: the adapter between that core and the network.
+//! it as `protocol::client_auth::published_keys` says: the adapter between that core and the network.
 //!
 //! A fetch runs on the blocking worker that needs the keys, driven on the server's event loop
 //! (whose thread does the I/O), and is bounded: [`TIMEOUT`] for all of it (the name's lookup

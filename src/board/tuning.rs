@@ -95,7 +95,7 @@ pub fn profile(r: Resources) -> Profile {
     };
     let password_checks_at_once = r.cores.clamp(1, http_workers);
     // Argon2 memory: 1/64 of RAM per check, 4–64 MiB, never more than the work budget, and
-    // all checks running at once hold at most 1/16 of RAM (each keeps its block, secret.rs).
+    // all checks running at once hold at most 1/16 of RAM (each keeps its block, jose/secret.rs).
     let budget = ARGON2_PI1_MIB_PASSES * u64::from(r.speed);
     let argon2_mib = (ram / 64)
         .min(ram / (16 * password_checks_at_once as u64))

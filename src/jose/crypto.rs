@@ -1,7 +1,7 @@
 //! Which implementation does ES256, per target, and the jsonwebtoken provider that uses it.
 //!
 //! P-256 is piauth's default algorithm, so its cost is most of a token's. Measured with
-//! `cargo run --release --example sigcost` (README, "Speed"):
+//! `cargo run --release --example sigcost` (docs/performance.md):
 //!
 //! | µs per op                 | sign p256 | sign ring | verify p256 | verify ring |
 //! |---------------------------|-----------|-----------|-------------|-------------|
@@ -14,7 +14,7 @@
 //!
 //! ring has assembly for x86_64 and AArch64; on 32-bit ARM it falls back to portable C
 //! that is slower than RustCrypto's `p256`. So each target gets the faster one, and both
-//! are tested here on every target (the other one is the reference).
+//! are tested (`crypto/tests.rs`) on every target (the other one is the reference).
 //!
 //! Everything else (ES384, EdDSA, RSA, HMAC, and the JWK helpers) is ring's, through the
 //! jsonwebtoken provider below; encoding, decoding and validation stay jsonwebtoken's.

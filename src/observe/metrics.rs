@@ -100,7 +100,7 @@ pub struct Gauges {
     pub token_cache: (u64, u64),
     /// Seconds since the start.
     pub uptime_seconds: u64,
-    /// ES256 nonces ready (`None` where ring signs, crypto.rs).
+    /// ES256 nonces ready (`None` where ring signs, jose/crypto.rs).
     pub es256_nonces: Option<usize>,
 }
 

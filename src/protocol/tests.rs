@@ -1,4 +1,5 @@
-//! Introspection, revocation, metadata and the HTTP-level refusals, without a socket.
+//! Introspection, revocation, metadata, `/health` and the HTTP-level refusals, without a
+//! socket.
 
 use crate::protocol::testing::{client, get, post, user, World};
 use crate::protocol::*;

@@ -262,7 +262,8 @@ impl fmt::Debug for UserRecord {
 }
 
 /// A refresh-token family: every token rotated from one grant, stored under its id
-/// (`refresh::FamilyId`). Only its newest token is kept, as a digest (see `refresh.rs`).
+/// (`jose::refresh::FamilyId`). Only its newest token is kept, as a digest (see
+/// `src/jose/refresh.rs`).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyRecord {
     /// The client it was issued to.

@@ -1,5 +1,6 @@
 //! The flag sets an admin request carries over the socket: parsed by the command line
-//! (`cli` flattens them into its commands), checked and applied here.
+//! (`cli` flattens them into its commands), checked in `checks.rs` and applied in
+//! `execute.rs`.
 
 use clap::Args;
 use std::path::PathBuf;

@@ -121,7 +121,7 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t =
 /// allocates: an idle server never does, so the Argon2 block of the last password hashed
 /// (4 MiB on a Pi 1) stayed resident: 9.6 MiB idle instead of 5.6 (docs/memory.md). Under
 /// token load the difference in throughput was not measurable (docs/performance.md).
-/// Password checks keep their blocks between checks anyway (secret.rs).
+/// Password checks keep their blocks between checks anyway (jose/secret.rs).
 #[cfg(target_env = "musl")]
 #[allow(unsafe_code)]
 pub fn allocator_returns_freed_memory_at_once() {

@@ -1,6 +1,6 @@
-//! The HTTP adapter: hyper on tokio, the only module that imports either.
+//! The HTTP adapter: hyper on tokio, the server side (`jwks_fetch.rs` is the client side).
 //!
-//! Everything a client sends is bounded here before the core sees it (README, *Limits*):
+//! Everything a client sends is bounded here before the core sees it (README, *Security notes*):
 //! - connections: at most the profile's `max_connections`, and `max_connections_per_address`
 //!   from one address, so that one device cannot crowd out the others; past either, a short
 //!   `503` and the connection is closed, before any of it is read;

@@ -1,5 +1,5 @@
 //! LED drivers: rppal GPIO and the sysfs ACT LED. Thin on purpose; the logic is in
-//! `pattern`, tested off the Pi.
+//! `crate::board::led_pattern`, tested off the Pi.
 
 use std::path::PathBuf;
 

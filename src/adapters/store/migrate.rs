@@ -4,7 +4,7 @@
 //! token record with a `used` flag), `families` (client, revoked, expiry) and the indexes
 //! `refresh_expiry` and `family_tokens`. A device refreshing every five minutes added
 //! 8,640 records a month to it. Layout 2 keeps one record per family holding the digest of
-//! its newest token (`refresh.rs`).
+//! its newest token (`src/jose/refresh.rs`).
 //!
 //! Moving to layout 2 keeps every live grant working. Each live family's unused token
 //! becomes its newest, and `legacy_refresh` maps that token's digest to the family, because

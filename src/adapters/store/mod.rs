@@ -1,8 +1,9 @@
 //! The sled adapter: the only module that imports sled.
 //!
-//! Trees: `meta` (pepper, layout), `clients`, `users`, `keys`, `families` (refresh-token
-//! families by id, each holding the digest of its newest token), `revoked_jti`. Records are
-//! JSON. Writes arrive as [`Change`]s from the core and are applied in one transaction,
+//! Trees: `meta` (pepper, layout), `clients`, `users`, `keys`, `issuers`, `consents`,
+//! `families` (refresh-token families by id, each holding the digest of its newest token),
+//! `revoked_jti`. Records are JSON. Writes arrive as
+//! [`Change`](crate::protocol::Change)s from the core and are applied in one transaction,
 //! flushed before the caller is told they happened; issuing a client_credentials token
 //! writes nothing.
 //!
@@ -12,7 +13,7 @@
 //! memory for every page a walk touches, whatever its cache size (walking 100,000 records
 //! took the process from 6 to 35 MiB, `scripts/bench/sled-memory.sh`). `legacy_refresh`
 //! maps the digests of tokens issued before token values named their family to that family
-//! (see [`migrate`]).
+//! (see `migrate.rs`).
 
 mod apply;
 mod error;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// The opened sled database and its trees. A write that fails on the disk (full, or
-/// failing) leaves sled refusing every later write until it is opened again: [`Store`]
+/// failing) leaves sled refusing every later write until it is opened again: [`Store`](super::Store)
 /// does that once the disk takes writes again.
 #[derive(Clone)]
 pub struct Trees {

@@ -154,7 +154,7 @@ pub struct AuthRequest {
     pub state: Option<String>,
     /// What is asked for, within what the client may have.
     pub scope: Scope,
-    /// PKCE S256 challenge; none only where [`pkce_missing_is_refused`] allows it.
+    /// PKCE S256 challenge; none only where [`pkce_missing_refusal`] allows it.
     pub challenge: Option<String>,
     /// How the answer goes back.
     pub response_mode: ResponseMode,

@@ -1,5 +1,5 @@
-//! The browser flows end to end over plain values: sign-in, consent, sessions, logout, the
-//! device and operator pages.
+//! `/authorize` over plain values: `prompt` and `max_age` against the session's sign-in, the
+//! consent form's token, and a form from another browser.
 
 use crate::protocol::browser::authorize::*;
 use crate::protocol::browser::cookies::*;

@@ -1,4 +1,5 @@
-//! `/health`: whether the server can serve, and what it runs on.
+//! `/health`: whether the server can serve, and what it runs on; `/certificate`: the
+//! certificate it serves.
 
 use crate::protocol::{Context, Reply};
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! What the operator sees: the operator's page, `/metrics` and `/health`.
+//! What the operator sees: the operator's page, `/metrics`, `/health` and `/certificate`.
 
 pub mod health;
 pub mod metrics;

@@ -21,7 +21,8 @@ use crate::vocab::scope::Scope;
 pub enum Refusal {
     /// An OAuth error; nothing is written.
     Error(OAuthError),
-    /// A wrong password or an unknown user (answered alike, as [`BAD_PASSWORD`]); whether
+    /// A wrong password or an unknown user (answered alike, as
+    /// [`BAD_PASSWORD`](crate::protocol::token::errors::BAD_PASSWORD)); whether
     /// the user exists is for the log only.
     Password {
         /// The user name names a user.
@@ -318,7 +319,7 @@ pub fn decide(
     };
     Ok(match grant {
         // Redeemed by `redeem_code` and `poll_device`, which hold what they redeem;
-        // `respond` sends them there.
+        // `token::endpoint::respond` sends them there.
         GrantType::AuthorizationCode | GrantType::DeviceCode => {
             return Err(OAuthError::invalid_request("the code was not redeemed").into())
         }

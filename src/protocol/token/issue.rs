@@ -77,7 +77,7 @@ pub struct Issue {
     pub groups: Option<Vec<String>>,
 }
 
-/// Mints what [`decide`] said to issue and says what to store.
+/// Mints what [`decide`](crate::protocol::token::grants::decide) said to issue and says what to store.
 pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     let now = ctx.now;
     let claims = AccessClaims {
