@@ -5,78 +5,59 @@
 
 Debian's armel port (ARMv5TE and up, so it runs as an ARM1176 does) builds OpenSSL with
 its ARMv4 assembly, P-256 among it (ecp_nistz256-armv4 and its table of base-point
-multiples). This fetches Debian 12's armel `openssl`, `libssl3`, `libc6` and `libatomic1`
-from deb.debian.org, checks each against the SHA-256 of the signed index it came from
-(bookworm-security first, then bookworm), and unpacks them into DIR (default
-target/armel-openssl) with `dpkg-deb -x`. No root, no `dpkg --add-architecture`.
+multiples). This gets Debian 12's armel `openssl`, `libssl3`, `libc6` and `libatomic1`
+through the machine's own package manager: `dpkg --add-architecture armel`, `apt-get
+update` and `apt-get download`, so the packages come from the configured mirrors and are
+checked against their signed indexes by apt (security updates included where the sources
+list them). It unpacks them into DIR (default target/armel-openssl) with `dpkg-deb -x`;
+nothing is installed. Needs root the first time (to add the architecture and update).
 
 Run it as `qemu-arm-static -cpu arm1176 -L DIR DIR/usr/bin/openssl speed ecdsap256`.
 """
 
 import argparse
-import hashlib
-import lzma
+import glob
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MIRRORS = [
-    ("http://deb.debian.org/debian-security", "bookworm-security"),
-    ("http://deb.debian.org/debian", "bookworm"),
-]
 PACKAGES = ["openssl", "libssl3", "libc6", "libatomic1"]
 
 
-def index(base, suite):
-    """Package name -> (version, Filename, SHA256) from one suite's armel index."""
-    url = f"{base}/dists/{suite}/main/binary-armel/Packages.xz"
-    try:
-        text = lzma.decompress(urllib.request.urlopen(url, timeout=120).read()).decode()
-    except (OSError, lzma.LZMAError) as e:
-        print(f"armel-openssl: {url}: {e} (skipped)", file=sys.stderr)
-        return {}
-    out = {}
-    for para in text.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in para.splitlines() if ": " in line and not line.startswith(" "))
-        name = fields.get("Package")
-        if name in PACKAGES and name not in out:
-            out[name] = (fields["Version"], f"{base}/{fields['Filename']}", fields["SHA256"])
-    return out
+def add_armel():
+    """Makes apt know the armel packages (once per machine)."""
+    foreign = subprocess.run(["dpkg", "--print-foreign-architectures"], check=True,
+                             capture_output=True, text=True).stdout.split()
+    if "armel" not in foreign:
+        subprocess.run(["dpkg", "--add-architecture", "armel"], check=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
 
 
 def setup(root):
     openssl = os.path.join(root, "usr", "bin", "openssl")
     if os.path.exists(openssl):
         return openssl
-    found = {}
-    for base, suite in MIRRORS:
-        for name, entry in index(base, suite).items():
-            found.setdefault(name, entry)  # security updates win
-    missing = [p for p in PACKAGES if p not in found]
-    if missing:
-        sys.exit(f"armel-openssl: not in any index: {missing}")
+    add_armel()
     tmp = tempfile.mkdtemp(prefix="armel-openssl-")
     try:
-        for name in PACKAGES:
-            version, url, sha = found[name]
-            data = urllib.request.urlopen(url, timeout=300).read()
-            if hashlib.sha256(data).hexdigest() != sha:
-                sys.exit(f"armel-openssl: {url}: SHA-256 does not match the index")
-            deb = os.path.join(tmp, f"{name}.deb")
-            with open(deb, "wb") as f:
-                f.write(data)
+        # apt's download user cannot write to a private temporary directory.
+        subprocess.run(["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root"]
+                       + [f"{p}:armel" for p in PACKAGES], cwd=tmp, check=True)
+        for deb in sorted(glob.glob(os.path.join(tmp, "*.deb"))):
+            what = subprocess.run(["dpkg-deb", "--show", "--showformat=${Package} ${Version}", deb],
+                                  check=True, capture_output=True, text=True).stdout
             subprocess.run(["dpkg-deb", "-x", deb, tmp + "/root"], check=True)
-            print(f"armel-openssl: {name} {version}", file=sys.stderr)
+            print(f"armel-openssl: {what}", file=sys.stderr)
         # Debian 12 is merged-/usr: its loader looks in /usr/lib/arm-linux-gnueabi for
         # libraries the packages put under /lib/arm-linux-gnueabi.
         lib, usr_lib = os.path.join(tmp, "root", "lib"), os.path.join(tmp, "root", "usr", "lib")
-        shutil.copytree(lib, usr_lib, symlinks=True, dirs_exist_ok=True)
-        shutil.rmtree(lib)
-        os.symlink("usr/lib", lib)
+        if os.path.isdir(lib) and not os.path.islink(lib):
+            shutil.copytree(lib, usr_lib, symlinks=True, dirs_exist_ok=True)
+            shutil.rmtree(lib)
+            os.symlink("usr/lib", lib)
         if os.path.exists(root):
             shutil.rmtree(root)
         os.makedirs(os.path.dirname(root), exist_ok=True)
