@@ -65,6 +65,28 @@ pub(crate) fn end_sessions(
     Ok((changes, live))
 }
 
+/// What removing a client or a user takes with it, besides the record: its refresh-token
+/// families ([`end_sessions`]) and its consents, so that a client or a person added again
+/// under the name is asked again and inherits nothing.
+fn end_grants(
+    store: &Store,
+    owner: Owner<'_>,
+    now: u64,
+) -> Result<(Vec<Change>, usize), AdminError> {
+    let (mut changes, ended) = end_sessions(store, owner, now)?;
+    changes.extend(
+        store
+            .consents()?
+            .into_iter()
+            .filter(|c| match owner {
+                Owner::Client(id) => c.client_id == id,
+                Owner::User(name) => c.username == name,
+            })
+            .map(|c| Change::RemoveConsent(c.username, c.client_id)),
+    );
+    Ok((changes, ended))
+}
+
 /// A new user generation: grants made under an earlier one are dead.
 pub(crate) fn new_generation() -> String {
     entropy::token(&mut OsEntropy, 16)
@@ -203,16 +225,9 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         }
         AdminRequest::ClientRemove { id } => {
             store.client(&id)?.ok_or_else(|| no_client(&id))?;
-            let (mut changes, ended) = end_sessions(store, Owner::Client(&id), now)?;
             // Consents go with the client: a client added again under the id (perhaps with
             // another redirect URI) must ask again.
-            changes.extend(
-                store
-                    .consents()?
-                    .into_iter()
-                    .filter(|c| c.client_id == id)
-                    .map(|c| Change::RemoveConsent(c.username, c.client_id)),
-            );
+            let (mut changes, ended) = end_grants(store, Owner::Client(&id), now)?;
             changes.push(Change::RemoveClient(id.clone()));
             apply(store, &changes)?;
             json!({ "removed": id, "sessions_ended": ended })
@@ -425,14 +440,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             store.user(&name)?.ok_or_else(|| no_user(&name))?;
             // In one transaction with the removal. A grant made while this runs carries
             // the old generation, which no later user of the name will have.
-            let (mut changes, ended) = end_sessions(store, Owner::User(&name), now)?;
-            changes.extend(
-                store
-                    .consents()?
-                    .into_iter()
-                    .filter(|c| c.username == name)
-                    .map(|c| Change::RemoveConsent(c.username, c.client_id)),
-            );
+            let (mut changes, ended) = end_grants(store, Owner::User(&name), now)?;
             changes.push(Change::RemoveUser(name.clone()));
             apply(store, &changes)?;
             json!({ "removed": name, "sessions_ended": ended })

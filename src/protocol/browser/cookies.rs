@@ -117,8 +117,6 @@ pub(crate) fn session(
 /// A form and the browser's id (its cookie), or the page that refuses it. Each form then
 /// checks its CSRF token ([`require_token`]).
 pub(crate) fn form<'a>(req: &'a Request, cookies: &Cookies) -> Result<(Params, &'a str), Step> {
-    const EXPIRED: &str =
-        "This form has expired or did not come from this browser. Go back and start again.";
     if req.body_too_large {
         return Err(error_page(413, "The form is too large."));
     }
@@ -131,6 +129,23 @@ pub(crate) fn form<'a>(req: &'a Request, cookies: &Cookies) -> Result<(Params, &
     Ok((form, browser))
 }
 
+/// A form bound to the browser it was served to: [`form`], then its CSRF token checked
+/// against the browser's ([`csrf`]). The forms whose token is bound to more (the consent
+/// form's, [`consent_csrf`]) check theirs with [`require_token`].
+pub(crate) fn browser_form<'a>(
+    req: &'a Request,
+    cookies: &Cookies,
+    pepper: &[u8],
+) -> Result<(Params, &'a str), Step> {
+    let (form, browser) = form(req, cookies)?;
+    require_token(&form, &csrf(pepper, browser))?;
+    Ok((form, browser))
+}
+
+/// What a form that is not this browser's is told.
+const EXPIRED: &str =
+    "This form has expired or did not come from this browser. Go back and start again.";
+
 /// The form's `csrf` is `expected`, or the page that refuses it.
 pub(crate) fn require_token(form: &Params, expected: &str) -> Result<(), Step> {
     let sent = form.get("csrf").unwrap_or_default();
@@ -140,10 +155,7 @@ pub(crate) fn require_token(form: &Params, expected: &str) -> Result<(), Step> {
     )) {
         return Ok(());
     }
-    Err(error_page(
-        403,
-        "This form has expired or did not come from this browser. Go back and start again.",
-    ))
+    Err(error_page(403, EXPIRED))
 }
 
 /// The consent form's token: bound to the browser, the session's sign-in and the request, so

@@ -1,9 +1,7 @@
 //! OpenID Connect RP-initiated logout: `/logout`, and the confirmation it may ask for.
 
 use crate::protocol::browser::auth_request;
-use crate::protocol::browser::cookies::{
-    browser_id, cookie, csrf, form, require_token, session, Cookies,
-};
+use crate::protocol::browser::cookies::{browser_form, browser_id, cookie, csrf, session, Cookies};
 use crate::protocol::browser::reply::{page, redirect, with_cookie};
 use crate::protocol::page::Page;
 use crate::protocol::{Context, Event, Request, Step};
@@ -51,13 +49,10 @@ pub fn logout_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
 /// `POST /logout`: the confirmation form.
 pub fn logout_post(req: &Request, ctx: &Context) -> Step {
     let cookies = Cookies::new(ctx);
-    let (form, browser) = match form(req, &cookies) {
+    let (form, _) = match browser_form(req, &cookies, ctx.pepper) {
         Ok(f) => f,
         Err(step) => return step,
     };
-    if let Err(step) = require_token(&form, &csrf(ctx.pepper, browser)) {
-        return step;
-    }
     let query = form.get("request").unwrap_or_default();
     let params = request::parse_body(BodyKind::Form, query.as_bytes()).unwrap_or_default();
     let hinted = params

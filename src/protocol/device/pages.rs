@@ -1,6 +1,6 @@
 //! `/device`: the person types the code a device shows, signs in, and approves or denies.
 
-use crate::protocol::browser::cookies::{browser_id, csrf, form, require_token, session, Cookies};
+use crate::protocol::browser::cookies::{browser_form, browser_id, csrf, session, Cookies};
 use crate::protocol::browser::reply::{error_page, page, scope_lines, with_cookie};
 use crate::protocol::browser::sessions::Session;
 use crate::protocol::browser::sign_in::{login_page, sign_in, Via};
@@ -136,13 +136,10 @@ pub(crate) fn device_lookup(
 /// `POST /device`: sign in, a typed code, or the decision.
 pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     let cookies = Cookies::new(ctx);
-    let (form, browser) = match form(req, &cookies) {
+    let (form, browser) = match browser_form(req, &cookies, ctx.pepper) {
         Ok(f) => f,
         Err(step) => return step,
     };
-    if let Err(step) = require_token(&form, &csrf(ctx.pepper, browser)) {
-        return step;
-    }
     let query = form.get("request").unwrap_or_default();
     let s = match form.get("action") {
         Some("login") => {

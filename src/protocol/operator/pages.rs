@@ -1,6 +1,6 @@
 //! `/operator`: the operator's page, behind the sign-in form, for users marked `--admin`.
 
-use crate::protocol::browser::cookies::{browser_id, csrf, form, require_token, session, Cookies};
+use crate::protocol::browser::cookies::{browser_form, browser_id, session, Cookies};
 use crate::protocol::browser::reply::{error_page, page, with_cookie};
 use crate::protocol::browser::sessions::Session;
 use crate::protocol::browser::sign_in::{login_page, sign_in, Via};
@@ -50,13 +50,10 @@ pub fn operator_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step
 /// `POST /operator`: its sign-in form.
 pub fn operator_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     let cookies = Cookies::new(ctx);
-    let (form, browser) = match form(req, &cookies) {
+    let (form, browser) = match browser_form(req, &cookies, ctx.pepper) {
         Ok(f) => f,
         Err(step) => return step,
     };
-    if let Err(step) = require_token(&form, &csrf(ctx.pepper, browser)) {
-        return step;
-    }
     if form.get("action") != Some("login") {
         return error_page(400, "The form could not be read.");
     }
