@@ -230,6 +230,13 @@ pub enum UserCommand {
         /// May no longer open the operator's page.
         #[arg(long)]
         no_admin: bool,
+        /// Every sign-in needs a second factor (one-time codes): one without is led to set
+        /// them up at their next sign-in, and the password grant refuses them.
+        #[arg(long, conflicts_with = "no_require_second_factor")]
+        require_second_factor: bool,
+        /// A second factor is the person's choice again.
+        #[arg(long)]
+        no_require_second_factor: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -264,6 +271,15 @@ pub enum UserCommand {
         /// as after a lost phone.
         #[arg(long)]
         keep_sessions: bool,
+    },
+    /// Remove a person's second factors (one-time and recovery codes), after a lost phone,
+    /// and sign them out of every browser; their apps stay signed in.
+    ResetFactors {
+        /// User name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Take back what a person allowed an app: their consent (the app asks again) and the
     /// refresh tokens it got from them.

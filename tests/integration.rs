@@ -2,6 +2,7 @@
 
 mod util;
 
+mod account;
 mod admin;
 mod apps;
 mod assertions;

@@ -101,6 +101,8 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                 no_groups,
                 admin,
                 no_admin,
+                require_second_factor,
+                no_require_second_factor,
                 json,
             } => (
                 AdminRequest::UserEdit {
@@ -113,6 +115,11 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                         (_, true) => Some(false),
                         _ => None,
                     },
+                    require_second_factor: match (require_second_factor, no_require_second_factor) {
+                        (true, _) => Some(true),
+                        (_, true) => Some(false),
+                        _ => None,
+                    },
                 },
                 *json,
             ),
@@ -120,6 +127,9 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                 (AdminRequest::UserShow { name: name.clone() }, *json)
             }
             UserCommand::List { json } => (AdminRequest::UserList, *json),
+            UserCommand::ResetFactors { name, json } => {
+                (AdminRequest::UserResetFactors { name: name.clone() }, *json)
+            }
             UserCommand::Remove { name } => {
                 (AdminRequest::UserRemove { name: name.clone() }, false)
             }

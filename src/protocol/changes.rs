@@ -63,6 +63,15 @@ pub enum Change {
         /// The generation read before deciding.
         expected: String,
     },
+    /// Spend a second factor's code: applied only while it is unspent (the TOTP step is
+    /// newer than the last taken, the recovery code still there); otherwise
+    /// [`Conflict::CodeSpent`]. Also [`Conflict::UserChanged`] if the user is gone.
+    SpendCode {
+        /// The user.
+        user: String,
+        /// What the code spends.
+        spend: crate::protocol::account::factors::Spend,
+    },
     /// Delete a user.
     RemoveUser(String),
     /// Write key records (a rotation).
@@ -90,4 +99,6 @@ pub enum Conflict {
     UserExists(String),
     /// The user was removed or re-created meanwhile.
     UserChanged(String),
+    /// A second factor's code was used by another sign-in first.
+    CodeSpent(String),
 }

@@ -19,6 +19,10 @@ pub fn resolve(conflict: &Conflict, client_id: &str) -> Step {
             }),
         },
         Conflict::FamilyGone(_) => Step::from(BAD_REFRESH),
+        Conflict::CodeSpent(_) => crate::protocol::browser::reply::error_page(
+            409,
+            "That code was just used. Wait for the next one and sign in again.",
+        ),
         Conflict::ClientExists(_) | Conflict::UserExists(_) | Conflict::UserChanged(_) => {
             Step::from(OAuthError::new(
                 ErrorCode::ServerError,

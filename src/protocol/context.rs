@@ -55,6 +55,11 @@ pub trait Directory {
         user: &str,
         client: &str,
     ) -> Result<Option<crate::vocab::record::ConsentRecord>, LookupError>;
+    /// Every consent `user` gave, by client id.
+    fn consents_of(
+        &self,
+        user: &str,
+    ) -> Result<Vec<crate::vocab::record::ConsentRecord>, LookupError>;
     /// A refresh-token family.
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError>;
     /// The family of a token issued before token values named their family, by digest.

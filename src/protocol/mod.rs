@@ -15,6 +15,7 @@
 // request, so boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+pub mod account;
 pub mod browser;
 mod changes;
 pub mod client_auth;

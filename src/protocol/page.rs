@@ -91,6 +91,54 @@ pub enum Page {
         /// Back to the app, telling it `access_denied`; a link, or for `form_post` a form.
         back: Box<crate::protocol::browser::auth_request::Response>,
     },
+    /// The second step of a sign-in: a one-time or recovery code.
+    SecondFactor {
+        /// Whom the person signs in for.
+        client: String,
+        /// Where the form goes.
+        action: &'static str,
+        /// The request carried through the form.
+        request: String,
+        /// The form's CSRF token.
+        csrf: String,
+        /// Why the last code was not taken.
+        error: Option<&'static str>,
+    },
+    /// Set up one-time codes: the key as a QR code and as text, then a code made with it.
+    TotpSetup {
+        /// Where the form goes.
+        action: &'static str,
+        /// The request carried through the form.
+        request: String,
+        /// The form's CSRF token.
+        csrf: String,
+        /// The key, base32.
+        secret: String,
+        /// The `otpauth://` URI.
+        uri: String,
+        /// Its QR code, an SVG image piauth drew.
+        qr: String,
+        /// Why the last code was not taken.
+        error: Option<&'static str>,
+    },
+    /// New recovery codes, shown this once.
+    RecoveryCodes {
+        /// The codes.
+        codes: Vec<String>,
+        /// Where to go on.
+        next: String,
+    },
+    /// Something the person should know before going on.
+    Notice {
+        /// The heading.
+        title: &'static str,
+        /// What to say.
+        message: String,
+        /// Where to go on.
+        next: String,
+    },
+    /// A person's own account page.
+    Account(Box<crate::protocol::account::page::AccountView>),
     /// The stylesheet.
     Stylesheet,
 }

@@ -34,3 +34,5 @@ pub const STYLE_PATH: &str = "/pages.css";
 pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
 /// Where the person types the code.
 pub const VERIFICATION_PATH: &str = "/device";
+/// A person's own account page.
+pub const ACCOUNT_PATH: &str = "/account";

@@ -1,5 +1,6 @@
 //! The endpoints: (method, path) to the function that answers.
 
+use crate::protocol::account::page as account;
 use crate::protocol::browser::{authorize, logout, reply};
 use crate::protocol::client_auth::authenticate as client_auth;
 use crate::protocol::device::pages as device_pages;
@@ -70,6 +71,8 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         (LOGOUT_PATH, "POST") => return logout::logout_post(req, ctx),
         (OPERATOR_PATH, "GET") => return operator_pages::operator_get(req, ctx, rng),
         (OPERATOR_PATH, "POST") => return operator_pages::operator_post(req, ctx, rng),
+        (ACCOUNT_PATH, "GET") => return account::account_get(req, ctx, rng),
+        (ACCOUNT_PATH, "POST") => return account::account_post(req, ctx, rng),
         (METRICS_PATH, "GET") => return metrics::metrics(ctx),
         (VERIFICATION_PATH, "GET") => return device_pages::device_get(req, ctx, rng),
         (VERIFICATION_PATH, "POST") => return device_pages::device_post(req, ctx, rng),

@@ -89,7 +89,13 @@ impl Step {
         }
     }
 
-    /// Adds an event.
+    /// Adds a change.
+    pub fn with_change(mut self, change: Change) -> Step {
+        self.changes.push(change);
+        self
+    }
+
+    /// The step, telling the log and the LED `event`.
     pub fn with_event(mut self, event: Event) -> Step {
         self.event = Some(event);
         self

@@ -48,6 +48,19 @@ impl Directory for MapDirectory {
     ) -> Result<Option<crate::vocab::record::ConsentRecord>, LookupError> {
         Ok(self.consents.get(&(user.into(), client.into())).cloned())
     }
+    fn consents_of(
+        &self,
+        user: &str,
+    ) -> Result<Vec<crate::vocab::record::ConsentRecord>, LookupError> {
+        let mut v: Vec<_> = self
+            .consents
+            .values()
+            .filter(|c| c.username == user)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        Ok(v)
+    }
     fn clients(&self) -> Result<Vec<ClientRecord>, LookupError> {
         let mut v: Vec<_> = self.clients.values().cloned().collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
@@ -130,6 +143,7 @@ pub fn client(grants: &[GrantType], scope: &str) -> ClientRecord {
         require_pkce: false,
         pkce_optional: false,
         allowed_groups: Vec::new(),
+        require_second_factor: false,
         id_token_alg: None,
     }
 }
@@ -147,6 +161,9 @@ pub fn user(name: &str, scope: &str, generation: &str) -> UserRecord {
         admin: false,
         email_unverified: false,
         groups: Vec::new(),
+        require_second_factor: false,
+        factors: Default::default(),
+        session_epoch: 0,
     }
 }
 

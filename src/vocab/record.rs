@@ -184,6 +184,10 @@ pub struct ClientRecord {
     /// empty: everyone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_groups: Vec<String>,
+    /// Every person signing in to this app uses a second factor
+    /// (`client add --require-second-factor`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_second_factor: bool,
     /// What its ID tokens are signed with (`None`: RS256, OpenID Connect's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token_alg: Option<String>,
@@ -249,6 +253,66 @@ pub struct UserRecord {
     /// The groups the person is in (OpenID Connect `groups`), sorted, no duplicates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// Every sign-in needs a second factor (`user edit --require-second-factor`); a person
+    /// with none is led to set one up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_second_factor: bool,
+    /// The second factors the person set up.
+    #[serde(default, skip_serializing_if = "Factors::is_empty")]
+    pub factors: Factors,
+    /// Raised to end every browser session of the person (signing out everywhere, a reset
+    /// of their factors) without touching their apps' grants, as a new generation would.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub session_epoch: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A person's second factors. The one secret kept as it is is the TOTP key, which every
+/// check needs; recovery codes are kept as digests.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Factors {
+    /// One-time codes (RFC 6238).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<TotpFactor>,
+    /// The recovery codes not used yet, as `jose::otp::recovery_digest`s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recovery: Vec<String>,
+}
+
+impl Factors {
+    /// No factor at all.
+    pub fn is_empty(&self) -> bool {
+        self.totp.is_none() && self.recovery.is_empty()
+    }
+    /// A factor a sign-in can use as its second (recovery codes only stand in for one).
+    pub fn has_second_factor(&self) -> bool {
+        self.totp.is_some()
+    }
+}
+
+/// A TOTP key and the last time step a code of it was accepted for.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpFactor {
+    /// The key, base32 (RFC 4648, no padding), as the authenticator app was given it.
+    pub secret: String,
+    /// Unix time it was set up.
+    pub added_at: u64,
+    /// The step (Unix time / 30) of the last code accepted: no code of it or an earlier
+    /// step is taken again, so a code seen over a shoulder is spent.
+    #[serde(default)]
+    pub last_step: u64,
+}
+
+impl fmt::Debug for Factors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Factors")
+            .field("totp", &self.totp.as_ref().map(|t| t.added_at))
+            .field("recovery_codes", &self.recovery.len())
+            .finish()
+    }
 }
 
 impl fmt::Debug for UserRecord {

@@ -37,6 +37,9 @@ pub(crate) fn apply(store: &Store, changes: &[Change]) -> Result<(), AdminError>
         Conflict::UserChanged(name) => AdminError::Internal(format!(
             "user {name:?} was changed by another command meanwhile: nothing was done, try again"
         )),
+        Conflict::CodeSpent(name) => AdminError::Internal(format!(
+            "a code of user {name:?} was spent meanwhile: try again"
+        )),
         Conflict::FamilyReplaced(_) | Conflict::FamilyGone(_) => {
             AdminError::Internal("a refresh-token family changed meanwhile: try again".into())
         }
@@ -125,6 +128,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 require_pkce,
                 pkce_optional,
                 allowed_groups,
+                require_second_factor,
                 id_token_alg,
                 ..
             } = *spec;
@@ -199,6 +203,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 require_pkce,
                 pkce_optional,
                 allowed_groups,
+                require_second_factor,
                 id_token_alg: id_token_alg.map(|a| a.as_str().to_string()),
             };
             if store.client(&id)?.is_some() {
@@ -279,6 +284,9 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 admin,
                 email_unverified: person.email_unverified,
                 groups,
+                require_second_factor: false,
+                factors: Default::default(),
+                session_epoch: 0,
             };
             apply(store, &[Change::InsertUser(user.clone())])?;
             json!({ "username": name, "scope": user.scope.to_string(), "admin": user.admin,
@@ -290,6 +298,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             email_verified,
             no_groups,
             admin,
+            require_second_factor,
         } => {
             check_person(&person)?;
             let mut u = store.user(&name)?.ok_or_else(|| no_user(&name))?;
@@ -314,6 +323,9 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             }
             if let Some(a) = admin {
                 u.admin = a;
+            }
+            if let Some(r) = require_second_factor {
+                u.require_second_factor = r;
             }
             // The generation stays: the person's sessions and refresh tokens go on, and a
             // change of groups applies at their next token or refresh.
@@ -420,21 +432,25 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             let had = crate::protocol::Directory::consent(store, &name, &client)
                 .map_err(|e| AdminError::Internal(e.to_string()))?
                 .is_some();
-            let (mut changes, _) = end_sessions(store, Owner::User(&name), now)?;
             // Only this client's families: the others stay.
-            let families = store
-                .families_of(Owner::User(&name))
+            let (changes, ended) = crate::protocol::account::apps::take_back(store, &name, &client)
                 .map_err(|e| AdminError::Internal(e.to_string()))?;
-            changes.retain(|c| match c {
-                Change::RevokeFamily(id) => families
-                    .iter()
-                    .any(|(f, r)| f == id && r.client_id == client),
-                _ => false,
-            });
-            let ended = changes.len();
-            changes.push(Change::RemoveConsent(name.clone(), client.clone()));
             apply(store, &changes)?;
             json!({ "username": name, "client_id": client, "consent_removed": had, "sessions_ended": ended })
+        }
+        AdminRequest::UserResetFactors { name } => {
+            let u = store.user(&name)?.ok_or_else(|| no_user(&name))?;
+            let next = crate::protocol::account::factors::reset(&u);
+            apply(
+                store,
+                &[Change::ReplaceUser {
+                    user: next.clone(),
+                    expected: u.generation,
+                }],
+            )?;
+            json!({ "username": name, "factors_removed": !u.factors.is_empty(),
+                    "browser_sessions_ended": true,
+                    "require_second_factor": next.require_second_factor })
         }
         AdminRequest::UserRemove { name } => {
             store.user(&name)?.ok_or_else(|| no_user(&name))?;

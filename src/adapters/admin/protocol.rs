@@ -64,6 +64,14 @@ pub enum AdminRequest {
         /// The operator flag, when it changes.
         #[serde(default)]
         admin: Option<bool>,
+        /// Whether every sign-in needs a second factor, when it changes.
+        #[serde(default)]
+        require_second_factor: Option<bool>,
+    },
+    /// Remove a person's second factors (a lost phone) and end their browser sessions.
+    UserResetFactors {
+        /// Name.
+        name: String,
     },
     /// Show a person.
     UserShow {

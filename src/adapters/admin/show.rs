@@ -20,6 +20,7 @@ pub(crate) fn client_json(c: &ClientRecord) -> Value {
         "jwks_uri": c.jwks.as_ref().map(|j| &j.uri),
         "pkce": crate::protocol::browser::auth_request::pkce_rule(c).describe(),
         "allowed_groups": c.allowed_groups,
+        "require_second_factor": c.require_second_factor,
         "id_token_alg": crate::protocol::oidc::id_token::id_token_alg(c).as_str(),
     })
 }
@@ -35,6 +36,11 @@ pub(crate) fn user_json(u: &UserRecord) -> Value {
         "groups": u.groups,
         "admin": u.admin,
         "created_at": u.created_at,
+        "require_second_factor": u.require_second_factor,
+        "factors": {
+            "totp": u.factors.totp.as_ref().map(|t| json!({ "added_at": t.added_at })),
+            "recovery_codes_left": u.factors.recovery.len(),
+        },
     })
 }
 

@@ -72,6 +72,11 @@ pub struct ClientSpec {
     #[arg(long = "allowed-group", value_name = "GROUP")]
     #[serde(default)]
     pub allowed_groups: Vec<String>,
+    /// Every person signing in to it uses a second factor (one-time codes); one without is
+    /// led to set it up.
+    #[arg(long)]
+    #[serde(default)]
+    pub require_second_factor: bool,
     /// What its ID tokens are signed with: RS256 (the default of OpenID Connect), PS256,
     /// ES256 or EdDSA.
     #[arg(long, value_name = "ALG")]

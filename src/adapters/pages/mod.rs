@@ -100,6 +100,53 @@ struct Operator<'a> {
 
 /// The bars of the tokens-per-minute chart: 60 bars 10 units apart, up to 110 high, on a
 /// baseline at 120.
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+struct SecondFactor<'a> {
+    client: &'a str,
+    action: &'a str,
+    request: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "totp_setup.html")]
+struct TotpSetup<'a> {
+    action: &'a str,
+    request: &'a str,
+    csrf: &'a str,
+    secret: &'a str,
+    /// The key in groups of four, easier to type.
+    grouped: String,
+    uri: &'a str,
+    /// The QR code's SVG, drawn by `jose::otp::qr_svg` (no text of the person's in it but
+    /// the user name, which the URI percent-encodes): inserted unescaped.
+    qr: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct RecoveryCodes<'a> {
+    codes: &'a [String],
+    next: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "notice.html")]
+struct Notice<'a> {
+    title: &'a str,
+    message: &'a str,
+    next: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct Account<'a> {
+    v: &'a crate::protocol::account::page::AccountView,
+}
+
 fn bars(per_minute: &[u64]) -> (Vec<(u32, u32, u32, u64)>, u64) {
     let max = per_minute.iter().copied().max().unwrap_or(0).max(1);
     let bars = per_minute
@@ -202,6 +249,57 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
             fields: &back.params,
         }
         .render(),
+        Page::SecondFactor {
+            client,
+            action,
+            request,
+            csrf,
+            error,
+        } => SecondFactor {
+            client,
+            action,
+            request,
+            csrf,
+            error: *error,
+        }
+        .render(),
+        Page::TotpSetup {
+            action,
+            request,
+            csrf,
+            secret,
+            uri,
+            qr,
+            error,
+        } => TotpSetup {
+            action,
+            request,
+            csrf,
+            secret,
+            grouped: secret
+                .as_bytes()
+                .chunks(4)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect::<Vec<_>>()
+                .join(" "),
+            uri,
+            // The XML declaration is for a file, not for an image inside HTML.
+            qr: qr.find("<svg").map_or("", |i| &qr[i..]),
+            error: *error,
+        }
+        .render(),
+        Page::RecoveryCodes { codes, next } => RecoveryCodes { codes, next }.render(),
+        Page::Notice {
+            title,
+            message,
+            next,
+        } => Notice {
+            title,
+            message,
+            next,
+        }
+        .render(),
+        Page::Account(v) => Account { v }.render(),
         Page::DeviceDone { approved } => DeviceDone {
             approved: *approved,
         }

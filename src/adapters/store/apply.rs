@@ -54,6 +54,16 @@ impl Tx<'_> {
         }
     }
 
+    pub(super) fn user(&self, name: &str) -> TxResult<Option<UserRecord>> {
+        match self.users.get(name.as_bytes())? {
+            Some(bytes) => match dec("user", &bytes) {
+                Ok(u) => Ok(Some(u)),
+                Err(e) => abort(Abort::Store(e)),
+            },
+            None => Ok(None),
+        }
+    }
+
     /// Writes `family` as the most recently used, moving its index entries.
     pub(super) fn put_family(
         &self,
@@ -145,17 +155,20 @@ impl Tx<'_> {
                 self.users.insert(u.name.as_bytes(), enc(u))?;
             }
             Change::ReplaceUser { user, expected } => {
-                let current: Option<UserRecord> = match self.users.get(user.name.as_bytes())? {
-                    Some(b) => Some(
-                        dec("user", &b)
-                            .map_err(|e| ConflictableTransactionError::Abort(Abort::Store(e)))?,
-                    ),
-                    None => None,
-                };
+                let current = self.user(&user.name)?;
                 if current.map(|u| u.generation).as_ref() != Some(expected) {
                     return abort(Abort::Conflict(Conflict::UserChanged(user.name.clone())));
                 }
                 self.users.insert(user.name.as_bytes(), enc(user))?;
+            }
+            Change::SpendCode { user, spend } => {
+                let Some(current) = self.user(user)? else {
+                    return abort(Abort::Conflict(Conflict::UserChanged(user.clone())));
+                };
+                let Some(next) = spend.applied(&current) else {
+                    return abort(Abort::Conflict(Conflict::CodeSpent(user.clone())));
+                };
+                self.users.insert(user.as_bytes(), enc(&next))?;
             }
             Change::RemoveUser(name) => {
                 self.users.remove(name.as_bytes())?;

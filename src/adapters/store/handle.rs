@@ -277,6 +277,12 @@ impl Directory for Store {
             client,
         )
     }
+    fn consents_of(
+        &self,
+        user: &str,
+    ) -> Result<Vec<crate::vocab::record::ConsentRecord>, LookupError> {
+        Directory::consents_of(&*self.trees().map_err(|e| e.lookup("consents"))?, user)
+    }
     fn clients(&self) -> Result<Vec<ClientRecord>, LookupError> {
         Directory::clients(&*self.trees().map_err(|e| e.lookup("clients"))?)
     }

@@ -221,6 +221,9 @@ fn a_user_is_replaced_only_if_still_the_generation_read() {
         admin: false,
         email_unverified: false,
         groups: Vec::new(),
+        require_second_factor: false,
+        factors: Default::default(),
+        session_epoch: 0,
     };
     s.apply(&[Change::InsertUser(user("g1"))]).unwrap().unwrap();
     assert_eq!(

@@ -170,6 +170,20 @@ impl Trees {
         Self::list(&self.consents, "consent")
     }
 
+    /// The consents of one user, by client.
+    pub fn consents_of(
+        &self,
+        user: &str,
+    ) -> Result<Vec<crate::vocab::record::ConsentRecord>, StoreError> {
+        let mut prefix = user.as_bytes().to_vec();
+        prefix.push(0);
+        self.consents
+            .scan_prefix(prefix)
+            .values()
+            .map(|v| dec("consent", &v?))
+            .collect()
+    }
+
     /// Deletes keys no longer published at `now`.
     pub(super) fn purge_keys(&self, now: u64) -> Result<usize, StoreError> {
         let mut n = 0;
@@ -249,6 +263,12 @@ impl Directory for Trees {
         client: &str,
     ) -> Result<Option<crate::vocab::record::ConsentRecord>, LookupError> {
         Trees::consent(self, user, client).map_err(|e| e.lookup("consent"))
+    }
+    fn consents_of(
+        &self,
+        user: &str,
+    ) -> Result<Vec<crate::vocab::record::ConsentRecord>, LookupError> {
+        Trees::consents_of(self, user).map_err(|e| e.lookup("consents"))
     }
     fn clients(&self) -> Result<Vec<ClientRecord>, LookupError> {
         Trees::clients(self).map_err(|e| e.lookup("clients"))

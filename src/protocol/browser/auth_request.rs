@@ -164,6 +164,17 @@ pub struct AuthRequest {
     pub prompt: Prompt,
     /// OpenID Connect `max_age`, seconds.
     pub max_age: Option<u64>,
+    /// OpenID Connect `acr_values`: the app asked what the sign-in proves ("mfa": a second
+    /// factor), so the ID token says (`acr`).
+    pub acr_values: Option<String>,
+}
+
+impl AuthRequest {
+    /// Whether this sign-in needs a second factor for the app's sake.
+    pub fn wants_second_factor(&self) -> bool {
+        self.client.require_second_factor
+            || crate::protocol::account::policy::acr_asks_second_factor(self.acr_values.as_deref())
+    }
 }
 
 /// A refused authorization request.
@@ -505,6 +516,10 @@ pub fn check(
         nonce,
         prompt,
         max_age,
+        acr_values: params
+            .get("acr_values")
+            .filter(|v| v.len() <= 256)
+            .map(str::to_string),
     }))
 }
 

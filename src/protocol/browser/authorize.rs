@@ -3,6 +3,7 @@
 //! the pages adapter's (`crate::adapters::pages`), which renders the [`Page`] a reply
 //! carries.
 
+use crate::protocol::account::policy::{self, Need};
 use crate::protocol::browser::auth_request::{self, AuthRequest, Refused};
 use crate::protocol::browser::codes::CodeGrant;
 use crate::protocol::browser::cookies::{
@@ -10,7 +11,7 @@ use crate::protocol::browser::cookies::{
 };
 use crate::protocol::browser::reply::{answer, error_page, page, scope_lines, with_cookie};
 use crate::protocol::browser::sessions::Session;
-use crate::protocol::browser::sign_in::{login_page, sign_in, Via};
+use crate::protocol::browser::sign_in::{is_sign_in, login_page, sign_in, step_up_page, Via};
 use crate::protocol::page::Page;
 use crate::protocol::paths::AUTHORIZE_PATH;
 use crate::protocol::{Change, Context, Event, Request, Step};
@@ -90,6 +91,7 @@ pub(crate) fn next(
                 action: AUTHORIZE_PATH,
                 query,
                 browser,
+                app_requires: ar.wants_second_factor(),
             };
             return Step::reply(page(200, login_page(&via, ctx, "", None)));
         }
@@ -101,6 +103,18 @@ pub(crate) fn next(
     };
     if !ar.client.admits(&user) {
         return not_admitted(ar, &user.name, ctx);
+    }
+    // Signed in, but this app asks for more than the sign-in proved.
+    let need = policy::need(&user, ar.wants_second_factor(), session.methods);
+    if need != Need::Nothing {
+        let via = Via {
+            label: &ar.client.id,
+            action: AUTHORIZE_PATH,
+            query,
+            browser,
+            app_requires: true,
+        };
+        return step_up_page(need, &via, &user.name, ctx, rng);
     }
     let scope = ar.scope.intersect(&user.scope.with_identity());
     let remembered = match ctx.dir.consent(&user.name, &ar.client.id) {
@@ -171,6 +185,8 @@ pub(crate) fn code(
         user_generation: session.generation.clone(),
         nonce: ar.nonce.clone(),
         auth_time: session.auth_time,
+        methods: session.methods,
+        acr_asked: ar.acr_values.is_some(),
         expires_at: ctx
             .now
             .saturating_add(crate::protocol::browser::codes::CODE_TTL),
@@ -214,15 +230,26 @@ pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> St
         action: AUTHORIZE_PATH,
         query,
         browser,
+        app_requires: ar.wants_second_factor(),
     };
-    match form.get("action") {
-        Some("login") => match sign_in(req, &form, &via, &cookies, ctx, rng) {
+    if is_sign_in(&form) {
+        return match sign_in(req, &form, &via, &cookies, ctx, rng) {
             Err(step) => step,
-            Ok((session, set)) => {
-                let step = next(&ar, query, Some(session), true, browser, ctx, rng);
-                with_cookie(step, Some(set))
+            Ok(signed) => {
+                let step = next(
+                    &ar,
+                    query,
+                    Some(signed.session.clone()),
+                    true,
+                    browser,
+                    ctx,
+                    rng,
+                );
+                signed.then(step)
             }
-        },
+        };
+    }
+    match form.get("action") {
         Some("consent") => consent(req, &form, &ar, query, browser, &cookies, ctx, rng),
         _ => error_page(400, "The form could not be read."),
     }

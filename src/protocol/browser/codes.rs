@@ -40,6 +40,10 @@ pub struct CodeGrant {
     pub nonce: Option<String>,
     /// When they signed in (OpenID Connect `auth_time`).
     pub auth_time: u64,
+    /// What the sign-in proved (`amr`).
+    pub methods: crate::protocol::account::policy::Methods,
+    /// The app sent `acr_values`: the ID token carries `acr`.
+    pub acr_asked: bool,
     /// When it stops being redeemable.
     pub expires_at: u64,
 }
@@ -195,6 +199,8 @@ mod tests {
             user_generation: "g".into(),
             nonce: None,
             auth_time: 0,
+            methods: Default::default(),
+            acr_asked: false,
             expires_at,
         }
     }

@@ -92,12 +92,38 @@ pub(crate) fn browser_id(
     }
 }
 
-/// The signed-in session, if it is live and its user unchanged.
+/// The signed-in session, if it is live, its user unchanged, and it proved all its user
+/// needs (a password alone does not sign in a person with a second factor).
 pub(crate) fn session(
     req: &Request,
     ctx: &Context,
     cookies: &Cookies,
 ) -> Result<Option<([u8; 32], Session)>, crate::protocol::LookupError> {
+    use crate::protocol::account::policy::{need, Need};
+    let Some((digest, s, user)) = live_session(req, ctx, cookies)? else {
+        return Ok(None);
+    };
+    Ok((need(&user, false, s.methods) == Need::Nothing).then_some((digest, s)))
+}
+
+/// The browser's session, complete or waiting for its second step: live and its user
+/// unchanged.
+pub(crate) fn any_session(
+    req: &Request,
+    ctx: &Context,
+    cookies: &Cookies,
+) -> Result<Option<([u8; 32], Session)>, crate::protocol::LookupError> {
+    Ok(live_session(req, ctx, cookies)?.map(|(d, s, _)| (d, s)))
+}
+
+fn live_session(
+    req: &Request,
+    ctx: &Context,
+    cookies: &Cookies,
+) -> Result<
+    Option<([u8; 32], Session, crate::vocab::record::UserRecord)>,
+    crate::protocol::LookupError,
+> {
     let Some(id) = cookie(req, cookies.session()) else {
         return Ok(None);
     };
@@ -106,7 +132,9 @@ pub(crate) fn session(
         return Ok(None);
     };
     match ctx.dir.user(&s.username)? {
-        Some(u) if u.generation == s.generation => Ok(Some((digest, s))),
+        Some(u) if u.generation == s.generation && u.session_epoch == s.epoch => {
+            Ok(Some((digest, s, u)))
+        }
         _ => {
             ctx.sessions.remove(&digest);
             Ok(None)

@@ -18,10 +18,14 @@ pub struct Session {
     pub username: String,
     /// The user's generation at sign-in.
     pub generation: String,
+    /// The user's session epoch at sign-in: raising it ends the session.
+    pub epoch: u64,
     /// When they signed in.
     pub auth_time: u64,
     /// When it was last used.
     pub last_seen: u64,
+    /// What the sign-in proved.
+    pub methods: crate::protocol::account::policy::Methods,
 }
 
 impl Session {
@@ -90,8 +94,10 @@ mod tests {
         Session {
             username: "alice".into(),
             generation: "g".into(),
+            epoch: 0,
             auth_time: t,
             last_seen: t,
+            methods: Default::default(),
         }
     }
 

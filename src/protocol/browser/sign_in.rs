@@ -1,14 +1,23 @@
-//! The sign-in form, wherever it appears (an app's authorization, the device page, the
-//! operator's page): the password checked through the guard, then a new session.
+//! The sign-in forms, wherever they appear (an app's authorization, the device page, the
+//! operator's and the account page): the password checked through the guard, then, for a
+//! person who has one or must have one, a second factor (a one-time or recovery code, or
+//! setting one-time codes up), then a new session.
+//!
+//! A password starts a session that proves only the password: [`cookies::session`] does
+//! not count it as signed in while its user needs more, and only the second step's forms
+//! ([`pending_session`]) take it further.
 
-use crate::protocol::browser::cookies::{cookie, csrf, Cookies};
-use crate::protocol::browser::reply::page;
+use crate::protocol::account::factors::{self, Spend};
+use crate::protocol::account::policy::{self, Methods, Need};
+use crate::protocol::browser::cookies::{self, cookie, csrf, Cookies};
+use crate::protocol::browser::reply::{error_page, page, with_cookie};
 use crate::protocol::browser::sessions::Session;
 use crate::protocol::guard::{Kind, Verdict};
 use crate::protocol::page::Page;
 use crate::protocol::paths::AUTHORIZE_PATH;
-use crate::protocol::{Context, Event, Request, Step};
+use crate::protocol::{Change, Context, Event, Request, Step};
 use crate::vocab::entropy::{self, Entropy};
+use crate::vocab::record::UserRecord;
 use crate::vocab::request::Params;
 
 /// Where a sign-in form comes from and goes back to.
@@ -21,6 +30,48 @@ pub(crate) struct Via<'a> {
     pub(crate) query: &'a str,
     /// The browser id the CSRF token is bound to.
     pub(crate) browser: &'a str,
+    /// The app requires a second factor (`--require-second-factor`, or `acr_values=mfa`).
+    pub(crate) app_requires: bool,
+}
+
+impl Via<'_> {
+    /// Where to go once signed in, by a link (after the recovery codes are shown).
+    fn back(&self) -> String {
+        if self.query.is_empty() {
+            self.action.to_string()
+        } else {
+            format!("{}?{}", self.action, self.query)
+        }
+    }
+    fn client_id(&self) -> Option<String> {
+        (self.action == AUTHORIZE_PATH).then(|| self.label.to_string())
+    }
+}
+
+/// A completed sign-in: the session, its `Set-Cookie`, and what to write (a code spent,
+/// a factor set up).
+pub(crate) struct SignedIn {
+    pub(crate) session: Session,
+    pub(crate) set_cookie: String,
+    pub(crate) changes: Vec<Change>,
+}
+
+impl SignedIn {
+    /// `step`, with the sign-in's cookie and changes.
+    pub(crate) fn then(self, mut step: Step) -> Step {
+        let mut changes = self.changes;
+        changes.append(&mut step.changes);
+        step.changes = changes;
+        with_cookie(step, Some(self.set_cookie))
+    }
+}
+
+/// Whether a form is one of the sign-in forms [`sign_in`] takes.
+pub(crate) fn is_sign_in(form: &Params) -> bool {
+    matches!(
+        form.get("action"),
+        Some("login" | "second_factor" | "enroll")
+    )
 }
 
 pub(crate) fn login_page(
@@ -39,8 +90,60 @@ pub(crate) fn login_page(
     }
 }
 
-/// Checks a sign-in form's user name and password (through the same guard as the password
-/// grant) and starts a session: the session and its `Set-Cookie`, or the page to show.
+/// The page that asks a signed-in person for what `need` says is missing.
+pub(crate) fn step_up_page(
+    need: Need,
+    via: &Via,
+    user: &str,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Step {
+    match need {
+        Need::Enroll => enroll_page(via, user, &crate::jose::otp::new_secret(rng), ctx, None),
+        _ => second_factor_page(via, ctx, None),
+    }
+}
+
+fn second_factor_page(via: &Via, ctx: &Context, error: Option<(&'static str, u16)>) -> Step {
+    let (error, status) = match error {
+        Some((e, status)) => (Some(e), status),
+        None => (None, 200),
+    };
+    Step::reply(page(
+        status,
+        Page::SecondFactor {
+            client: via.label.to_string(),
+            action: via.action,
+            request: via.query.to_string(),
+            csrf: csrf(ctx.pepper, via.browser),
+            error,
+        },
+    ))
+}
+
+fn enroll_page(
+    via: &Via,
+    user: &str,
+    secret: &str,
+    ctx: &Context,
+    error: Option<&'static str>,
+) -> Step {
+    Step::reply(page(
+        if error.is_some() { 400 } else { 200 },
+        crate::protocol::account::page::totp_setup(
+            via.action,
+            via.query,
+            csrf(ctx.pepper, via.browser),
+            user,
+            secret,
+            ctx,
+            error,
+        ),
+    ))
+}
+
+/// Takes a sign-in form (`action` login, second_factor or enroll): the completed sign-in,
+/// or the page to show next (the second step, or the same form again with why).
 pub(crate) fn sign_in(
     req: &Request,
     form: &Params,
@@ -48,7 +151,23 @@ pub(crate) fn sign_in(
     cookies: &Cookies,
     ctx: &Context,
     rng: &mut dyn Entropy,
-) -> Result<(Session, String), Step> {
+) -> Result<SignedIn, Step> {
+    match form.get("action") {
+        Some("login") => password(req, form, via, cookies, ctx, rng),
+        Some("second_factor") => second_factor(req, form, via, cookies, ctx, rng),
+        Some("enroll") => enroll(req, form, via, cookies, ctx, rng),
+        _ => Err(error_page(400, "The form could not be read.")),
+    }
+}
+
+fn password(
+    req: &Request,
+    form: &Params,
+    via: &Via,
+    cookies: &Cookies,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Result<SignedIn, Step> {
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
     let shown = if crate::vocab::record::is_valid_name(username) {
@@ -71,8 +190,11 @@ pub(crate) fn sign_in(
     }
     let user = ctx.dir.user(username).map_err(Step::from)?;
     let ok = match &user {
-        Some(u) => crate::jose::secret::check_password(password, &u.password_hash).unwrap_or(false),
-        None => {
+        // A person enrolled by link who has not set a password yet has none to match.
+        Some(u) if !u.password_hash.is_empty() => {
+            crate::jose::secret::check_password(password, &u.password_hash).unwrap_or(false)
+        }
+        _ => {
             crate::jose::secret::burn_password_check(password, ctx.policy.password_cost);
             false
         }
@@ -80,27 +202,49 @@ pub(crate) fn sign_in(
     let known = user.is_some();
     let Some(user) = user.filter(|_| ok) else {
         ctx.guard.failed(req.peer, Kind::User, username, ctx.now);
-        let client_id = (via.action == AUTHORIZE_PATH).then(|| via.label.to_string());
         return Err(
             again("Wrong user name or password.", 401).with_event(Event::Page {
                 action: "login",
                 outcome: "wrong_password",
-                client_id,
+                client_id: via.client_id(),
                 // A name that is no user is not repeated: it may be a password typed into
                 // the wrong field.
                 user: known.then(|| shown.to_string()),
             }),
         );
     };
-    ctx.guard.succeeded(req.peer, Kind::User, username);
+    // The guard forgets this name's failures only once the whole sign-in succeeds: a
+    // right password does not buy more guesses at the code.
+    let need = policy::need(&user, via.app_requires, Methods::PASSWORD);
+    if need == Need::Nothing {
+        ctx.guard.succeeded(req.peer, Kind::User, username);
+    }
+    let signed = start(req, &user, Methods::PASSWORD, ctx.now, cookies, ctx, rng);
+    match need {
+        Need::Nothing => Ok(signed),
+        _ => Err(signed.then(step_up_page(need, via, &user.name, ctx, rng))),
+    }
+}
+
+/// A new session for `user` (a new id each time: no fixation), ending this browser's last.
+fn start(
+    req: &Request,
+    user: &UserRecord,
+    methods: Methods,
+    auth_time: u64,
+    cookies: &Cookies,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> SignedIn {
     let id = entropy::token(rng, 32);
     let session = Session {
         username: user.name.clone(),
         generation: user.generation.clone(),
-        auth_time: ctx.now,
+        epoch: user.session_epoch,
+        auth_time,
         last_seen: ctx.now,
+        methods,
     };
-    // A previous session on this browser ends: a new id each sign-in (no fixation).
     if let Some(old) = cookie(req, cookies.session()) {
         ctx.sessions.remove(&crate::jose::secret::token_digest(old));
     }
@@ -109,5 +253,182 @@ pub(crate) fn sign_in(
         session.clone(),
         ctx.now,
     );
-    Ok((session, cookies.set(cookies.session(), &id, None)))
+    SignedIn {
+        session,
+        set_cookie: cookies.set(cookies.session(), &id, None),
+        changes: Vec::new(),
+    }
+}
+
+/// This browser's session again under a new id, for `user` as it now is (a new password
+/// raised its epoch): what it proved and when stay.
+pub(crate) fn restart(
+    req: &Request,
+    user: &UserRecord,
+    s: &Session,
+    cookies: &Cookies,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> SignedIn {
+    start(req, user, s.methods, s.auth_time, cookies, ctx, rng)
+}
+
+/// The browser's session and its user, for the second step: one whose password was
+/// checked a moment ago, or a complete one an app asks more of.
+fn pending_session(
+    req: &Request,
+    via: &Via,
+    cookies: &Cookies,
+    ctx: &Context,
+) -> Result<(Session, UserRecord), Step> {
+    let expired = || {
+        Step::reply(page(
+            401,
+            login_page(
+                via,
+                ctx,
+                "",
+                Some("The sign-in took too long. Sign in again."),
+            ),
+        ))
+    };
+    let (_, s) = cookies::any_session(req, ctx, cookies)
+        .map_err(Step::from)?
+        .ok_or_else(expired)?;
+    let user = ctx
+        .dir
+        .user(&s.username)
+        .map_err(Step::from)?
+        .ok_or_else(expired)?;
+    let complete = policy::need(&user, false, s.methods) == Need::Nothing;
+    if !complete && ctx.now.saturating_sub(s.auth_time) > policy::SECOND_STEP {
+        return Err(expired());
+    }
+    Ok((s, user))
+}
+
+fn second_factor(
+    req: &Request,
+    form: &Params,
+    via: &Via,
+    cookies: &Cookies,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Result<SignedIn, Step> {
+    let (s, user) = pending_session(req, via, cookies, ctx)?;
+    if let Verdict::Wait(wait) = ctx.guard.check(req.peer, Kind::User, &user.name, ctx.now) {
+        return Err(second_factor_page(
+            via,
+            ctx,
+            Some((
+                "Too many failed attempts. Wait a little and try again.",
+                429,
+            )),
+        )
+        .with_event(Event::Throttled {
+            peer: req.peer,
+            wait,
+        }));
+    }
+    let typed = form.get("code").unwrap_or_default();
+    let Some(spend) = factors::check_code(&user, typed, ctx.now, ctx.pepper) else {
+        ctx.guard.failed(req.peer, Kind::User, &user.name, ctx.now);
+        return Err(second_factor_page(
+            via,
+            ctx,
+            Some(("That code is not right, or was used already.", 401)),
+        )
+        .with_event(Event::Page {
+            action: "login",
+            outcome: "wrong_code",
+            client_id: via.client_id(),
+            user: Some(user.name.clone()),
+        }));
+    };
+    ctx.guard.succeeded(req.peer, Kind::User, &user.name);
+    let recovery = matches!(spend, Spend::Recovery(_));
+    let methods = Methods {
+        otp: true,
+        ..s.methods
+    };
+    let mut signed = start(req, &user, methods, ctx.now, cookies, ctx, rng);
+    signed.changes.push(Change::SpendCode {
+        user: user.name.clone(),
+        spend,
+    });
+    if recovery {
+        // Said in the audit trail: a recovery code used is a phone lost, or a code leaked.
+        let step = Step::reply(page(
+            200,
+            Page::Notice {
+                title: "Signed in with a recovery code",
+                message: format!(
+                    "{} recovery codes are left. Set up one-time codes again on a new phone, \
+                     or make new recovery codes, on your account page.",
+                    user.factors.recovery.len().saturating_sub(1)
+                ),
+                next: via.back(),
+            },
+        ))
+        .with_event(Event::Page {
+            action: "login",
+            outcome: "recovery_code_used",
+            client_id: via.client_id(),
+            user: Some(user.name.clone()),
+        });
+        return Err(signed.then(step));
+    }
+    Ok(signed)
+}
+
+fn enroll(
+    req: &Request,
+    form: &Params,
+    via: &Via,
+    cookies: &Cookies,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Result<SignedIn, Step> {
+    let (s, user) = pending_session(req, via, cookies, ctx)?;
+    let secret = form.get("secret").unwrap_or_default();
+    let typed = form.get("code").unwrap_or_default();
+    let (next, codes) = match factors::enroll_totp(&user, secret, typed, ctx.now, ctx.pepper, rng) {
+        Ok(done) => done,
+        Err(why) => {
+            let secret = match crate::jose::otp::parse_secret(secret) {
+                Some(_) => secret.to_string(),
+                None => crate::jose::otp::new_secret(rng),
+            };
+            return Err(enroll_page(
+                via,
+                &user.name,
+                &secret,
+                ctx,
+                Some(why.message()),
+            ));
+        }
+    };
+    let methods = Methods {
+        otp: true,
+        ..s.methods
+    };
+    let mut signed = start(req, &next, methods, ctx.now, cookies, ctx, rng);
+    signed.changes.push(Change::ReplaceUser {
+        user: next,
+        expected: user.generation.clone(),
+    });
+    let step = Step::reply(page(
+        200,
+        Page::RecoveryCodes {
+            codes,
+            next: via.back(),
+        },
+    ))
+    .with_event(Event::Page {
+        action: "account",
+        outcome: "totp_added",
+        client_id: None,
+        user: Some(user.name.clone()),
+    });
+    Err(signed.then(step))
 }

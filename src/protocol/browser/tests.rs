@@ -30,8 +30,10 @@ fn get(w: &World, query: &str, auth_time: u64) -> Step {
     let s = Session {
         username: "alice".into(),
         generation: "g".into(),
+        epoch: 0,
         auth_time,
         last_seen: w.now,
+        methods: crate::protocol::account::policy::Methods::PASSWORD,
     };
     w.sessions.insert(digest, s, w.now);
     let req = Request {
@@ -154,8 +156,10 @@ fn consent_needs_the_token_of_a_consent_page_the_rules_showed() {
     let session = |auth_time| Session {
         username: "alice".into(),
         generation: "g".into(),
+        epoch: 0,
         auth_time,
         last_seen: w.now,
+        methods: crate::protocol::account::policy::Methods::PASSWORD,
     };
     let other = consent_csrf(w.ctx().pepper, BROWSER, &session(w.now), &request);
     assert_eq!(consent(&other), 403);

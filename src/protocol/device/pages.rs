@@ -3,7 +3,7 @@
 use crate::protocol::browser::cookies::{browser_form, browser_id, csrf, session, Cookies};
 use crate::protocol::browser::reply::{error_page, page, scope_lines, with_cookie};
 use crate::protocol::browser::sessions::Session;
-use crate::protocol::browser::sign_in::{login_page, sign_in, Via};
+use crate::protocol::browser::sign_in::{is_sign_in, login_page, sign_in, Via};
 use crate::protocol::guard::{Kind, Verdict};
 use crate::protocol::page::Page;
 use crate::protocol::{Context, Event, Request, Step};
@@ -37,6 +37,7 @@ pub(crate) fn device_via<'a>(query: &'a str, browser: &'a str) -> Via<'a> {
         action: crate::protocol::paths::VERIFICATION_PATH,
         query,
         browser,
+        app_requires: false,
     }
 }
 
@@ -142,12 +143,13 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
     };
     let query = form.get("request").unwrap_or_default();
     let s = match form.get("action") {
-        Some("login") => {
+        _ if is_sign_in(&form) => {
             let via = device_via(query, browser);
             return match sign_in(req, &form, &via, &cookies, ctx, rng) {
                 Err(step) => step,
-                Ok((session, set)) => {
-                    with_cookie(device_next(req, query, &session, browser, ctx), Some(set))
+                Ok(signed) => {
+                    let step = device_next(req, query, &signed.session, browser, ctx);
+                    signed.then(step)
                 }
             };
         }

@@ -18,6 +18,7 @@ pub fn discovery(ctx: &Context) -> Reply {
         .map(|a| a.as_str())
         .collect();
     doc["id_token_signing_alg_values_supported"] = json!(algs);
+    doc["acr_values_supported"] = json!(crate::protocol::account::policy::ACR_VALUES);
     doc["prompt_values_supported"] = json!(["none", "login", "consent"]);
     doc["claims_supported"] = json!([
         "sub",
@@ -26,6 +27,8 @@ pub fn discovery(ctx: &Context) -> Reply {
         "exp",
         "iat",
         "auth_time",
+        "amr",
+        "acr",
         "nonce",
         "at_hash",
         "azp",

@@ -17,6 +17,10 @@ pub struct IdTokenPlan {
     pub nonce: Option<String>,
     /// When the person signed in.
     pub auth_time: u64,
+    /// How (`amr`, RFC 8176).
+    pub amr: Vec<&'static str>,
+    /// The `acr` met, where the app asked with `acr_values`.
+    pub acr: Option<&'static str>,
     /// What it is signed with ([`id_token_alg`]).
     pub alg: SigningAlg,
     /// What it tells about the person, by scope ([`user_claims`]), read at redemption.
@@ -49,6 +53,12 @@ pub struct IdClaims {
     pub iat: u64,
     /// When they signed in.
     pub auth_time: u64,
+    /// How they signed in (RFC 8176 values: pwd, otp, mfa).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<&'static str>,
+    /// The authentication context met, where the app asked (`acr_values`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<&'static str>,
     /// Echoed from the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,

@@ -3,7 +3,7 @@
 use crate::protocol::browser::cookies::{browser_form, browser_id, session, Cookies};
 use crate::protocol::browser::reply::{error_page, page, with_cookie};
 use crate::protocol::browser::sessions::Session;
-use crate::protocol::browser::sign_in::{login_page, sign_in, Via};
+use crate::protocol::browser::sign_in::{is_sign_in, login_page, sign_in, Via};
 use crate::protocol::page::Page;
 use crate::protocol::{Context, Request, Step};
 use crate::vocab::entropy::Entropy;
@@ -14,6 +14,7 @@ pub(crate) fn operator_via<'a>(browser: &'a str) -> Via<'a> {
         action: crate::protocol::paths::OPERATOR_PATH,
         query: "",
         browser,
+        app_requires: false,
     }
 }
 
@@ -54,14 +55,14 @@ pub fn operator_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Ste
         Ok(f) => f,
         Err(step) => return step,
     };
-    if form.get("action") != Some("login") {
+    if !is_sign_in(&form) {
         return error_page(400, "The form could not be read.");
     }
     match sign_in(req, &form, &operator_via(browser), &cookies, ctx, rng) {
         Err(step) => step,
-        Ok((session, set)) => {
-            let step = operator_page(&session, ctx);
-            with_cookie(step, Some(set))
+        Ok(signed) => {
+            let step = operator_page(&signed.session, ctx);
+            signed.then(step)
         }
     }
 }

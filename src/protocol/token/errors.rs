@@ -18,5 +18,11 @@ pub const BAD_CODE: OAuthError =
 pub const NOT_ADMITTED: OAuthError =
     OAuthError::invalid_grant("this person is not in a group this client allows");
 
+/// The error the password grant gives a person whose sign-in needs a second factor: a
+/// password alone must not get around it.
+pub const NEEDS_SECOND_FACTOR: OAuthError = OAuthError::invalid_grant(
+    "this account signs in with a second factor: use the authorization code or device flow",
+);
+
 /// The error a wrong password or unknown user is answered with (the same for both).
 pub const BAD_PASSWORD: OAuthError = OAuthError::invalid_grant("wrong username or password");

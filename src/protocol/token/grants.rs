@@ -7,7 +7,7 @@ use crate::jose::refresh::{self, FamilyId};
 use crate::jose::secret;
 use crate::protocol::client_auth::authenticate::AuthenticatedClient;
 use crate::protocol::presented::find_family;
-use crate::protocol::token::errors::{BAD_CODE, BAD_REFRESH, NOT_ADMITTED};
+use crate::protocol::token::errors::{BAD_CODE, BAD_REFRESH, NEEDS_SECOND_FACTOR, NOT_ADMITTED};
 use crate::protocol::token::issue::{Issue, RefreshPlan};
 use crate::protocol::{Context, Directory, LookupError, Policy};
 use crate::vocab::entropy::{self, Entropy};
@@ -153,6 +153,8 @@ pub(crate) fn redeem_code(
         issue.id_token = Some(crate::protocol::oidc::id_token::IdTokenPlan {
             nonce: grant.nonce,
             auth_time: grant.auth_time,
+            amr: grant.methods.amr(),
+            acr: grant.acr_asked.then(|| grant.methods.acr()),
             alg: crate::protocol::oidc::id_token::id_token_alg(c),
             claims: crate::protocol::oidc::id_token::user_claims(&user, &issue.scope),
         });
@@ -396,7 +398,9 @@ pub fn decide(
         GrantType::Password => {
             let username = params.require("username", "username is required")?;
             let password = params.require("password", "password is required")?;
-            let Some(user) = dir.user(username)? else {
+            let user = dir.user(username)?;
+            // A person enrolled by link who has set no password yet has none to match.
+            let Some(user) = user.filter(|u| !u.password_hash.is_empty()) else {
                 secret::burn_password_check(password, policy.password_cost);
                 return Err(Refusal::Password { known_user: false });
             };
@@ -410,6 +414,12 @@ pub fn decide(
                 }
             }
             admitted(c, &user)?;
+            if !crate::protocol::account::policy::password_alone_suffices(
+                &user,
+                c.require_second_factor,
+            ) {
+                return Err(NEEDS_SECOND_FACTOR.into());
+            }
             let allowed = c.scope.intersect(&user.scope);
             let scope = narrow(requested.as_ref(), &allowed)?;
             Issue {

@@ -187,6 +187,8 @@ pub fn issue(issue: &Issue, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             exp: now.saturating_add(issue.access_ttl),
             iat: now,
             auth_time: plan.auth_time,
+            amr: plan.amr.clone(),
+            acr: plan.acr,
             nonce: plan.nonce.clone(),
             at_hash: crate::protocol::oidc::id_token::at_hash(&access, key.alg),
             azp: issue.client_id.clone(),

@@ -1,0 +1,7 @@
+//! A person's own account: what a sign-in must prove ([`policy`]), their second factors
+//! ([`factors`]) and the `/account` page ([`page`]).
+
+pub mod apps;
+pub mod factors;
+pub mod page;
+pub mod policy;

@@ -1,0 +1,334 @@
+//! `/account`: a signed-in person's own page. They change their password, set up or
+//! remove one-time codes, make new recovery codes, take back an app, and sign out of every
+//! browser. Each change needs a recent sign-in ([`policy::RECENT`]), is CSRF-protected and
+//! writes one audit line.
+
+use crate::protocol::account::{apps, factors, policy};
+use crate::protocol::browser::cookies::{browser_form, browser_id, csrf, session, Cookies};
+use crate::protocol::browser::reply::{error_page, page, with_cookie};
+use crate::protocol::browser::sessions::Session;
+use crate::protocol::browser::sign_in::{is_sign_in, login_page, restart, sign_in, Via};
+use crate::protocol::operator::view::utc;
+use crate::protocol::page::Page;
+use crate::protocol::paths::ACCOUNT_PATH;
+use crate::protocol::{Change, Context, Event, Request, Step};
+use crate::vocab::entropy::Entropy;
+use crate::vocab::record::UserRecord;
+use crate::vocab::request::Params;
+
+/// What the account page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountView {
+    /// Who is signed in.
+    pub user: String,
+    /// The forms' CSRF token.
+    pub csrf: String,
+    /// When one-time codes were set up (UTC), if they are.
+    pub totp_since: Option<String>,
+    /// Recovery codes left.
+    pub recovery_left: usize,
+    /// The operator requires a second factor.
+    pub required: bool,
+    /// The apps acting for the person: client, scope, refresh tokens, last refresh (UTC).
+    pub apps: Vec<(String, String, usize, String)>,
+    /// What the last change did, or why it was refused.
+    pub notice: Option<String>,
+    /// Whether the sign-in is recent enough to change things without signing in again.
+    pub recent: bool,
+}
+
+pub(crate) fn account_via(browser: &str) -> Via<'_> {
+    Via {
+        label: "your account",
+        action: ACCOUNT_PATH,
+        query: "",
+        browser,
+        app_requires: false,
+    }
+}
+
+/// The page that sets up one-time codes: the key as a QR code and as text, and the form for
+/// a code made with it.
+pub(crate) fn totp_setup(
+    action: &'static str,
+    request: &str,
+    csrf: String,
+    user: &str,
+    secret: &str,
+    ctx: &Context,
+    error: Option<&'static str>,
+) -> Page {
+    let label = ctx
+        .policy
+        .issuer
+        .split("://")
+        .nth(1)
+        .unwrap_or("piauth")
+        .trim_end_matches('/');
+    let uri = crate::jose::otp::otpauth_uri(&format!("piauth {label}"), user, secret);
+    Page::TotpSetup {
+        action,
+        request: request.to_string(),
+        csrf,
+        secret: secret.to_string(),
+        qr: crate::jose::otp::qr_svg(&uri).unwrap_or_default(),
+        uri,
+        error,
+    }
+}
+
+fn view(
+    s: &Session,
+    user: &UserRecord,
+    browser: &str,
+    ctx: &Context,
+    notice: Option<String>,
+) -> Result<Page, crate::protocol::LookupError> {
+    let apps = apps::apps_of(ctx.dir, &user.name, ctx.now)?
+        .into_iter()
+        .map(|a| {
+            let last = a.last_refresh.map(utc).unwrap_or_else(|| "—".into());
+            (a.client_id, a.scope, a.families, last)
+        })
+        .collect();
+    Ok(Page::Account(Box::new(AccountView {
+        user: user.name.clone(),
+        csrf: csrf(ctx.pepper, browser),
+        totp_since: user.factors.totp.as_ref().map(|t| utc(t.added_at)),
+        recovery_left: user.factors.recovery.len(),
+        required: user.require_second_factor,
+        apps,
+        notice,
+        recent: ctx.now.saturating_sub(s.auth_time) <= policy::RECENT,
+    })))
+}
+
+fn account_page(s: &Session, browser: &str, ctx: &Context, notice: Option<String>) -> Step {
+    match ctx.dir.user(&s.username) {
+        Ok(Some(u)) => match view(s, &u, browser, ctx, notice) {
+            Ok(p) => Step::reply(page(200, p)),
+            Err(e) => Step::from(e),
+        },
+        Ok(None) => error_page(403, "This account no longer exists."),
+        Err(e) => Step::from(e),
+    }
+}
+
+/// `GET /account`: the page, after signing in.
+pub fn account_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    let cookies = Cookies::new(ctx);
+    let (browser, set) = browser_id(req, &cookies, rng);
+    let step = match session(req, ctx, &cookies) {
+        Err(e) => Step::from(e),
+        Ok(None) => Step::reply(page(200, login_page(&account_via(&browser), ctx, "", None))),
+        Ok(Some((_, s))) => account_page(&s, &browser, ctx, None),
+    };
+    with_cookie(step, set)
+}
+
+/// `POST /account`: its sign-in forms, and each change.
+pub fn account_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
+    let cookies = Cookies::new(ctx);
+    let (form, browser) = match browser_form(req, &cookies, ctx.pepper) {
+        Ok(f) => f,
+        Err(step) => return step,
+    };
+    let via = account_via(browser);
+    let current = match session(req, ctx, &cookies) {
+        Ok(s) => s.map(|(_, s)| s),
+        Err(e) => return Step::from(e),
+    };
+    let stale = |s: &Session| ctx.now.saturating_sub(s.auth_time) > policy::RECENT;
+    let reauth = || {
+        Step::reply(page(
+            401,
+            login_page(
+                &via,
+                ctx,
+                "",
+                Some("To change your account, sign in again: your last sign-in was a while ago."),
+            ),
+        ))
+    };
+    // Setting up codes from a complete session is a change like the others; during a
+    // sign-in it is that sign-in's second step.
+    if form.get("action") == Some("enroll") && current.as_ref().is_some_and(stale) {
+        return reauth();
+    }
+    if is_sign_in(&form) {
+        return match sign_in(req, &form, &via, &cookies, ctx, rng) {
+            Err(step) => step,
+            Ok(signed) => {
+                let step = account_page(&signed.session, browser, ctx, None);
+                signed.then(step)
+            }
+        };
+    }
+    let Some(s) = current else {
+        return Step::reply(page(401, login_page(&via, ctx, "", None)));
+    };
+    if stale(&s) {
+        return reauth();
+    }
+    let user = match ctx.dir.user(&s.username) {
+        Ok(Some(u)) => u,
+        Ok(None) => return error_page(403, "This account no longer exists."),
+        Err(e) => return Step::from(e),
+    };
+    change(req, &form, &s, &user, &via, &cookies, ctx, rng)
+}
+
+/// One change to the account, by the form's `action`.
+#[allow(clippy::too_many_arguments)]
+fn change(
+    req: &Request,
+    form: &Params,
+    s: &Session,
+    user: &UserRecord,
+    via: &Via,
+    cookies: &Cookies,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Step {
+    let event = |outcome: &'static str, client_id: Option<String>| Event::Page {
+        action: "account",
+        outcome,
+        client_id,
+        user: Some(user.name.clone()),
+    };
+    let replace = |next: UserRecord| Change::ReplaceUser {
+        user: next,
+        expected: user.generation.clone(),
+    };
+    let refused = |why: &str| account_page(s, via.browser, ctx, Some(why.to_string()));
+    match form.get("action") {
+        Some("password") => {
+            let old = form.get("old_password").unwrap_or_default();
+            let new = form.get("new_password").unwrap_or_default();
+            if let crate::protocol::guard::Verdict::Wait(wait) = ctx.guard.check(
+                req.peer,
+                crate::protocol::guard::Kind::User,
+                &user.name,
+                ctx.now,
+            ) {
+                return refused("Too many failed attempts. Wait a little and try again.")
+                    .with_event(Event::Throttled {
+                        peer: req.peer,
+                        wait,
+                    });
+            }
+            let right = !user.password_hash.is_empty()
+                && crate::jose::secret::check_password(old, &user.password_hash).unwrap_or(false);
+            if !right {
+                ctx.guard.failed(
+                    req.peer,
+                    crate::protocol::guard::Kind::User,
+                    &user.name,
+                    ctx.now,
+                );
+                return refused("The current password is not right; nothing was changed.")
+                    .with_event(event("wrong_password", None));
+            }
+            if let Err(why) = new_password_ok(new, form.get("confirm").unwrap_or_default()) {
+                return refused(why);
+            }
+            let Ok(hash) = crate::jose::secret::hash_password(new, ctx.policy.password_cost) else {
+                return crate::protocol::store_failed(&"hashing a password");
+            };
+            // Every other browser signs out with the old password; this one goes on.
+            let mut next = user.clone();
+            next.password_hash = hash;
+            next.session_epoch = next.session_epoch.saturating_add(1);
+            let signed = restart(req, &next, s, cookies, ctx, rng);
+            let step = account_page(
+                &signed.session,
+                via.browser,
+                ctx,
+                Some("Your password was changed. Other browsers are signed out.".into()),
+            )
+            .with_change(replace(next))
+            .with_event(event("password_changed", None));
+            signed.then(step)
+        }
+        Some("totp_start") => Step::reply(page(
+            200,
+            totp_setup(
+                ACCOUNT_PATH,
+                "",
+                csrf(ctx.pepper, via.browser),
+                &user.name,
+                &crate::jose::otp::new_secret(rng),
+                ctx,
+                None,
+            ),
+        )),
+        Some("totp_remove") => match factors::remove_totp(user) {
+            Err(why) => refused(why.message()),
+            Ok(next) => account_page(
+                s,
+                via.browser,
+                ctx,
+                Some("One-time codes and recovery codes were removed.".into()),
+            )
+            .with_change(replace(next))
+            .with_event(event("totp_removed", None)),
+        },
+        Some("recovery_new") if user.factors.totp.is_some() => {
+            let (next, codes) = factors::new_recovery_codes(user, ctx.pepper, rng);
+            Step::reply(page(
+                200,
+                Page::RecoveryCodes {
+                    codes,
+                    next: ACCOUNT_PATH.to_string(),
+                },
+            ))
+            .with_change(replace(next))
+            .with_event(event("recovery_codes_made", None))
+        }
+        Some("take_back") => {
+            let client = form.get("client").unwrap_or_default();
+            match apps::take_back(ctx.dir, &user.name, client) {
+                Err(e) => Step::from(e),
+                Ok((changes, ended)) => {
+                    let mut step = account_page(
+                        s,
+                        via.browser,
+                        ctx,
+                        Some(format!(
+                            "{client} no longer acts for you ({ended} sign-ins ended); it asks again next time."
+                        )),
+                    )
+                    .with_event(event("app_taken_back", Some(client.to_string())));
+                    step.changes = changes;
+                    step
+                }
+            }
+        }
+        Some("sign_out_everywhere") => {
+            let mut next = user.clone();
+            next.session_epoch = next.session_epoch.saturating_add(1);
+            let clear = cookies.set(cookies.session(), "", Some(0));
+            with_cookie(
+                Step::reply(page(200, Page::SignedOut))
+                    .with_change(replace(next))
+                    .with_event(event("signed_out_everywhere", None)),
+                Some(clear),
+            )
+        }
+        _ => error_page(400, "The form could not be read."),
+    }
+}
+
+/// Whether a new password may be set: typed twice alike, 8 to 1024 bytes.
+pub fn new_password_ok(new: &str, confirm: &str) -> Result<(), &'static str> {
+    if new != confirm {
+        return Err("The new passwords differ; nothing was changed.");
+    }
+    if new.chars().count() < 8 {
+        return Err("The new password must have at least 8 characters.");
+    }
+    if new.len() > 1024 {
+        return Err("The new password is longer than 1024 bytes.");
+    }
+    Ok(())
+}
