@@ -69,11 +69,13 @@ pub fn check(key: &[u8], typed: &str, now: u64, last_step: u64) -> Option<u64> {
 
 /// The `otpauth://` URI authenticator apps read from the QR code (Google Authenticator's
 /// key URI format, which the others follow).
+/// The label's colon separates issuer and account, so neither may hold one.
 pub fn otpauth_uri(issuer: &str, user: &str, secret: &str) -> String {
     use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let (issuer, user) = (issuer.replace(':', " "), user.replace(':', " "));
     let (i, u) = (
-        utf8_percent_encode(issuer, NON_ALPHANUMERIC),
-        utf8_percent_encode(user, NON_ALPHANUMERIC),
+        utf8_percent_encode(&issuer, NON_ALPHANUMERIC),
+        utf8_percent_encode(&user, NON_ALPHANUMERIC),
     );
     format!("otpauth://totp/{i}:{u}?secret={secret}&issuer={i}&algorithm=SHA1&digits=6&period=30")
 }
@@ -212,6 +214,11 @@ mod tests {
         );
         let uri = otpauth_uri("piauth", "ann lee", &s);
         assert!(uri.starts_with("otpauth://totp/piauth:ann%20lee?secret="));
+        let uri = otpauth_uri("piauth pi:8443", "a:b", &s);
+        assert!(
+            uri.starts_with("otpauth://totp/piauth%20pi%208443:a%20b?"),
+            "{uri}"
+        );
         assert!(qr_svg(&uri).unwrap().starts_with("<?xml"));
     }
 }

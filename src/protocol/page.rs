@@ -1,6 +1,38 @@
 //! Every page piauth shows, as plain values: the flows decide which and with what, the
 //! pages adapter (`crate::adapters::pages`) renders it.
 
+/// Where a page that interrupts a sign-in goes on to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continue {
+    /// The page.
+    pub action: &'static str,
+    /// For the authorization endpoint, the request and the form's CSRF token: it is posted
+    /// back (`action=continue`), since a link would repeat a `prompt=login` the sign-in
+    /// just met. Otherwise a link.
+    pub form: Option<(String, String)>,
+    /// A link's query.
+    pub query: String,
+}
+
+impl Continue {
+    /// A link to `action`.
+    pub fn link(action: &'static str) -> Continue {
+        Continue {
+            action,
+            form: None,
+            query: String::new(),
+        }
+    }
+    /// The link's target.
+    pub fn href(&self) -> String {
+        if self.query.is_empty() {
+            self.action.to_string()
+        } else {
+            format!("{}?{}", self.action, self.query)
+        }
+    }
+}
+
 /// A page, as plain values; `crate::adapters::pages` renders it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Page {
@@ -126,7 +158,7 @@ pub enum Page {
         /// The codes.
         codes: Vec<String>,
         /// Where to go on.
-        next: String,
+        next: Continue,
     },
     /// Something the person should know before going on.
     Notice {
@@ -135,10 +167,10 @@ pub enum Page {
         /// What to say.
         message: String,
         /// Where to go on.
-        next: String,
+        next: Continue,
     },
     /// A person's own account page.
-    Account(Box<crate::protocol::account::page::AccountView>),
+    Account(Box<crate::protocol::account::view::AccountView>),
     /// The stylesheet.
     Stylesheet,
 }

@@ -53,8 +53,9 @@ class RelyingParty:
                               "redirect_uri": rp.redirect_uri, "scope": "openid profile",
                               "code_challenge": challenge.decode().rstrip("="),
                               "code_challenge_method": "S256", "nonce": secrets.token_urlsafe(8)}
-                    if "prompt" in q:
-                        params["prompt"] = q["prompt"]
+                    for extra in ("prompt", "acr_values"):
+                        if extra in q:
+                            params[extra] = q[extra]
                     return self.answer(302, "", server.issuer + "/authorize?" + urllib.parse.urlencode(params))
                 if url.path == "/cb":
                     if "error" in q:
@@ -64,7 +65,7 @@ class RelyingParty:
                     token = requests.post(server.issuer + "/token", verify=server.cert, timeout=30, data={
                         "grant_type": "authorization_code", "code": q["code"], "client_id": rp.client_id,
                         "redirect_uri": rp.redirect_uri, "code_verifier": verifier}).json()
-                    rp.last_token = token["access_token"]
+                    rp.last_token, rp.last_tokens = token["access_token"], token
                     info = requests.get(server.issuer + "/userinfo", verify=server.cert, timeout=30,
                                         headers={"Authorization": "Bearer " + token["access_token"]}).json()
                     return self.answer(200, f"<h1 id=who>Signed in as {info['name']}</h1>")

@@ -130,7 +130,7 @@ struct TotpSetup<'a> {
 #[template(path = "recovery_codes.html")]
 struct RecoveryCodes<'a> {
     codes: &'a [String],
-    next: &'a str,
+    next: &'a crate::protocol::page::Continue,
 }
 
 #[derive(Template)]
@@ -138,13 +138,13 @@ struct RecoveryCodes<'a> {
 struct Notice<'a> {
     title: &'a str,
     message: &'a str,
-    next: &'a str,
+    next: &'a crate::protocol::page::Continue,
 }
 
 #[derive(Template)]
 #[template(path = "account.html")]
 struct Account<'a> {
-    v: &'a crate::protocol::account::page::AccountView,
+    v: &'a crate::protocol::account::view::AccountView,
 }
 
 fn bars(per_minute: &[u64]) -> (Vec<(u32, u32, u32, u64)>, u64) {

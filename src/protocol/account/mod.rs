@@ -5,3 +5,5 @@ pub mod apps;
 pub mod factors;
 pub mod page;
 pub mod policy;
+pub mod setup;
+pub mod view;

@@ -3,6 +3,8 @@
 //! browser. Each change needs a recent sign-in ([`policy::RECENT`]), is CSRF-protected and
 //! writes one audit line.
 
+use crate::protocol::account::setup::totp_setup;
+use crate::protocol::account::view::AccountView;
 use crate::protocol::account::{apps, factors, policy};
 use crate::protocol::browser::cookies::{browser_form, browser_id, csrf, session, Cookies};
 use crate::protocol::browser::reply::{error_page, page, with_cookie};
@@ -16,27 +18,6 @@ use crate::vocab::entropy::Entropy;
 use crate::vocab::record::UserRecord;
 use crate::vocab::request::Params;
 
-/// What the account page shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountView {
-    /// Who is signed in.
-    pub user: String,
-    /// The forms' CSRF token.
-    pub csrf: String,
-    /// When one-time codes were set up (UTC), if they are.
-    pub totp_since: Option<String>,
-    /// Recovery codes left.
-    pub recovery_left: usize,
-    /// The operator requires a second factor.
-    pub required: bool,
-    /// The apps acting for the person: client, scope, refresh tokens, last refresh (UTC).
-    pub apps: Vec<(String, String, usize, String)>,
-    /// What the last change did, or why it was refused.
-    pub notice: Option<String>,
-    /// Whether the sign-in is recent enough to change things without signing in again.
-    pub recent: bool,
-}
-
 pub(crate) fn account_via(browser: &str) -> Via<'_> {
     Via {
         label: "your account",
@@ -44,36 +25,6 @@ pub(crate) fn account_via(browser: &str) -> Via<'_> {
         query: "",
         browser,
         app_requires: false,
-    }
-}
-
-/// The page that sets up one-time codes: the key as a QR code and as text, and the form for
-/// a code made with it.
-pub(crate) fn totp_setup(
-    action: &'static str,
-    request: &str,
-    csrf: String,
-    user: &str,
-    secret: &str,
-    ctx: &Context,
-    error: Option<&'static str>,
-) -> Page {
-    let label = ctx
-        .policy
-        .issuer
-        .split("://")
-        .nth(1)
-        .unwrap_or("piauth")
-        .trim_end_matches('/');
-    let uri = crate::jose::otp::otpauth_uri(&format!("piauth {label}"), user, secret);
-    Page::TotpSetup {
-        action,
-        request: request.to_string(),
-        csrf,
-        secret: secret.to_string(),
-        qr: crate::jose::otp::qr_svg(&uri).unwrap_or_default(),
-        uri,
-        error,
     }
 }
 
@@ -279,7 +230,7 @@ fn change(
                 200,
                 Page::RecoveryCodes {
                     codes,
-                    next: ACCOUNT_PATH.to_string(),
+                    next: crate::protocol::page::Continue::link(ACCOUNT_PATH),
                 },
             ))
             .with_change(replace(next))

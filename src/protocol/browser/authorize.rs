@@ -250,6 +250,19 @@ pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> St
         };
     }
     match form.get("action") {
+        // From a page that interrupted the sign-in (recovery codes): the sign-in just made
+        // meets `prompt=login` and `max_age` still.
+        Some("continue") => match session(req, ctx, &cookies) {
+            Err(e) => Step::from(e),
+            Ok(s) => {
+                let s = s.map(|(_, s)| s);
+                let fresh = s.as_ref().is_some_and(|s| {
+                    ctx.now.saturating_sub(s.auth_time)
+                        <= crate::protocol::account::policy::SECOND_STEP
+                });
+                next(&ar, query, s, fresh, browser, ctx, rng)
+            }
+        },
         Some("consent") => consent(req, &form, &ar, query, browser, &cookies, ctx, rng),
         _ => error_page(400, "The form could not be read."),
     }

@@ -13,7 +13,7 @@ use crate::protocol::browser::cookies::{self, cookie, csrf, Cookies};
 use crate::protocol::browser::reply::{error_page, page, with_cookie};
 use crate::protocol::browser::sessions::Session;
 use crate::protocol::guard::{Kind, Verdict};
-use crate::protocol::page::Page;
+use crate::protocol::page::{Continue, Page};
 use crate::protocol::paths::AUTHORIZE_PATH;
 use crate::protocol::{Change, Context, Event, Request, Step};
 use crate::vocab::entropy::{self, Entropy};
@@ -35,12 +35,13 @@ pub(crate) struct Via<'a> {
 }
 
 impl Via<'_> {
-    /// Where to go once signed in, by a link (after the recovery codes are shown).
-    fn back(&self) -> String {
-        if self.query.is_empty() {
-            self.action.to_string()
-        } else {
-            format!("{}?{}", self.action, self.query)
+    /// Where to go on once signed in (after the recovery codes are shown).
+    fn back(&self, ctx: &Context) -> Continue {
+        Continue {
+            action: self.action,
+            form: (self.action == AUTHORIZE_PATH)
+                .then(|| (self.query.to_string(), csrf(ctx.pepper, self.browser))),
+            query: self.query.to_string(),
         }
     }
     fn client_id(&self) -> Option<String> {
@@ -130,7 +131,7 @@ fn enroll_page(
 ) -> Step {
     Step::reply(page(
         if error.is_some() { 400 } else { 200 },
-        crate::protocol::account::page::totp_setup(
+        crate::protocol::account::setup::totp_setup(
             via.action,
             via.query,
             csrf(ctx.pepper, via.browser),
@@ -367,7 +368,7 @@ fn second_factor(
                      or make new recovery codes, on your account page.",
                     user.factors.recovery.len().saturating_sub(1)
                 ),
-                next: via.back(),
+                next: via.back(ctx),
             },
         ))
         .with_event(Event::Page {
@@ -421,7 +422,7 @@ fn enroll(
         200,
         Page::RecoveryCodes {
             codes,
-            next: via.back(),
+            next: via.back(ctx),
         },
     ))
     .with_event(Event::Page {
