@@ -206,9 +206,25 @@ pub enum UserCommand {
         /// May open the operator's page.
         #[arg(long)]
         admin: bool,
-        /// Read the password from standard input (required: passwords never go in argv).
-        #[arg(long, required = true)]
+        /// Read the password from standard input (passwords never go in argv).
+        #[arg(long, required_unless_present = "enroll", conflicts_with = "enroll")]
         password_stdin: bool,
+        /// No password: print a link, good once for a day, with which the person sets their
+        /// own (then, where required, their second factor). The operator never knows it.
+        #[arg(long)]
+        enroll: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A new one-time link for a person to set their own password (the last one ends; the
+    /// password stays until they use it).
+    Enroll {
+        /// User name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Change a person's name, email, groups or operator flag; their sessions go on.
     /// A change of groups applies at their next token or refresh.

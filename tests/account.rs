@@ -382,3 +382,70 @@ fn the_account_page_changes_the_password_takes_back_an_app_and_signs_out_everywh
     );
     assert!(s.logs().contains("signed_out_everywhere"));
 }
+
+#[test]
+fn an_enrollment_link_sets_the_persons_own_password_once() {
+    let s = Server::start();
+    let out = s.admin_json(&[
+        "user", "add", "gina", "--scope", "read", "--enroll", "--json",
+    ]);
+    let url = out["enroll_url"].as_str().unwrap().to_string();
+    assert!(
+        url.starts_with(&format!("{}/enroll?user=gina&t=", s.issuer())),
+        "{url}"
+    );
+    let target = &url[s.issuer().len()..];
+    let secret = target.split("t=").nth(1).unwrap().to_string();
+    s.remember_secret(&secret);
+    // No password until the person sets one: an empty one does not sign in.
+    let mut b = Browser::new(&s, "127.0.0.1");
+    assert!(body(&account_sign_in(&mut b, "gina", "")).contains("Wrong user name"));
+    let page = b.get(target);
+    assert_eq!(page.status, 200, "{}", body(&page));
+    let set = |b: &mut Browser, page: &Resp, new: &str, confirm: &str| {
+        b.send_post(
+            "/enroll",
+            &format!(
+                "csrf={}&user=gina&t={}&new_password={}&confirm={}",
+                enc(&hidden(page, "csrf")),
+                hidden(page, "t"),
+                enc(new),
+                enc(confirm)
+            ),
+        )
+    };
+    assert_eq!(
+        set(&mut b, &page, "gina's secret", "gina's secrat").status,
+        400
+    );
+    let done = set(&mut b, &page, "gina's secret", "gina's secret");
+    s.remember_secret("gina's secret");
+    assert!(
+        body(&done).contains("Your password is set"),
+        "{}",
+        body(&done)
+    );
+    assert!(
+        body(&b.get("/account")).contains("Your account"),
+        "signed in"
+    );
+    // Good once.
+    assert_eq!(b.get(target).status, 410);
+    assert_eq!(
+        set(&mut b, &page, "other password", "other password").status,
+        410
+    );
+    let mut c = Browser::new(&s, "127.0.0.2");
+    assert!(body(&account_sign_in(&mut c, "gina", "gina's secret")).contains("Your account"));
+    // A new link ends the last; a made-up one is refused.
+    let again = s.admin_json(&["user", "enroll", "gina", "--json"]);
+    let second = again["enroll_url"].as_str().unwrap()[s.issuer().len()..].to_string();
+    s.remember_secret(second.split("t=").nth(1).unwrap());
+    assert_eq!(b.get(&second).status, 200);
+    assert_eq!(
+        b.get("/enroll?user=gina&t=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .status,
+        410
+    );
+    assert!(s.logs().contains("bad_link"));
+}

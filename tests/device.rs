@@ -204,3 +204,42 @@ fn guessing_user_codes_is_throttled_and_only_device_clients_may_start() {
         .collect();
     assert_eq!(statuses, [410, 410, 410, 410, 410, 429]);
 }
+
+#[test]
+fn a_device_app_that_requires_a_second_factor_is_approved_only_after_one() {
+    let s = Server::start();
+    s.add_user("alice", "correct horse", &["media"]);
+    s.admin_json(&[
+        "client",
+        "add",
+        "tv",
+        "--public",
+        "--grant",
+        GRANT,
+        "--scope",
+        "media",
+        "--require-second-factor",
+        "--json",
+    ]);
+    let d = start(&s, "tv");
+    let user_code = d["user_code"].as_str().unwrap().to_string();
+    let mut phone = Browser::new(&s, "127.0.0.50");
+    let login = phone.get(&format!("/device?user_code={user_code}"));
+    let form = format!(
+        "action=login&csrf={}&request={}&username=alice&password={}",
+        enc(&hidden(&login, "csrf")),
+        enc(&hidden(&login, "request")),
+        enc("correct horse")
+    );
+    // Alice has no second factor: she is led to set one up, not to the approval.
+    let next = phone.send_post("/device", &form);
+    assert!(html(&next).contains("name=\"secret\""), "{}", html(&next));
+    // An approval posted anyway is a denial.
+    let allow = format!(
+        "action=decide&decision=allow&csrf={}&user_code={user_code}",
+        enc(&hidden(&next, "csrf"))
+    );
+    let done = phone.send_post("/device", &allow);
+    assert!(!html(&done).contains("Device connected"), "{}", html(&done));
+    assert_ne!(poll(&s, d["device_code"].as_str().unwrap()).status, 200);
+}

@@ -83,17 +83,27 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                 scopes,
                 person,
                 admin,
+                enroll,
+                json,
                 ..
             } => (
                 AdminRequest::UserAdd {
                     name: name.clone(),
                     scopes: scopes.clone(),
-                    password: read_password_stdin()?,
+                    password: if *enroll {
+                        String::new()
+                    } else {
+                        read_password_stdin()?
+                    },
                     person: person.clone(),
                     admin: *admin,
+                    enroll: *enroll,
                 },
-                false,
+                *json,
             ),
+            UserCommand::Enroll { name, json } => {
+                (AdminRequest::UserEnroll { name: name.clone() }, *json)
+            }
             UserCommand::Edit {
                 name,
                 person,

@@ -124,6 +124,11 @@ pub fn recovery_digest(pepper: &[u8], code: &str) -> String {
     hash_client_secret(pepper, &format!("piauth recovery\0{code}"))
 }
 
+/// What an enrollment link's secret is stored as (256 random bits: a keyed hash suffices).
+pub fn link_digest(pepper: &[u8], secret: &str) -> String {
+    hash_client_secret(pepper, &format!("piauth enroll\0{secret}"))
+}
+
 fn base32(bytes: &[u8]) -> String {
     let mut out = String::new();
     let (mut acc, mut bits) = (0u32, 0u32);

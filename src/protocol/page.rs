@@ -169,6 +169,17 @@ pub enum Page {
         /// Where to go on.
         next: Continue,
     },
+    /// Set a password with an enrollment link.
+    Enroll {
+        /// Whose link it is.
+        user: String,
+        /// The link's secret, carried through the form.
+        token: String,
+        /// The form's CSRF token.
+        csrf: String,
+        /// Why the last try was not taken.
+        error: Option<&'static str>,
+    },
     /// A person's own account page.
     Account(Box<crate::protocol::account::view::AccountView>),
     /// The stylesheet.

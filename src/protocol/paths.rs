@@ -36,3 +36,5 @@ pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
 pub const VERIFICATION_PATH: &str = "/device";
 /// A person's own account page.
 pub const ACCOUNT_PATH: &str = "/account";
+/// Where a person uses the enrollment link the operator made for them.
+pub const ENROLL_PATH: &str = "/enroll";

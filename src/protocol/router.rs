@@ -1,5 +1,6 @@
 //! The endpoints: (method, path) to the function that answers.
 
+use crate::protocol::account::enroll as account_enroll;
 use crate::protocol::account::page as account;
 use crate::protocol::browser::{authorize, logout, reply};
 use crate::protocol::client_auth::authenticate as client_auth;
@@ -71,6 +72,8 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         (LOGOUT_PATH, "POST") => return logout::logout_post(req, ctx),
         (OPERATOR_PATH, "GET") => return operator_pages::operator_get(req, ctx, rng),
         (OPERATOR_PATH, "POST") => return operator_pages::operator_post(req, ctx, rng),
+        (ENROLL_PATH, "GET") => return account_enroll::enroll_get(req, ctx, rng),
+        (ENROLL_PATH, "POST") => return account_enroll::enroll_post(req, ctx, rng),
         (ACCOUNT_PATH, "GET") => return account::account_get(req, ctx, rng),
         (ACCOUNT_PATH, "POST") => return account::account_post(req, ctx, rng),
         (METRICS_PATH, "GET") => return metrics::metrics(ctx),

@@ -164,6 +164,7 @@ pub fn user(name: &str, scope: &str, generation: &str) -> UserRecord {
         require_second_factor: false,
         factors: Default::default(),
         session_epoch: 0,
+        enrollment: None,
     }
 }
 

@@ -264,6 +264,19 @@ pub struct UserRecord {
     /// of their factors) without touching their apps' grants, as a new generation would.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub session_epoch: u64,
+    /// A one-time link the operator made for the person to set their own password
+    /// (`user add --enroll`, `user enroll`), while unused and unexpired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment: Option<Enrollment>,
+}
+
+/// An enrollment link, as stored: its keyed hash and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrollment {
+    /// `jose::otp::link_digest` of the link's secret.
+    pub digest: String,
+    /// Unix time it stops working.
+    pub expires_at: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

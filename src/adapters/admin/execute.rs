@@ -266,13 +266,21 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             password,
             person,
             admin,
+            enroll,
         } => {
             check_name("user name", &name)?;
-            read_password(&password)?;
+            if !enroll {
+                read_password(&password)?;
+            }
             check_person(&person)?;
             let groups = groups_of(&person.groups)?;
-            let hash = secret::hash_password(&password, ctx.policy.password_cost)
-                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            // Enrolled by link: no password until the person sets one (none matches "").
+            let hash = if enroll {
+                String::new()
+            } else {
+                secret::hash_password(&password, ctx.policy.password_cost)
+                    .map_err(|e| AdminError::Internal(e.to_string()))?
+            };
             let user = UserRecord {
                 name: name.clone(),
                 password_hash: hash,
@@ -287,10 +295,47 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 require_second_factor: false,
                 factors: Default::default(),
                 session_epoch: 0,
+                enrollment: None,
+            };
+            let (user, link) = if enroll {
+                let (u, url) = crate::protocol::account::enroll::new_link(
+                    &user,
+                    &ctx.policy.issuer,
+                    now,
+                    ctx.pepper,
+                    &mut OsEntropy,
+                );
+                (u, Some(url))
+            } else {
+                (user, None)
             };
             apply(store, &[Change::InsertUser(user.clone())])?;
-            json!({ "username": name, "scope": user.scope.to_string(), "admin": user.admin,
-                    "groups": user.groups })
+            let mut v = json!({ "username": name, "scope": user.scope.to_string(), "admin": user.admin,
+                    "groups": user.groups });
+            if let Some(url) = link {
+                v["enroll_url"] = json!(url);
+                v["enroll_expires_at"] = json!(user.enrollment.as_ref().map(|e| e.expires_at));
+            }
+            v
+        }
+        AdminRequest::UserEnroll { name } => {
+            let u = store.user(&name)?.ok_or_else(|| no_user(&name))?;
+            let (next, url) = crate::protocol::account::enroll::new_link(
+                &u,
+                &ctx.policy.issuer,
+                now,
+                ctx.pepper,
+                &mut OsEntropy,
+            );
+            apply(
+                store,
+                &[Change::ReplaceUser {
+                    user: next.clone(),
+                    expected: u.generation,
+                }],
+            )?;
+            json!({ "username": name, "enroll_url": url,
+                    "enroll_expires_at": next.enrollment.as_ref().map(|e| e.expires_at) })
         }
         AdminRequest::UserEdit {
             name,

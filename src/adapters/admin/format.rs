@@ -35,6 +35,15 @@ pub fn render(req: &AdminRequest, v: &Value, json: bool) -> String {
                 text(&v["client_id"]),
                 text(&v["client_secret"])
             ),
+            AdminRequest::UserAdd { .. } | AdminRequest::UserEnroll { .. }
+                if v.get("enroll_url").is_some() =>
+            {
+                format!(
+                    "Send {} this link to set their password (good once, for 24 hours):\n{}\n",
+                    text(&v["username"]),
+                    text(&v["enroll_url"])
+                )
+            }
             AdminRequest::ClientList
             | AdminRequest::UserList
             | AdminRequest::GroupList

@@ -47,6 +47,14 @@ pub enum AdminRequest {
         /// May open the operator's page.
         #[serde(default)]
         admin: bool,
+        /// No password: print a one-time link with which the person sets their own.
+        #[serde(default)]
+        enroll: bool,
+    },
+    /// A new one-time link for a person to set their password (the old one ends).
+    UserEnroll {
+        /// Name.
+        name: String,
     },
     /// Change a person; their sessions go on.
     UserEdit {
@@ -225,6 +233,7 @@ mod tests {
                 ..Default::default()
             },
             admin: false,
+            enroll: false,
         };
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<AdminRequest>(&line).unwrap(), r);

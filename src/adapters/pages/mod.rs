@@ -142,6 +142,15 @@ struct Notice<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "enroll.html")]
+struct Enroll<'a> {
+    user: &'a str,
+    token: &'a str,
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
 #[template(path = "account.html")]
 struct Account<'a> {
     v: &'a crate::protocol::account::view::AccountView,
@@ -300,6 +309,18 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
         }
         .render(),
         Page::Account(v) => Account { v }.render(),
+        Page::Enroll {
+            user,
+            token,
+            csrf,
+            error,
+        } => Enroll {
+            user,
+            token,
+            csrf,
+            error: *error,
+        }
+        .render(),
         Page::DeviceDone { approved } => DeviceDone {
             approved: *approved,
         }

@@ -224,6 +224,7 @@ fn a_user_is_replaced_only_if_still_the_generation_read() {
         require_second_factor: false,
         factors: Default::default(),
         session_epoch: 0,
+        enrollment: None,
     };
     s.apply(&[Change::InsertUser(user("g1"))]).unwrap().unwrap();
     assert_eq!(

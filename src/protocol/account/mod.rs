@@ -2,6 +2,7 @@
 //! ([`factors`]) and the `/account` page ([`page`]).
 
 pub mod apps;
+pub mod enroll;
 pub mod factors;
 pub mod page;
 pub mod policy;

@@ -274,6 +274,17 @@ pub(crate) fn restart(
     start(req, user, s.methods, s.auth_time, cookies, ctx, rng)
 }
 
+/// A new session for a person who has just set their password by an enrollment link.
+pub(crate) fn signed_in_by_link(
+    req: &Request,
+    user: &UserRecord,
+    cookies: &Cookies,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> SignedIn {
+    start(req, user, Methods::PASSWORD, ctx.now, cookies, ctx, rng)
+}
+
 /// The browser's session and its user, for the second step: one whose password was
 /// checked a moment ago, or a complete one an app asks more of.
 fn pending_session(

@@ -1,9 +1,10 @@
 //! `/device`: the person types the code a device shows, signs in, and approves or denies.
 
+use crate::protocol::account::policy::{need, Need};
 use crate::protocol::browser::cookies::{browser_form, browser_id, csrf, session, Cookies};
 use crate::protocol::browser::reply::{error_page, page, scope_lines, with_cookie};
 use crate::protocol::browser::sessions::Session;
-use crate::protocol::browser::sign_in::{is_sign_in, login_page, sign_in, Via};
+use crate::protocol::browser::sign_in::{is_sign_in, login_page, sign_in, step_up_page, Via};
 use crate::protocol::guard::{Kind, Verdict};
 use crate::protocol::page::Page;
 use crate::protocol::{Context, Event, Request, Step};
@@ -26,7 +27,7 @@ pub fn device_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
             let via = device_via(query, &browser);
             Step::reply(page(200, login_page(&via, ctx, "", None)))
         }
-        Ok(Some((_, s))) => device_next(req, query, &s, &browser, ctx),
+        Ok(Some((_, s))) => device_next(req, query, &s, &browser, ctx, rng),
     };
     with_cookie(step, set)
 }
@@ -49,12 +50,13 @@ pub(crate) fn device_next(
     s: &Session,
     browser: &str,
     ctx: &Context,
+    rng: &mut dyn Entropy,
 ) -> Step {
     let typed = request::parse_body(BodyKind::Form, query.as_bytes())
         .ok()
         .and_then(|p| p.get("user_code").map(str::to_string));
     match typed {
-        Some(code) => device_lookup(req, &code, s, browser, ctx),
+        Some(code) => device_lookup(req, &code, s, browser, ctx, rng),
         None => Step::reply(page(
             200,
             Page::DeviceEntry {
@@ -77,6 +79,7 @@ pub(crate) fn device_lookup(
     s: &Session,
     browser: &str,
     ctx: &Context,
+    rng: &mut dyn Entropy,
 ) -> Step {
     let entry = |error: &'static str, status: u16| {
         Step::reply(page(
@@ -118,6 +121,13 @@ pub(crate) fn device_lookup(
                 ),
             )
         }
+        // The app requires a second factor this sign-in has not shown.
+        Ok(Some(c)) if need(&user, c.require_second_factor, s.methods) != Need::Nothing => {
+            let query = format!("user_code={}", pending.user_code);
+            let via = device_via(&query, browser);
+            let need = need(&user, true, s.methods);
+            return step_up_page(need, &via, &user.name, ctx, rng);
+        }
         Ok(_) => {}
         Err(e) => return Step::from(e),
     }
@@ -148,7 +158,7 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
             return match sign_in(req, &form, &via, &cookies, ctx, rng) {
                 Err(step) => step,
                 Ok(signed) => {
-                    let step = device_next(req, query, &signed.session, browser, ctx);
+                    let step = device_next(req, query, &signed.session, browser, ctx, rng);
                     signed.then(step)
                 }
             };
@@ -161,7 +171,7 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
     };
     let typed = form.get("user_code").unwrap_or_default();
     match form.get("action") {
-        Some("code") => device_lookup(req, typed, &s, browser, ctx),
+        Some("code") => device_lookup(req, typed, &s, browser, ctx, rng),
         Some("decide") => {
             // A decision names a code too: guessing through it counts like typing one.
             if let Verdict::Wait(wait) = ctx.guard.check(req.peer, Kind::User, GUESS, ctx.now) {
@@ -180,7 +190,10 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
             let allow = form.get("decision") == Some("allow");
             let decision = match (allow, ctx.dir.user(&s.username)) {
                 (_, Err(e)) => return Step::from(e),
-                (true, Ok(Some(user))) if matches!(ctx.dir.client(&pending.client_id), Ok(Some(c)) if c.admits(&user)) => {
+                (true, Ok(Some(user)))
+                    if matches!(ctx.dir.client(&pending.client_id), Ok(Some(c))
+                    if c.admits(&user) && need(&user, c.require_second_factor, s.methods) == Need::Nothing) =>
+                {
                     crate::protocol::device::requests::Decision::Approved {
                         scope: pending.scope.intersect(&user.scope.with_identity()),
                         username: user.name,
@@ -189,12 +202,18 @@ pub fn device_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
                 }
                 _ => crate::protocol::device::requests::Decision::Denied,
             };
+            // What was decided, not what was asked: an app the person may not use, or one
+            // needing a factor the sign-in lacks, is denied whatever the button.
+            let approved = matches!(
+                decision,
+                crate::protocol::device::requests::Decision::Approved { .. }
+            );
             if !ctx.devices.decide(&code, decision, ctx.now) {
                 return error_page(410, "That request has expired or was already decided.");
             }
-            Step::reply(page(200, Page::DeviceDone { approved: allow })).with_event(Event::Page {
+            Step::reply(page(200, Page::DeviceDone { approved })).with_event(Event::Page {
                 action: "device",
-                outcome: if allow { "approved" } else { "denied" },
+                outcome: if approved { "approved" } else { "denied" },
                 client_id: Some(pending.client_id),
                 user: Some(s.username),
             })
