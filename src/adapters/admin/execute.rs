@@ -68,6 +68,11 @@ pub(crate) fn end_sessions(
     Ok((changes, live))
 }
 
+/// Writes `user` over the record read at `expected` (its generation), or says it changed.
+fn replace_user(store: &Store, user: UserRecord, expected: String) -> Result<(), AdminError> {
+    apply(store, &[Change::ReplaceUser { user, expected }])
+}
+
 /// What removing a client or a user takes with it, besides the record: its refresh-token
 /// families ([`end_sessions`]) and its consents, so that a client or a person added again
 /// under the name is asked again and inherits nothing.
@@ -327,13 +332,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 ctx.pepper,
                 &mut OsEntropy,
             );
-            apply(
-                store,
-                &[Change::ReplaceUser {
-                    user: next.clone(),
-                    expected: u.generation,
-                }],
-            )?;
+            replace_user(store, next.clone(), u.generation)?;
             json!({ "username": name, "enroll_url": url,
                     "enroll_expires_at": next.enrollment.as_ref().map(|e| e.expires_at) })
         }
@@ -374,13 +373,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
             }
             // The generation stays: the person's sessions and refresh tokens go on, and a
             // change of groups applies at their next token or refresh.
-            apply(
-                store,
-                &[Change::ReplaceUser {
-                    user: u.clone(),
-                    expected,
-                }],
-            )?;
+            replace_user(store, u.clone(), expected)?;
             user_json(&u)
         }
         AdminRequest::UserShow { name } => {
@@ -486,13 +479,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
         AdminRequest::UserResetFactors { name } => {
             let u = store.user(&name)?.ok_or_else(|| no_user(&name))?;
             let next = crate::protocol::account::factors::reset(&u);
-            apply(
-                store,
-                &[Change::ReplaceUser {
-                    user: next.clone(),
-                    expected: u.generation,
-                }],
-            )?;
+            replace_user(store, next.clone(), u.generation)?;
             json!({ "username": name, "factors_removed": !u.factors.is_empty(),
                     "browser_sessions_ended": true,
                     "require_second_factor": next.require_second_factor })

@@ -145,8 +145,8 @@ pub fn enroll_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
     let mut next = user.clone();
     next.password_hash = hash;
     next.enrollment = None;
-    let signed = signed_in_by_link(req, &next, &cookies, ctx, rng);
-    let changes = vec![
+    let mut signed = signed_in_by_link(req, &next, &cookies, ctx, rng);
+    signed.changes.extend([
         // First: only one use of the link gets through, even two at once.
         Change::SpendCode {
             user: user.name.clone(),
@@ -156,7 +156,7 @@ pub fn enroll_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
             user: next.clone(),
             expected: user.generation.clone(),
         },
-    ];
+    ]);
     let via = account_via(browser);
     let step = match policy::need(&next, false, Methods::PASSWORD) {
         Need::Nothing => Step::reply(page(
@@ -169,16 +169,12 @@ pub fn enroll_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
         )),
         need => step_up_page(need, &via, &next.name, ctx, rng),
     };
-    let mut step = signed.then(step).with_event(Event::Page {
+    signed.then(step).with_event(Event::Page {
         action: "enroll",
         outcome: "password_set",
         client_id: None,
         user: Some(user.name.clone()),
-    });
-    let mut all = changes;
-    all.append(&mut step.changes);
-    step.changes = all;
-    step
+    })
 }
 
 #[cfg(test)]

@@ -250,7 +250,7 @@ fn change(
                         )),
                     )
                     .with_event(event("app_taken_back", Some(client.to_string())));
-                    step.changes = changes;
+                    step.changes.extend(changes);
                     step
                 }
             }
