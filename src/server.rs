@@ -144,22 +144,23 @@ impl CertificateWatch {
         let loaded = crate::adapters::tls::Identity::load(&self.source, &[], 0)
             .and_then(|id| self.live.replace(&id).map(|()| id));
         match loaded {
+            // The state first, then the line: whoever reads the line finds /health agree.
             Ok(id) => {
                 self.serving = id.facts();
+                service.set_certificate(Some(self.serving.clone()));
                 log::info!(
                     "TLS certificate reloaded; SHA-256 fingerprint {}",
                     self.serving.fingerprint
                 );
-                service.set_certificate(Some(self.serving.clone()));
             }
             Err(e) => {
-                log::error!(
-                    "the new TLS certificate is not taken, the previous one still serves: {e}"
-                );
                 service.set_certificate(Some(crate::protocol::CertificateFacts {
                     reload_error: Some(e.to_string()),
                     ..self.serving.clone()
                 }));
+                log::error!(
+                    "the new TLS certificate is not taken, the previous one still serves: {e}"
+                );
             }
         }
     }

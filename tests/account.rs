@@ -224,17 +224,42 @@ fn one_time_codes_are_set_up_asked_for_spent_once_and_reset_by_the_operator() {
         &form(&step2, "second_factor", &format!("&code={}", codes[0])),
     );
     assert_eq!(again.status, 401, "a recovery code is good once");
-    // Guessing is throttled by the same guard as passwords.
-    let mut statuses = Vec::new();
-    for _ in 0..6 {
+    // Guessing: a sign-in ends at its fifth wrong code (this one's second was above)...
+    for _ in 0..3 {
         let r = third.send_post("/account", &form(&step2, "second_factor", "&code=000001"));
-        statuses.push(r.status);
+        assert_eq!(r.status, 401);
+        assert!(body(&r).contains("name=\"code\""), "still the code form");
     }
-    assert!(
-        statuses.contains(&429),
-        "guesses are throttled: {statuses:?}"
-    );
+    let r = third.send_post("/account", &form(&step2, "second_factor", "&code=000001"));
+    assert!(body(&r).contains("Too many wrong codes"), "{}", body(&r));
+    let r = third.send_post("/account", &form(&step2, "second_factor", "&code=000001"));
+    assert!(body(&r).contains("took too long"), "the session is gone");
     assert!(s.logs().contains("wrong_code"));
+    // ...and the person's codes are held after ten wrong ones, from however many
+    // addresses (two guesses each here, under every per-address limit).
+    let mut statuses = Vec::new();
+    for i in 4..20 {
+        let mut b = Browser::new(&s, &format!("127.0.0.{i}"));
+        let login = b.get("/account");
+        let step2 = b.send_post(
+            "/account",
+            &form(&login, "login", "&username=alice&password=correct%20horse"),
+        );
+        assert!(body(&step2).contains("name=\"code\""));
+        for _ in 0..2 {
+            let r = b.send_post("/account", &form(&step2, "second_factor", "&code=000001"));
+            statuses.push(r.status);
+        }
+        if statuses.contains(&429) {
+            break;
+        }
+    }
+    let first = statuses.iter().position(|s| *s == 429);
+    // Six wrong codes before these (one replay, one spent recovery code, four guesses).
+    assert!(
+        first.is_some_and(|n| n + 6 >= 10),
+        "held at the person's limit: {statuses:?}"
+    );
 
     // A lost phone: the operator removes the factors, and the person's browsers sign out.
     assert_eq!(phone.get("/account").status, 200);
@@ -275,6 +300,16 @@ fn a_second_factor_the_operator_or_an_app_requires_is_set_up_before_anything_els
         &form(&setup, "enroll", &format!("&secret={secret}&code=12345")),
     );
     assert_eq!(wrong.status, 400);
+    // A key that is not one (too long, not base32) sets nothing up: a new key is offered.
+    let junk = "%21".repeat(5000);
+    let bad = b.send_post(
+        "/account",
+        &form(&setup, "enroll", &format!("&secret={junk}&code=123456")),
+    );
+    assert_eq!(bad.status, 400);
+    assert_ne!(hidden(&bad, "secret"), secret);
+    assert_eq!(hidden(&bad, "secret").len(), 32);
+    assert!(s.admin_json(&["user", "show", "bob", "--json"])["factors"]["totp"].is_null());
     let done = b.send_post(
         "/account",
         &form(
@@ -311,6 +346,11 @@ fn a_second_factor_the_operator_or_an_app_requires_is_set_up_before_anything_els
         "--json",
     ]);
     let mut c = Browser::new(&s, "127.0.0.1");
+    // An overlong acr_values is refused, not dropped (that would drop an "mfa" in it).
+    let long = authorize_query("vault", &format!("&acr_values=mfa{}", "%20x".repeat(200)));
+    let refused = c.get(&format!("/authorize?{long}"));
+    let back = location_params(&refused);
+    assert_eq!(back["error"], "invalid_request", "{back:?}");
     let q = authorize_query("vault", "&scope=read");
     let login = c.get(&format!("/authorize?{q}"));
     let next = c.post(&crate::authorize::login_form(
@@ -448,4 +488,15 @@ fn an_enrollment_link_sets_the_persons_own_password_once() {
         410
     );
     assert!(s.logs().contains("bad_link"));
+    // A password set by a link ends the sessions of the old one.
+    let mut d = Browser::new(&s, "127.0.0.3");
+    let page = d.get(&second);
+    let done = set(&mut d, &page, "gina's new secret", "gina's new secret");
+    s.remember_secret("gina's new secret");
+    assert!(body(&done).contains("Your password is set"));
+    assert!(body(&d.get("/account")).contains("Your account"));
+    assert!(
+        body(&c.get("/account")).contains("name=\"password\""),
+        "the browser of the old password is signed out"
+    );
 }

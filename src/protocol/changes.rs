@@ -55,8 +55,9 @@ pub enum Change {
     RemoveClient(String),
     /// Create a user; [`Conflict::UserExists`] if the name is taken.
     InsertUser(UserRecord),
-    /// Replace a user if its generation is still `expected`; otherwise
-    /// [`Conflict::UserChanged`] (it was removed, or re-created, meanwhile).
+    /// Replace a user if its generation is still `expected` and its revision still the one
+    /// `user` was read at; otherwise [`Conflict::UserChanged`] (it was removed, re-created
+    /// or written meanwhile). The store raises the revision.
     ReplaceUser {
         /// The user as it should be.
         user: UserRecord,
@@ -65,7 +66,8 @@ pub enum Change {
     },
     /// Spend a second factor's code: applied only while it is unspent (the TOTP step is
     /// newer than the last taken, the recovery code still there); otherwise
-    /// [`Conflict::CodeSpent`]. Also [`Conflict::UserChanged`] if the user is gone.
+    /// [`Conflict::CodeSpent`]. Also [`Conflict::UserChanged`] if the user is gone. The
+    /// store raises the revision.
     SpendCode {
         /// The user.
         user: String,

@@ -23,11 +23,15 @@ pub fn resolve(conflict: &Conflict, client_id: &str) -> Step {
             409,
             "That code was just used. Wait for the next one and sign in again.",
         ),
-        Conflict::ClientExists(_) | Conflict::UserExists(_) | Conflict::UserChanged(_) => {
-            Step::from(OAuthError::new(
-                ErrorCode::ServerError,
-                "the directory changed during the request",
-            ))
-        }
+        // Only the browser's pages change a person's record; a page read before another
+        // change to it would undo that change, so it is asked again.
+        Conflict::UserChanged(_) => crate::protocol::browser::reply::error_page(
+            409,
+            "Your account changed while this page was open. Go back, reload it and try again.",
+        ),
+        Conflict::ClientExists(_) | Conflict::UserExists(_) => Step::from(OAuthError::new(
+            ErrorCode::ServerError,
+            "the directory changed during the request",
+        )),
     }
 }

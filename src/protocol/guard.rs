@@ -6,8 +6,10 @@
 //! time that doubles with each further failure; while it blocks, the endpoint answers `429`
 //! with `Retry-After` before checking anything (so a guesser also stops costing Argon2
 //! time). A name is never blocked everywhere: a device that guesses alice's password
-//! blocks itself, not alice's phone on another address. A success clears the counters it
-//! matches. Nothing here touches the disk: an attempt costs no SD-card write.
+//! blocks itself, not alice's phone on another address. A second factor's code is the
+//! exception: whoever types one already has the password, so its failures also count per
+//! person from every address ([`Kind::Code`]), and many addresses sharing one stolen
+//! password get no more guesses than one. A success clears the counters it matches. Nothing here touches the disk: an attempt costs no SD-card write.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -17,6 +19,8 @@ use std::sync::Mutex;
 pub const ADDRESS_FREE_FAILURES: u32 = 10;
 /// Failures for one name from one address before that pair is blocked.
 pub const NAME_FREE_FAILURES: u32 = 5;
+/// Wrong second-factor codes for one person, from any address, before they are blocked.
+pub const CODE_FREE_FAILURES: u32 = 10;
 /// The longest a counter blocks, seconds.
 pub const MAX_BLOCK: u64 = 15 * 60;
 
@@ -25,6 +29,7 @@ pub const MAX_BLOCK: u64 = 15 * 60;
 enum Key {
     Address(IpAddr),
     NameAt(Kind, String, IpAddr),
+    Name(Kind, String),
 }
 
 /// Whose name: a client id and a user name never share a counter.
@@ -32,8 +37,10 @@ enum Key {
 pub enum Kind {
     /// A client id.
     Client,
-    /// A user name.
+    /// A user name, for a password.
     User,
+    /// A user name, for a second factor's code.
+    Code,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -68,13 +75,17 @@ impl Guard {
     }
 
     fn keys(addr: Option<IpAddr>, kind: Kind, name: &str) -> Vec<(Key, u32)> {
-        match addr {
-            Some(a) => vec![
+        match (addr, kind) {
+            (Some(a), Kind::Code) => vec![
+                (Key::Address(a), ADDRESS_FREE_FAILURES),
+                (Key::Name(kind, name.to_string()), CODE_FREE_FAILURES),
+            ],
+            (Some(a), _) => vec![
                 (Key::Address(a), ADDRESS_FREE_FAILURES),
                 (Key::NameAt(kind, name.to_string(), a), NAME_FREE_FAILURES),
             ],
             // No address (not from the network): nothing to hold against.
-            None => Vec::new(),
+            (None, _) => Vec::new(),
         }
     }
 
@@ -121,12 +132,15 @@ impl Guard {
         }
     }
 
-    /// Clears the counter of `name` at `addr` after a success. The address's own counter
+    /// Clears the counter of `name` (at `addr`) after a success. The address's own counter
     /// stays: a guesser who also holds one good credential must not wipe it with every
     /// request.
     pub fn succeeded(&self, addr: Option<IpAddr>, kind: Kind, name: &str) {
-        if let Some(a) = addr {
-            self.lock().remove(&Key::NameAt(kind, name.to_string(), a));
+        let mut counters = self.lock();
+        for (key, _) in Self::keys(addr, kind, name) {
+            if !matches!(key, Key::Address(_)) {
+                counters.remove(&key);
+            }
         }
     }
 
@@ -226,6 +240,27 @@ mod tests {
         // Requests without an address (not from the network) are never held.
         g.failed(None, Kind::User, "x", 1000);
         assert_eq!(g.check(None, Kind::User, "x", 1000), Verdict::Go);
+    }
+
+    #[test]
+    fn codes_count_per_person_from_every_address() {
+        let g = Guard::new(100);
+        // One guess from each of many addresses: the person's counter still fills.
+        for i in 0..CODE_FREE_FAILURES {
+            let a = Some(IpAddr::from([10, 0, 0, i as u8]));
+            assert_eq!(g.check(a, Kind::Code, "alice", 1000), Verdict::Go);
+            g.failed(a, Kind::Code, "alice", 1000);
+        }
+        let fresh = ip("10.9.9.9");
+        assert!(matches!(
+            g.check(fresh, Kind::Code, "alice", 1000),
+            Verdict::Wait(_)
+        ));
+        // Her password and another person's codes are not held by it.
+        assert_eq!(g.check(fresh, Kind::User, "alice", 1000), Verdict::Go);
+        assert_eq!(g.check(fresh, Kind::Code, "bob", 1000), Verdict::Go);
+        g.succeeded(fresh, Kind::Code, "alice");
+        assert_eq!(g.check(fresh, Kind::Code, "alice", 1000), Verdict::Go);
     }
 
     #[test]

@@ -165,6 +165,7 @@ pub fn user(name: &str, scope: &str, generation: &str) -> UserRecord {
         factors: Default::default(),
         session_epoch: 0,
         enrollment: None,
+        revision: 0,
     }
 }
 

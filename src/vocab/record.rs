@@ -268,6 +268,11 @@ pub struct UserRecord {
     /// (`user add --enroll`, `user enroll`), while unused and unexpired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrollment: Option<Enrollment>,
+    /// Raised by the store at every write of the record: a change decided on an older
+    /// read (`Change::ReplaceUser`) is refused rather than undoing a write made meanwhile
+    /// (factors reset, a code spent, sessions ended).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u64,
 }
 
 /// An enrollment link, as stored: its keyed hash and when it expires.

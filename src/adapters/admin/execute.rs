@@ -301,6 +301,7 @@ pub fn execute(req: AdminRequest, ctx: &AdminContext) -> Result<(Value, bool), A
                 factors: Default::default(),
                 session_epoch: 0,
                 enrollment: None,
+                revision: 0,
             };
             let (user, link) = if enroll {
                 let (u, url) = crate::protocol::account::enroll::new_link(

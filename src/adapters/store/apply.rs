@@ -155,19 +155,24 @@ impl Tx<'_> {
                 self.users.insert(u.name.as_bytes(), enc(u))?;
             }
             Change::ReplaceUser { user, expected } => {
-                let current = self.user(&user.name)?;
-                if current.map(|u| u.generation).as_ref() != Some(expected) {
+                let unchanged = self
+                    .user(&user.name)?
+                    .is_some_and(|u| &u.generation == expected && u.revision == user.revision);
+                if !unchanged {
                     return abort(Abort::Conflict(Conflict::UserChanged(user.name.clone())));
                 }
-                self.users.insert(user.name.as_bytes(), enc(user))?;
+                let mut next = user.clone();
+                next.revision = next.revision.wrapping_add(1);
+                self.users.insert(user.name.as_bytes(), enc(&next))?;
             }
             Change::SpendCode { user, spend } => {
                 let Some(current) = self.user(user)? else {
                     return abort(Abort::Conflict(Conflict::UserChanged(user.clone())));
                 };
-                let Some(next) = spend.applied(&current) else {
+                let Some(mut next) = spend.applied(&current) else {
                     return abort(Abort::Conflict(Conflict::CodeSpent(user.clone())));
                 };
+                next.revision = next.revision.wrapping_add(1);
                 self.users.insert(user.as_bytes(), enc(&next))?;
             }
             Change::RemoveUser(name) => {

@@ -225,6 +225,7 @@ fn a_user_is_replaced_only_if_still_the_generation_read() {
         factors: Default::default(),
         session_epoch: 0,
         enrollment: None,
+        revision: 0,
     };
     s.apply(&[Change::InsertUser(user("g1"))]).unwrap().unwrap();
     assert_eq!(
@@ -240,7 +241,36 @@ fn a_user_is_replaced_only_if_still_the_generation_read() {
     };
     assert_eq!(replace("g0"), Err(Conflict::UserChanged("ann".into())));
     assert_eq!(replace("g1"), Ok(()));
-    assert_eq!(s.user("ann").unwrap().unwrap().generation, "g2");
+    let stored = s.user("ann").unwrap().unwrap();
+    assert_eq!((stored.generation.as_str(), stored.revision), ("g2", 1));
+    // A second change decided on the same read (revision 0) would undo the first.
+    let stale = s.apply(&[Change::ReplaceUser {
+        user: user("g2"),
+        expected: "g2".into(),
+    }]);
+    assert_eq!(stale.unwrap(), Err(Conflict::UserChanged("ann".into())));
+    // A code spent raises the revision too: a change read before it is refused.
+    let mut with_codes = stored.clone();
+    with_codes.factors.recovery = vec!["d1".into()];
+    s.apply(&[Change::ReplaceUser {
+        user: with_codes.clone(),
+        expected: "g2".into(),
+    }])
+    .unwrap()
+    .unwrap();
+    let read = s.user("ann").unwrap().unwrap();
+    s.apply(&[Change::SpendCode {
+        user: "ann".into(),
+        spend: crate::protocol::account::factors::Spend::Recovery("d1".into()),
+    }])
+    .unwrap()
+    .unwrap();
+    let restored = s.apply(&[Change::ReplaceUser {
+        user: read,
+        expected: "g2".into(),
+    }]);
+    assert_eq!(restored.unwrap(), Err(Conflict::UserChanged("ann".into())));
+    assert!(s.user("ann").unwrap().unwrap().factors.recovery.is_empty());
 }
 
 /// Writes a layout-1 store: family `fa` rotated once (token 1 used, token 2 newest),

@@ -3,7 +3,6 @@
 //! good once, for [`ENROLL_TTL`] seconds; it is stored as a keyed hash.
 
 use crate::jose::otp::link_digest;
-use crate::protocol::account::factors::Spend;
 use crate::protocol::account::page::{account_via, new_password_ok};
 use crate::protocol::account::policy::{self, Methods, Need};
 use crate::protocol::browser::cookies::{browser_form, browser_id, csrf, Cookies};
@@ -43,19 +42,21 @@ pub fn new_link(
     (u, url)
 }
 
-/// The person a link is for, if it is theirs, unused and unexpired.
-pub fn check_link(user: &UserRecord, secret: &str, now: u64, pepper: &[u8]) -> Option<String> {
-    let e = user.enrollment.as_ref()?;
+/// Whether a link is `user`'s, unused and unexpired.
+pub fn check_link(user: &UserRecord, secret: &str, now: u64, pepper: &[u8]) -> bool {
+    let Some(e) = user.enrollment.as_ref() else {
+        return false;
+    };
     let digest = link_digest(pepper, secret);
     let same: bool = subtle::ConstantTimeEq::ct_eq(digest.as_bytes(), e.digest.as_bytes()).into();
-    (same && now < e.expires_at).then_some(digest)
+    same && now < e.expires_at
 }
 
 const GONE: &str =
     "This link has expired or was used already. Ask the operator for a new one (piauth user enroll NAME).";
 
-/// The user a link names and its digest, or the page that refuses it (counted by the guard).
-fn linked(req: &Request, params: &Params, ctx: &Context) -> Result<(UserRecord, String), Step> {
+/// The user a link names, or the page that refuses it (counted by the guard).
+fn linked(req: &Request, params: &Params, ctx: &Context) -> Result<UserRecord, Step> {
     let name = params.get("user").unwrap_or_default();
     let secret = params.get("t").unwrap_or_default();
     if let Verdict::Wait(wait) = ctx.guard.check(req.peer, Kind::User, name, ctx.now) {
@@ -69,7 +70,7 @@ fn linked(req: &Request, params: &Params, ctx: &Context) -> Result<(UserRecord, 
         }));
     }
     let user = ctx.dir.user(name).map_err(Step::from)?;
-    match user.and_then(|u| check_link(&u, secret, ctx.now, ctx.pepper).map(|d| (u, d))) {
+    match user.filter(|u| check_link(u, secret, ctx.now, ctx.pepper)) {
         Some(found) => Ok(found),
         None => {
             ctx.guard.failed(req.peer, Kind::User, name, ctx.now);
@@ -109,7 +110,7 @@ pub fn enroll_get(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         Err(_) => error_page(400, GONE),
         Ok(params) => match linked(req, &params, ctx) {
             Err(step) => step,
-            Ok((u, _)) => enroll_page(
+            Ok(u) => enroll_page(
                 &u.name,
                 params.get("t").unwrap_or_default(),
                 &browser,
@@ -129,7 +130,7 @@ pub fn enroll_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
         Ok(f) => f,
         Err(step) => return step,
     };
-    let (user, digest) = match linked(req, &form, ctx) {
+    let user = match linked(req, &form, ctx) {
         Ok(found) => found,
         Err(step) => return step,
     };
@@ -145,18 +146,16 @@ pub fn enroll_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
     let mut next = user.clone();
     next.password_hash = hash;
     next.enrollment = None;
+    // Whoever was signed in as this person before (a browser of an earlier password)
+    // is not any more.
+    next.session_epoch = next.session_epoch.saturating_add(1);
     let mut signed = signed_in_by_link(req, &next, &cookies, ctx, rng);
-    signed.changes.extend([
-        // First: only one use of the link gets through, even two at once.
-        Change::SpendCode {
-            user: user.name.clone(),
-            spend: Spend::Enrollment(digest),
-        },
-        Change::ReplaceUser {
-            user: next.clone(),
-            expected: user.generation.clone(),
-        },
-    ]);
+    // Conditional on the record read (its revision): only one use of the link gets
+    // through, even two at once.
+    signed.changes.push(Change::ReplaceUser {
+        user: next.clone(),
+        expected: user.generation.clone(),
+    });
     let via = account_via(browser);
     let step = match policy::need(&next, false, Methods::PASSWORD) {
         Need::Nothing => Step::reply(page(
@@ -167,7 +166,7 @@ pub fn enroll_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step 
                 next: Continue::link(ACCOUNT_PATH),
             },
         )),
-        need => step_up_page(need, &via, &next.name, ctx, rng),
+        need => step_up_page(need, &via, &next.name, ctx.now, ctx, rng),
     };
     signed.then(step).with_event(Event::Page {
         action: "enroll",
@@ -195,23 +194,15 @@ mod tests {
             !u1.enrollment.as_ref().unwrap().digest.contains(secret),
             "stored hashed"
         );
-        let digest = check_link(&u1, secret, 100, b"p").unwrap();
-        assert_eq!(
-            check_link(&u1, secret, 100 + ENROLL_TTL, b"p"),
-            None,
-            "expired"
-        );
-        assert_eq!(check_link(&u1, secret, 100, b"q"), None, "another store's");
-        assert_eq!(check_link(&u1, "made-up", 100, b"p"), None);
-        let spent = Spend::Enrollment(digest.clone()).applied(&u1).unwrap();
-        assert!(spent.enrollment.is_none());
-        assert_eq!(Spend::Enrollment(digest).applied(&spent), None, "good once");
+        assert!(check_link(&u1, secret, 100, b"p"));
+        assert!(!check_link(&u1, secret, 100 + ENROLL_TTL, b"p"), "expired");
+        assert!(!check_link(&u1, secret, 100, b"q"), "another store's");
+        assert!(!check_link(&u1, "made-up", 100, b"p"));
+        let mut spent = u1.clone();
+        spent.enrollment = None;
+        assert!(!check_link(&spent, secret, 100, b"p"), "good once");
         let (u2, url2) = new_link(&u1, "https://pi.home", 200, b"p", &mut CountingEntropy(9));
-        assert_eq!(
-            check_link(&u2, secret, 200, b"p"),
-            None,
-            "the last link ends"
-        );
-        assert!(check_link(&u2, url2.split("t=").nth(1).unwrap(), 200, b"p").is_some());
+        assert!(!check_link(&u2, secret, 200, b"p"), "the last link ends");
+        assert!(check_link(&u2, url2.split("t=").nth(1).unwrap(), 200, b"p"));
     }
 }

@@ -14,8 +14,6 @@ pub enum Spend {
     TotpStep(u64),
     /// A recovery code, by its digest: removed.
     Recovery(String),
-    /// An enrollment link, by its digest: it ends.
-    Enrollment(String),
 }
 
 impl Spend {
@@ -29,12 +27,6 @@ impl Spend {
                     return None;
                 }
                 t.last_step = *step;
-            }
-            Spend::Enrollment(digest) => {
-                if u.enrollment.as_ref().map(|e| &e.digest) != Some(digest) {
-                    return None;
-                }
-                u.enrollment = None;
             }
             Spend::Recovery(digest) => {
                 let before = u.factors.recovery.len();

@@ -101,11 +101,7 @@ pub fn account_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step
             ),
         ))
     };
-    // Setting up codes from a complete session is a change like the others; during a
-    // sign-in it is that sign-in's second step.
-    if form.get("action") == Some("enroll") && current.as_ref().is_some_and(stale) {
-        return reauth();
-    }
+    // Setting up codes is a sign-in form: it takes a recent password (sign_in's rule).
     if is_sign_in(&form) {
         return match sign_in(req, &form, &via, &cookies, ctx, rng) {
             Err(step) => step,

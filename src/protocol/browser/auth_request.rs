@@ -505,6 +505,12 @@ pub fn check(
         Some(Ok(n)) => Some(n),
         Some(Err(_)) => return fail("invalid_request", "max_age must be a number of seconds"),
     };
+    // Refused rather than dropped: an app asking for "mfa" among many values must not get
+    // a password-only sign-in.
+    let acr_values = params.get("acr_values");
+    if acr_values.is_some_and(|v| v.len() > 256) {
+        return fail("invalid_request", "acr_values is too long");
+    }
     Ok(Ok(AuthRequest {
         client,
         redirect_uri,
@@ -516,10 +522,7 @@ pub fn check(
         nonce,
         prompt,
         max_age,
-        acr_values: params
-            .get("acr_values")
-            .filter(|v| v.len() <= 256)
-            .map(str::to_string),
+        acr_values: acr_values.map(str::to_string),
     }))
 }
 

@@ -7,7 +7,7 @@ use crate::protocol::account::policy::{self, Need};
 use crate::protocol::browser::auth_request::{self, AuthRequest, Refused};
 use crate::protocol::browser::codes::CodeGrant;
 use crate::protocol::browser::cookies::{
-    browser_id, consent_csrf, csrf, form, require_token, session, Cookies,
+    browser_id, consent_csrf, continue_csrf, csrf, form, require_token, session, Cookies,
 };
 use crate::protocol::browser::reply::{answer, error_page, page, scope_lines, with_cookie};
 use crate::protocol::browser::sessions::Session;
@@ -114,7 +114,7 @@ pub(crate) fn next(
             browser,
             app_requires: true,
         };
-        return step_up_page(need, &via, &user.name, ctx, rng);
+        return step_up_page(need, &via, &user.name, session.auth_time, ctx, rng);
     }
     let scope = ar.scope.intersect(&user.scope.with_identity());
     let remembered = match ctx.dir.consent(&user.name, &ar.client.id) {
@@ -215,8 +215,9 @@ pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> St
         Err(step) => return step,
     };
     let query = form.get("request").unwrap_or_default();
-    // The sign-in form's token first (the consent form's is bound to the session, below).
-    if form.get("action") != Some("consent") {
+    // The sign-in form's token first (the consent and continue forms' are bound to the
+    // session, below).
+    if !matches!(form.get("action"), Some("consent" | "continue")) {
         if let Err(step) = require_token(&form, &csrf(ctx.pepper, browser)) {
             return step;
         }
@@ -236,11 +237,14 @@ pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> St
         return match sign_in(req, &form, &via, &cookies, ctx, rng) {
             Err(step) => step,
             Ok(signed) => {
+                // Fresh if its password was checked in this sign-in, not only a code.
+                let fresh = ctx.now.saturating_sub(signed.session.auth_time)
+                    <= crate::protocol::account::policy::SECOND_STEP;
                 let step = next(
                     &ar,
                     query,
                     Some(signed.session.clone()),
-                    true,
+                    fresh,
                     browser,
                     ctx,
                     rng,
@@ -252,15 +256,19 @@ pub fn authorize_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> St
     match form.get("action") {
         // From a page that interrupted the sign-in (recovery codes): the sign-in just made
         // meets `prompt=login` and `max_age` still.
+        // Only the sign-in the form was made for, while it is still within its `max_age`.
         Some("continue") => match session(req, ctx, &cookies) {
             Err(e) => Step::from(e),
-            Ok(s) => {
-                let s = s.map(|(_, s)| s);
-                let fresh = s.as_ref().is_some_and(|s| {
-                    ctx.now.saturating_sub(s.auth_time)
-                        <= crate::protocol::account::policy::SECOND_STEP
-                });
-                next(&ar, query, s, fresh, browser, ctx, rng)
+            Ok(None) => next(&ar, query, None, false, browser, ctx, rng),
+            Ok(Some((_, s))) => {
+                let expected = continue_csrf(ctx.pepper, browser, &s, query);
+                if let Err(step) = require_token(&form, &expected) {
+                    return step;
+                }
+                let window = crate::protocol::account::policy::SECOND_STEP
+                    .min(ar.max_age.unwrap_or(u64::MAX));
+                let fresh = ctx.now.saturating_sub(s.auth_time) <= window;
+                next(&ar, query, Some(s), fresh, browser, ctx, rng)
             }
         },
         Some("consent") => consent(req, &form, &ar, query, browser, &cookies, ctx, rng),

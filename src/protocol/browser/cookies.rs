@@ -196,3 +196,14 @@ pub(crate) fn consent_csrf(pepper: &[u8], browser: &str, s: &Session, query: &st
         &format!("consent\0{browser}\0{user}\0{at}\0{query}"),
     )
 }
+
+/// The token of the form that goes on with an authorization after a page interrupted its
+/// sign-in (recovery codes): bound to that sign-in, so that no other counts as the fresh
+/// one a `prompt=login` asked for.
+pub(crate) fn continue_csrf(pepper: &[u8], browser: &str, s: &Session, query: &str) -> String {
+    let (user, at) = (&s.username, s.auth_time);
+    csrf(
+        pepper,
+        &format!("continue\0{browser}\0{user}\0{at}\0{query}"),
+    )
+}

@@ -26,6 +26,8 @@ pub struct Session {
     pub last_seen: u64,
     /// What the sign-in proved.
     pub methods: crate::protocol::account::policy::Methods,
+    /// Wrong second-factor codes typed into this session.
+    pub failed_codes: u32,
 }
 
 impl Session {
@@ -80,6 +82,21 @@ impl Sessions {
         map.insert(digest, session);
     }
 
+    /// Counts a wrong second-factor code against a session; at `limit` the session ends
+    /// (the next attempt starts again from the password). Whether it ended.
+    pub fn code_failed(&self, digest: &[u8; 32], limit: u32) -> bool {
+        let mut map = self.map();
+        let Some(s) = map.get_mut(digest) else {
+            return true;
+        };
+        s.failed_codes = s.failed_codes.saturating_add(1);
+        if s.failed_codes >= limit {
+            map.remove(digest);
+            return true;
+        }
+        false
+    }
+
     /// Ends a session.
     pub fn remove(&self, digest: &[u8; 32]) {
         self.map().remove(digest);
@@ -98,6 +115,7 @@ mod tests {
             auth_time: t,
             last_seen: t,
             methods: Default::default(),
+            failed_codes: 0,
         }
     }
 
@@ -124,5 +142,17 @@ mod tests {
         assert!(s.get(&[3; 32], 41).is_some());
         s.remove(&[3; 32]);
         assert!(s.get(&[3; 32], 42).is_none());
+    }
+
+    #[test]
+    fn a_session_ends_at_its_fifth_wrong_code() {
+        let s = Sessions::new(4);
+        s.insert([1; 32], at(0), 0);
+        for _ in 0..4 {
+            assert!(!s.code_failed(&[1; 32], 5));
+        }
+        assert!(s.get(&[1; 32], 1).is_some());
+        assert!(s.code_failed(&[1; 32], 5));
+        assert!(s.get(&[1; 32], 1).is_none());
     }
 }

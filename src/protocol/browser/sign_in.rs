@@ -9,7 +9,7 @@
 
 use crate::protocol::account::factors::{self, Spend};
 use crate::protocol::account::policy::{self, Methods, Need};
-use crate::protocol::browser::cookies::{self, cookie, csrf, Cookies};
+use crate::protocol::browser::cookies::{self, continue_csrf, cookie, csrf, Cookies};
 use crate::protocol::browser::reply::{error_page, page, with_cookie};
 use crate::protocol::browser::sessions::Session;
 use crate::protocol::guard::{Kind, Verdict};
@@ -35,12 +35,16 @@ pub(crate) struct Via<'a> {
 }
 
 impl Via<'_> {
-    /// Where to go on once signed in (after the recovery codes are shown).
-    fn back(&self, ctx: &Context) -> Continue {
+    /// Where to go on once signed in (after the recovery codes are shown). The form's
+    /// token names the sign-in `s`, so that only it counts as the fresh sign-in an app's
+    /// `prompt=login` asked for.
+    fn back(&self, ctx: &Context, s: &Session) -> Continue {
         Continue {
             action: self.action,
-            form: (self.action == AUTHORIZE_PATH)
-                .then(|| (self.query.to_string(), csrf(ctx.pepper, self.browser))),
+            form: (self.action == AUTHORIZE_PATH).then(|| {
+                let token = continue_csrf(ctx.pepper, self.browser, s, self.query);
+                (self.query.to_string(), token)
+            }),
             query: self.query.to_string(),
         }
     }
@@ -91,15 +95,30 @@ pub(crate) fn login_page(
     }
 }
 
-/// The page that asks a signed-in person for what `need` says is missing.
+/// Wrong codes one sign-in may type before it starts again from the password.
+pub const CODE_TRIES: u32 = 5;
+
+/// The page that asks a person signed in at `auth_time` for what `need` says is missing.
+/// Setting up a factor binds it to the account, so an older sign-in proves the password
+/// again first.
 pub(crate) fn step_up_page(
     need: Need,
     via: &Via,
     user: &str,
+    auth_time: u64,
     ctx: &Context,
     rng: &mut dyn Entropy,
 ) -> Step {
     match need {
+        Need::Enroll if ctx.now.saturating_sub(auth_time) > policy::RECENT => Step::reply(page(
+            200,
+            login_page(
+                via,
+                ctx,
+                user,
+                Some("Sign in again to set up a second factor."),
+            ),
+        )),
         Need::Enroll => enroll_page(via, user, &crate::jose::otp::new_secret(rng), ctx, None),
         _ => second_factor_page(via, ctx, None),
     }
@@ -223,7 +242,7 @@ fn password(
     let signed = start(req, &user, Methods::PASSWORD, ctx.now, cookies, ctx, rng);
     match need {
         Need::Nothing => Ok(signed),
-        _ => Err(signed.then(step_up_page(need, via, &user.name, ctx, rng))),
+        _ => Err(signed.then(step_up_page(need, via, &user.name, ctx.now, ctx, rng))),
     }
 }
 
@@ -245,6 +264,7 @@ fn start(
         auth_time,
         last_seen: ctx.now,
         methods,
+        failed_codes: 0,
     };
     if let Some(old) = cookie(req, cookies.session()) {
         ctx.sessions.remove(&crate::jose::secret::token_digest(old));
@@ -285,14 +305,16 @@ pub(crate) fn signed_in_by_link(
     start(req, user, Methods::PASSWORD, ctx.now, cookies, ctx, rng)
 }
 
-/// The browser's session and its user, for the second step: one whose password was
-/// checked a moment ago, or a complete one an app asks more of.
+/// The browser's session (its digest) and its user, for the second step: one whose
+/// password was checked a moment ago, or a complete one an app asks more of. Setting up a
+/// factor (`enrolling`) takes a password checked a moment ago either way.
 fn pending_session(
     req: &Request,
     via: &Via,
     cookies: &Cookies,
     ctx: &Context,
-) -> Result<(Session, UserRecord), Step> {
+    enrolling: bool,
+) -> Result<([u8; 32], Session, UserRecord), Step> {
     let expired = || {
         Step::reply(page(
             401,
@@ -304,7 +326,7 @@ fn pending_session(
             ),
         ))
     };
-    let (_, s) = cookies::any_session(req, ctx, cookies)
+    let (digest, s) = cookies::any_session(req, ctx, cookies)
         .map_err(Step::from)?
         .ok_or_else(expired)?;
     let user = ctx
@@ -313,10 +335,11 @@ fn pending_session(
         .map_err(Step::from)?
         .ok_or_else(expired)?;
     let complete = policy::need(&user, false, s.methods) == Need::Nothing;
-    if !complete && ctx.now.saturating_sub(s.auth_time) > policy::SECOND_STEP {
+    let recent = ctx.now.saturating_sub(s.auth_time) <= policy::SECOND_STEP;
+    if (!complete || enrolling) && !recent {
         return Err(expired());
     }
-    Ok((s, user))
+    Ok((digest, s, user))
 }
 
 fn second_factor(
@@ -327,8 +350,8 @@ fn second_factor(
     ctx: &Context,
     rng: &mut dyn Entropy,
 ) -> Result<SignedIn, Step> {
-    let (s, user) = pending_session(req, via, cookies, ctx)?;
-    if let Verdict::Wait(wait) = ctx.guard.check(req.peer, Kind::User, &user.name, ctx.now) {
+    let (digest, s, user) = pending_session(req, via, cookies, ctx, false)?;
+    if let Verdict::Wait(wait) = ctx.guard.check(req.peer, Kind::Code, &user.name, ctx.now) {
         return Err(second_factor_page(
             via,
             ctx,
@@ -344,26 +367,33 @@ fn second_factor(
     }
     let typed = form.get("code").unwrap_or_default();
     let Some(spend) = factors::check_code(&user, typed, ctx.now, ctx.pepper) else {
-        ctx.guard.failed(req.peer, Kind::User, &user.name, ctx.now);
+        ctx.guard.failed(req.peer, Kind::Code, &user.name, ctx.now);
+        let event = Event::Page {
+            action: "login",
+            outcome: "wrong_code",
+            client_id: via.client_id(),
+            user: Some(user.name.clone()),
+        };
+        if ctx.sessions.code_failed(&digest, CODE_TRIES) {
+            let why = Some("Too many wrong codes. Sign in again.");
+            return Err(Step::reply(page(401, login_page(via, ctx, "", why))).with_event(event));
+        }
         return Err(second_factor_page(
             via,
             ctx,
             Some(("That code is not right, or was used already.", 401)),
         )
-        .with_event(Event::Page {
-            action: "login",
-            outcome: "wrong_code",
-            client_id: via.client_id(),
-            user: Some(user.name.clone()),
-        }));
+        .with_event(event));
     };
+    ctx.guard.succeeded(req.peer, Kind::Code, &user.name);
     ctx.guard.succeeded(req.peer, Kind::User, &user.name);
     let recovery = matches!(spend, Spend::Recovery(_));
     let methods = Methods {
         otp: true,
         ..s.methods
     };
-    let mut signed = start(req, &user, methods, ctx.now, cookies, ctx, rng);
+    // When the person signed in stays the password's time: a code alone renews nothing.
+    let mut signed = start(req, &user, methods, s.auth_time, cookies, ctx, rng);
     signed.changes.push(Change::SpendCode {
         user: user.name.clone(),
         spend,
@@ -379,7 +409,7 @@ fn second_factor(
                      or make new recovery codes, on your account page.",
                     user.factors.recovery.len().saturating_sub(1)
                 ),
-                next: via.back(ctx),
+                next: via.back(ctx, &signed.session),
             },
         ))
         .with_event(Event::Page {
@@ -401,7 +431,7 @@ fn enroll(
     ctx: &Context,
     rng: &mut dyn Entropy,
 ) -> Result<SignedIn, Step> {
-    let (s, user) = pending_session(req, via, cookies, ctx)?;
+    let (_, s, user) = pending_session(req, via, cookies, ctx, true)?;
     let secret = form.get("secret").unwrap_or_default();
     let typed = form.get("code").unwrap_or_default();
     let (next, codes) = match factors::enroll_totp(&user, secret, typed, ctx.now, ctx.pepper, rng) {
@@ -424,7 +454,7 @@ fn enroll(
         otp: true,
         ..s.methods
     };
-    let mut signed = start(req, &next, methods, ctx.now, cookies, ctx, rng);
+    let mut signed = start(req, &next, methods, s.auth_time, cookies, ctx, rng);
     signed.changes.push(Change::ReplaceUser {
         user: next,
         expected: user.generation.clone(),
@@ -433,7 +463,7 @@ fn enroll(
         200,
         Page::RecoveryCodes {
             codes,
-            next: via.back(ctx),
+            next: via.back(ctx, &signed.session),
         },
     ))
     .with_event(Event::Page {

@@ -34,6 +34,7 @@ fn get(w: &World, query: &str, auth_time: u64) -> Step {
         auth_time,
         last_seen: w.now,
         methods: crate::protocol::account::policy::Methods::PASSWORD,
+        failed_codes: 0,
     };
     w.sessions.insert(digest, s, w.now);
     let req = Request {
@@ -160,6 +161,7 @@ fn consent_needs_the_token_of_a_consent_page_the_rules_showed() {
         auth_time,
         last_seen: w.now,
         methods: crate::protocol::account::policy::Methods::PASSWORD,
+        failed_codes: 0,
     };
     let other = consent_csrf(w.ctx().pepper, BROWSER, &session(w.now), &request);
     assert_eq!(consent(&other), 403);
@@ -219,4 +221,138 @@ fn a_form_from_another_browser_or_without_its_token_is_refused() {
     assert_eq!(post("", form(&token)), 403);
     // With the right pair it goes on (to the request's own check: "x" names no client).
     assert_eq!(post(&format!("piauth_b={BROWSER}"), form(&token)), 400);
+}
+
+/// A POST to /authorize from the browser holding alice's session (signed in at
+/// `auth_time`, having proved `methods`).
+fn post_as(w: &World, auth_time: u64, methods: Methods, body: String) -> Step {
+    let s = Session {
+        username: "alice".into(),
+        generation: "g".into(),
+        epoch: 0,
+        auth_time,
+        last_seen: w.now,
+        methods,
+        failed_codes: 0,
+    };
+    w.sessions
+        .insert(crate::jose::secret::token_digest(SESSION), s, w.now);
+    let req = Request {
+        method: "POST".into(),
+        path: AUTHORIZE_PATH.into(),
+        headers: vec![(
+            "Cookie".into(),
+            format!("piauth_b={BROWSER}; piauth_s={SESSION}"),
+        )],
+        body: body.into_bytes(),
+        ..Request::default()
+    };
+    authorize_post(&req, &w.ctx(), &mut CountingEntropy(0))
+}
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+use crate::protocol::account::policy::Methods;
+
+#[test]
+fn going_on_after_the_recovery_codes_counts_only_the_sign_in_it_was_made_for() {
+    let w = world();
+    let at = w.now - 100;
+    let session = |auth_time| Session {
+        username: "alice".into(),
+        generation: "g".into(),
+        epoch: 0,
+        auth_time,
+        last_seen: w.now,
+        methods: Methods::PASSWORD,
+        failed_codes: 0,
+    };
+    let go_on = |q: &str, token: &str| {
+        let body = format!("action=continue&csrf={token}&request={}", enc(q));
+        post_as(&w, at, Methods::PASSWORD, body)
+    };
+    let page = |s: Step| s.reply.page.as_deref().cloned();
+    let q = query("&prompt=login");
+    // The browser's general token, or one made for another sign-in: refused.
+    assert_eq!(go_on(&q, &csrf(w.ctx().pepper, BROWSER)).reply.status, 403);
+    let other = continue_csrf(w.ctx().pepper, BROWSER, &session(at - 1), &q);
+    assert_eq!(go_on(&q, &other).reply.status, 403);
+    // The sign-in it was made for meets prompt=login...
+    let right = continue_csrf(w.ctx().pepper, BROWSER, &session(at), &q);
+    assert!(matches!(
+        page(go_on(&q, &right)),
+        Some(Page::Consent { .. })
+    ));
+    // ...but not a max_age it has outgrown meanwhile.
+    let short = query("&prompt=login&max_age=50");
+    let right = continue_csrf(w.ctx().pepper, BROWSER, &session(at), &short);
+    assert!(matches!(
+        page(go_on(&short, &right)),
+        Some(Page::Login { .. })
+    ));
+}
+
+#[test]
+fn setting_up_or_typing_a_code_on_an_old_sign_in_renews_nothing() {
+    let mut w = world();
+    let token = csrf(w.ctx().pepper, BROWSER);
+    let both = Methods {
+        pwd: true,
+        otp: true,
+    };
+    // An app that requires a second factor, an old sign-in without one: the password
+    // comes first, not the set-up form, and a set-up form posted anyway is refused.
+    let mfa = query("&acr_values=mfa");
+    let shown = get(&w, &mfa, w.now - 1000);
+    assert!(matches!(
+        shown.reply.page.as_deref(),
+        Some(Page::Login { .. })
+    ));
+    let secret = crate::jose::otp::new_secret(&mut CountingEntropy(5));
+    let key = crate::jose::otp::parse_secret(&secret).unwrap();
+    let code = crate::jose::otp::code_at(&key, w.now);
+    let body = format!(
+        "action=enroll&csrf={token}&secret={secret}&code={code}&request={}",
+        enc(&mfa)
+    );
+    let refused = post_as(&w, w.now - 1000, Methods::PASSWORD, body);
+    assert!(refused.changes.is_empty());
+    assert!(matches!(
+        refused.reply.page.as_deref(),
+        Some(Page::Login { .. })
+    ));
+    // A code typed into a complete, old sign-in: its time stays, so prompt=login still
+    // asks for the password.
+    let mut alice = user("alice", "read", "g");
+    alice.factors.totp = Some(crate::vocab::record::TotpFactor {
+        secret: secret.clone(),
+        added_at: 0,
+        last_step: 0,
+    });
+    w.dir.users.insert("alice".into(), alice);
+    let login = query("&prompt=login");
+    let body = format!(
+        "action=second_factor&csrf={token}&code={code}&request={}",
+        enc(&login)
+    );
+    let step = post_as(&w, w.now - 1000, both, body);
+    assert!(matches!(
+        step.reply.page.as_deref(),
+        Some(Page::Login { .. })
+    ));
+    let set = step
+        .reply
+        .header("Set-Cookie")
+        .unwrap_or_default()
+        .to_string();
+    let id = set
+        .strip_prefix("piauth_s=")
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("a new session: {set}"));
+    let s = w
+        .sessions
+        .get(&crate::jose::secret::token_digest(id), w.now);
+    assert_eq!(s.map(|s| s.auth_time), Some(w.now - 1000));
 }

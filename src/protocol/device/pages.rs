@@ -126,7 +126,7 @@ pub(crate) fn device_lookup(
             let query = format!("user_code={}", pending.user_code);
             let via = device_via(&query, browser);
             let need = need(&user, true, s.methods);
-            return step_up_page(need, &via, &user.name, ctx, rng);
+            return step_up_page(need, &via, &user.name, s.auth_time, ctx, rng);
         }
         Ok(_) => {}
         Err(e) => return Step::from(e),
