@@ -51,7 +51,7 @@ class Piauth:
     """
 
     def __init__(self, data, serve_args=(), config=None, binary=None, runner="", admin_runner="",
-                 timeout=120):
+                 timeout=120, listen="127.0.0.1:0"):
         self.binary = os.path.abspath(binary or RELEASE_BIN)
         self.data = data
         self.base = [self.binary]
@@ -67,7 +67,7 @@ class Piauth:
         self.logged = threading.Condition()
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            shlex.split(runner) + self.base + ["serve", "--listen", "127.0.0.1:0", *serve_args],
+            shlex.split(runner) + self.base + ["serve", "--listen", listen, *serve_args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         found = threading.Event()
 

@@ -185,6 +185,8 @@ pub struct Service {
     pub codes: crate::protocol::browser::codes::Codes,
     /// Browser sessions.
     pub sessions: crate::protocol::browser::sessions::Sessions,
+    /// Passkey ceremonies under way.
+    pub passkeys: crate::protocol::account::passkeys::Ceremonies,
     /// Device requests waiting for a person.
     pub devices: crate::protocol::device::requests::DeviceRequests,
     /// What the server counts.
@@ -243,6 +245,8 @@ impl Service {
             sessions: crate::protocol::browser::sessions::Sessions::new(
                 profile.max_connections * 4,
             ),
+            // Each waits at most five minutes (the browser's own timeout).
+            passkeys: crate::protocol::account::passkeys::Ceremonies::new(profile.max_connections),
             // Each lives ten minutes; a household starts a few a day.
             devices: crate::protocol::device::requests::DeviceRequests::new(
                 profile.max_connections,
@@ -317,6 +321,7 @@ impl Service {
             published: &self.published,
             codes: &self.codes,
             sessions: &self.sessions,
+            passkeys: &self.passkeys,
             devices: &self.devices,
             metrics: &self.metrics,
             audit: &self.audit,

@@ -176,6 +176,8 @@ pub struct Context<'a> {
     pub codes: &'a crate::protocol::browser::codes::Codes,
     /// Browser sessions.
     pub sessions: &'a crate::protocol::browser::sessions::Sessions,
+    /// Passkey ceremonies under way.
+    pub passkeys: &'a crate::protocol::account::passkeys::Ceremonies,
     /// Device requests waiting for a person (RFC 8628).
     pub devices: &'a crate::protocol::device::requests::DeviceRequests,
     /// What the server counted.

@@ -50,6 +50,8 @@ pub enum Page {
         username: String,
         /// Why the last attempt failed.
         error: Option<&'static str>,
+        /// The server can offer passkeys (its issuer is a secure context with a name).
+        passkeys: bool,
     },
     /// Allow a client what it asks.
     Consent {
@@ -135,6 +137,8 @@ pub enum Page {
         csrf: String,
         /// Why the last code was not taken.
         error: Option<&'static str>,
+        /// The server can offer passkeys.
+        passkeys: bool,
     },
     /// Set up one-time codes: the key as a QR code and as text, then a code made with it.
     TotpSetup {
@@ -184,4 +188,6 @@ pub enum Page {
     Account(Box<crate::protocol::account::view::AccountView>),
     /// The stylesheet.
     Stylesheet,
+    /// The pages' one script (passkeys).
+    PasskeyScript,
 }

@@ -30,6 +30,10 @@ pub const METRICS_PATH: &str = "/metrics";
 pub const AUTHORIZE_PATH: &str = "/authorize";
 /// The pages' stylesheet.
 pub const STYLE_PATH: &str = "/pages.css";
+/// The pages' one script: passkeys.
+pub const PASSKEY_SCRIPT_PATH: &str = "/passkey.js";
+/// Where that script gets a passkey ceremony's options.
+pub const PASSKEY_OPTIONS_PATH: &str = "/passkey/options";
 /// The device authorization endpoint.
 pub const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
 /// Where the person types the code.

@@ -93,6 +93,16 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
                 .with_header("Allow", "GET, POST"),
             )
         }
+        (PASSKEY_OPTIONS_PATH, "POST") => {
+            return crate::protocol::browser::passkey_options::options_post(req, ctx)
+        }
+        (PASSKEY_SCRIPT_PATH, _) => {
+            return Step::reply(
+                Reply::page(200, Page::PasskeyScript)
+                    .with_header("Cache-Control", "public, max-age=86400")
+                    .with_header("X-Content-Type-Options", "nosniff"),
+            )
+        }
         (STYLE_PATH, _) => {
             return Step::reply(
                 Reply::page(200, Page::Stylesheet)

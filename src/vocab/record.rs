@@ -298,17 +298,46 @@ pub struct Factors {
     /// The recovery codes not used yet, as `jose::otp::recovery_digest`s.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recovery: Vec<String>,
+    /// Passkeys (WebAuthn credentials).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passkeys: Vec<PasskeyFactor>,
+    /// The WebAuthn user handle the person's passkeys carry (base64url of 64 random
+    /// bytes): it names the person to piauth when a passkey signs in, and nothing else.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub passkey_handle: String,
 }
 
 impl Factors {
     /// No factor at all.
     pub fn is_empty(&self) -> bool {
-        self.totp.is_none() && self.recovery.is_empty()
+        self.totp.is_none()
+            && self.recovery.is_empty()
+            && self.passkeys.is_empty()
+            && self.passkey_handle.is_empty()
     }
     /// A factor a sign-in can use as its second (recovery codes only stand in for one).
     pub fn has_second_factor(&self) -> bool {
-        self.totp.is_some()
+        self.totp.is_some() || !self.passkeys.is_empty()
     }
+}
+
+/// A passkey as stored: what `webauthn_rp` encodes of it (public key, flags, counter), and
+/// the name the person gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyFactor {
+    /// The credential id, base64url.
+    pub id: String,
+    /// The person's name for it ("phone", "yellow key").
+    pub name: String,
+    /// `StaticState` (the public key), base64url of its binary encoding.
+    pub static_state: String,
+    /// `DynamicState` (flags and signature counter), base64url of its binary encoding.
+    pub dynamic_state: String,
+    /// Unix time it was added.
+    pub added_at: u64,
+    /// Unix time it last signed in, 0 for never.
+    #[serde(default)]
+    pub last_used: u64,
 }
 
 /// A TOTP key and the last time step a code of it was accepted for.
@@ -329,6 +358,7 @@ impl fmt::Debug for Factors {
         f.debug_struct("Factors")
             .field("totp", &self.totp.as_ref().map(|t| t.added_at))
             .field("recovery_codes", &self.recovery.len())
+            .field("passkeys", &self.passkeys.len())
             .finish()
     }
 }

@@ -40,6 +40,12 @@ pub(crate) fn user_json(u: &UserRecord) -> Value {
         "factors": {
             "totp": u.factors.totp.as_ref().map(|t| json!({ "added_at": t.added_at })),
             "recovery_codes_left": u.factors.recovery.len(),
+            // Names and dates only: never the key material or counters.
+            "passkeys": u.factors.passkeys.iter().map(|p| json!({
+                "name": p.name,
+                "added_at": p.added_at,
+                "last_used": p.last_used,
+            })).collect::<Vec<_>>(),
         },
     })
 }

@@ -6,6 +6,8 @@ use askama::Template;
 
 /// The stylesheet every page links.
 const STYLESHEET: &str = include_str!("pages.css");
+/// The one script the pages load: passkeys (WebAuthn) need the browser's API.
+const PASSKEY_SCRIPT: &str = include_str!("passkey.js");
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -16,6 +18,7 @@ struct Login<'a> {
     csrf: &'a str,
     username: &'a str,
     error: Option<&'a str>,
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -108,6 +111,7 @@ struct SecondFactor<'a> {
     request: &'a str,
     csrf: &'a str,
     error: Option<&'a str>,
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -176,6 +180,12 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
     const HTML: &str = "text/html; charset=utf-8";
     let html = match page {
         Page::Stylesheet => return ("text/css; charset=utf-8", STYLESHEET.as_bytes().to_vec()),
+        Page::PasskeyScript => {
+            return (
+                "text/javascript; charset=utf-8",
+                PASSKEY_SCRIPT.as_bytes().to_vec(),
+            )
+        }
         Page::Login {
             client,
             action,
@@ -183,6 +193,7 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
             csrf,
             username,
             error,
+            passkeys,
         } => Login {
             client,
             action,
@@ -190,6 +201,7 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
             csrf,
             username,
             error: *error,
+            passkeys: *passkeys,
         }
         .render(),
         Page::Consent {
@@ -264,12 +276,14 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
             request,
             csrf,
             error,
+            passkeys,
         } => SecondFactor {
             client,
             action,
             request,
             csrf,
             error: *error,
+            passkeys: *passkeys,
         }
         .render(),
         Page::TotpSetup {
@@ -348,6 +362,7 @@ mod tests {
             csrf: "t".into(),
             username: "bob".into(),
             error: Some("Wrong user name or password."),
+            passkeys: true,
         });
         let body = String::from_utf8(body).unwrap();
         assert!(kind.starts_with("text/html"));

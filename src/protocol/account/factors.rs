@@ -72,6 +72,8 @@ pub enum Refusal {
     AlreadySet,
     /// The operator requires a second factor, and this is the person's only one.
     Required,
+    /// As many passkeys as a person may hold.
+    TooMany,
 }
 
 impl Refusal {
@@ -85,6 +87,9 @@ impl Refusal {
             Refusal::AlreadySet => "One-time codes are set up already.",
             Refusal::Required => {
                 "Your account must keep a second factor: the operator requires one."
+            }
+            Refusal::TooMany => {
+                "You have as many passkeys as an account may hold; remove one first."
             }
         }
     }
@@ -122,12 +127,43 @@ pub fn enroll_totp(
 /// Removes one-time codes and the recovery codes that stand in for them; refused where the
 /// operator requires a second factor.
 pub fn remove_totp(user: &UserRecord) -> Result<UserRecord, Refusal> {
-    if user.require_second_factor {
-        return Err(Refusal::Required);
-    }
     let mut u = user.clone();
     u.factors.totp = None;
-    u.factors.recovery.clear();
+    // Recovery codes stand in for a lost factor: they go with the last one.
+    if u.factors.passkeys.is_empty() {
+        u.factors.recovery.clear();
+    }
+    kept_if_required(u)
+}
+
+/// The person without the passkey `id` (unchanged if they have none of that id).
+pub fn remove_passkey(user: &UserRecord, id: &str) -> Result<UserRecord, Refusal> {
+    let mut u = user.clone();
+    u.factors.passkeys.retain(|p| p.id != id);
+    if !u.factors.has_second_factor() {
+        u.factors.recovery.clear();
+    }
+    kept_if_required(u)
+}
+
+/// The person with a new passkey.
+pub fn add_passkey(
+    user: &UserRecord,
+    passkey: crate::vocab::record::PasskeyFactor,
+) -> Result<UserRecord, Refusal> {
+    if user.factors.passkeys.len() >= crate::protocol::account::passkeys::MAX_PASSKEYS {
+        return Err(Refusal::TooMany);
+    }
+    let mut u = user.clone();
+    u.factors.passkeys.push(passkey);
+    Ok(u)
+}
+
+/// `u`, unless the operator requires a second factor and it has none left.
+fn kept_if_required(u: UserRecord) -> Result<UserRecord, Refusal> {
+    if u.require_second_factor && !u.factors.has_second_factor() {
+        return Err(Refusal::Required);
+    }
     Ok(u)
 }
 

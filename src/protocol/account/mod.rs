@@ -5,6 +5,7 @@ pub mod apps;
 pub mod enroll;
 pub mod factors;
 pub mod page;
+pub mod passkeys;
 pub mod policy;
 pub mod setup;
 pub mod view;

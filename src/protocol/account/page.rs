@@ -47,6 +47,22 @@ fn view(
         csrf: csrf(ctx.pepper, browser),
         totp_since: user.factors.totp.as_ref().map(|t| utc(t.added_at)),
         recovery_left: user.factors.recovery.len(),
+        passkeys: user
+            .factors
+            .passkeys
+            .iter()
+            .map(|p| {
+                let used = if p.last_used == 0 {
+                    "never".to_string()
+                } else {
+                    utc(p.last_used)
+                };
+                (p.id.clone(), p.name.clone(), utc(p.added_at), used)
+            })
+            .collect(),
+        passkeys_unavailable: crate::protocol::account::passkeys::Rp::of(&ctx.policy.issuer)
+            .err()
+            .map(|why| why.message()),
         required: user.require_second_factor,
         apps,
         notice,
@@ -63,6 +79,25 @@ fn account_page(s: &Session, browser: &str, ctx: &Context, notice: Option<String
         Ok(None) => error_page(403, "This account no longer exists."),
         Err(e) => Step::from(e),
     }
+}
+
+/// The page after a change, showing the person as the change leaves them, and the change.
+fn changed_page(
+    s: &Session,
+    next: UserRecord,
+    browser: &str,
+    ctx: &Context,
+    notice: &str,
+    expected: &UserRecord,
+) -> Step {
+    let step = match view(s, &next, browser, ctx, Some(notice.to_string())) {
+        Ok(p) => Step::reply(page(200, p)),
+        Err(e) => return Step::from(e),
+    };
+    step.with_change(Change::ReplaceUser {
+        user: next,
+        expected: expected.generation.clone(),
+    })
 }
 
 /// `GET /account`: the page, after signing in.
@@ -211,16 +246,48 @@ fn change(
         )),
         Some("totp_remove") => match factors::remove_totp(user) {
             Err(why) => refused(why.message()),
-            Ok(next) => account_page(
+            Ok(next) => changed_page(
                 s,
+                next,
                 via.browser,
                 ctx,
-                Some("One-time codes and recovery codes were removed.".into()),
+                "One-time codes were removed.",
+                user,
             )
-            .with_change(replace(next))
             .with_event(event("totp_removed", None)),
         },
-        Some("recovery_new") if user.factors.totp.is_some() => {
+        Some("passkey_add") => {
+            let rp = match crate::protocol::account::passkeys::Rp::of(&ctx.policy.issuer) {
+                Ok(rp) => rp,
+                Err(why) => return refused(why.message()),
+            };
+            let response = form.get("credential").unwrap_or_default();
+            let name = form.get("name").unwrap_or_default();
+            let added = ctx
+                .passkeys
+                .register(&rp, user, response, name, ctx.now)
+                .map_err(|why| {
+                    log::info!("a passkey was not added for {}: {why:?}", user.name);
+                    "The passkey could not be added; nothing was changed. Try again."
+                })
+                .and_then(|p| factors::add_passkey(user, p).map_err(|why| why.message()));
+            match added {
+                Err(why) => refused(why).with_event(event("passkey_refused", None)),
+                Ok(next) => changed_page(s, next, via.browser, ctx, "The passkey was added.", user)
+                    .with_event(event("passkey_added", None)),
+            }
+        }
+        Some("passkey_remove") => {
+            let id = form.get("id").unwrap_or_default();
+            match factors::remove_passkey(user, id) {
+                Err(why) => refused(why.message()),
+                Ok(next) => {
+                    changed_page(s, next, via.browser, ctx, "The passkey was removed.", user)
+                        .with_event(event("passkey_removed", None))
+                }
+            }
+        }
+        Some("recovery_new") if user.factors.has_second_factor() => {
             let (next, codes) = factors::new_recovery_codes(user, ctx.pepper, rng);
             Step::reply(page(
                 200,

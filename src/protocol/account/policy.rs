@@ -20,6 +20,20 @@ pub struct Methods {
     pub pwd: bool,
     /// A one-time code, or a recovery code.
     pub otp: bool,
+    /// A passkey, with the person verified on the authenticator (a PIN or a fingerprint):
+    /// possession and a second factor in one.
+    pub key: Option<KeyKind>,
+}
+
+/// Where a passkey's private key lives, as its authenticator says (the backup-eligible
+/// flag): RFC 8176's `hwk` for a key bound to one device, `swk` for one synced between
+/// devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Bound to one authenticator (a security key, a phone's secure element).
+    Hardware,
+    /// Copied between a person's devices (a password manager, a platform's sync).
+    Synced,
 }
 
 impl Methods {
@@ -27,11 +41,21 @@ impl Methods {
     pub const PASSWORD: Methods = Methods {
         pwd: true,
         otp: false,
+        key: None,
     };
 
-    /// Whether a second factor was used.
+    /// A passkey alone.
+    pub fn passkey(kind: KeyKind) -> Methods {
+        Methods {
+            pwd: false,
+            otp: false,
+            key: Some(kind),
+        }
+    }
+
+    /// Whether a second factor was used (a passkey is one: it needs the person verified).
     pub fn second(&self) -> bool {
-        self.otp
+        self.otp || self.key.is_some()
     }
 
     /// OpenID Connect `amr`, with RFC 8176's values: "mfa" once two were used.
@@ -43,7 +67,12 @@ impl Methods {
         if self.otp {
             v.push("otp");
         }
-        if v.len() > 1 {
+        match self.key {
+            Some(KeyKind::Hardware) => v.push("hwk"),
+            Some(KeyKind::Synced) => v.push("swk"),
+            None => {}
+        }
+        if v.len() > 1 || self.key.is_some() {
             v.push("mfa");
         }
         v
@@ -110,6 +139,7 @@ mod tests {
         let both = Methods {
             pwd: true,
             otp: true,
+            key: None,
         };
         assert_eq!(need(&u, false, pwd), Need::Nothing);
         assert_eq!(need(&u, true, pwd), Need::Enroll, "the app requires one");
@@ -146,9 +176,18 @@ mod tests {
         let both = Methods {
             pwd: true,
             otp: true,
+            key: None,
         };
         assert_eq!(both.amr(), ["pwd", "otp", "mfa"]);
         assert_eq!(both.acr(), "mfa");
+        assert_eq!(Methods::passkey(KeyKind::Hardware).amr(), ["hwk", "mfa"]);
+        assert_eq!(Methods::passkey(KeyKind::Synced).amr(), ["swk", "mfa"]);
+        assert_eq!(Methods::passkey(KeyKind::Synced).acr(), "mfa");
+        let after_password = Methods {
+            key: Some(KeyKind::Hardware),
+            ..Methods::PASSWORD
+        };
+        assert_eq!(after_password.amr(), ["pwd", "hwk", "mfa"]);
         assert!(acr_asks_second_factor(Some("pwd mfa")));
         assert!(!acr_asks_second_factor(Some("pwd")));
         assert!(!acr_asks_second_factor(Some("xmfa")));

@@ -11,6 +11,10 @@ pub struct AccountView {
     pub totp_since: Option<String>,
     /// Recovery codes left.
     pub recovery_left: usize,
+    /// The person's passkeys: id, name, added (UTC), last used (UTC or "never").
+    pub passkeys: Vec<(String, String, String, String)>,
+    /// Why passkeys cannot be used with this server, if they cannot.
+    pub passkeys_unavailable: Option<&'static str>,
     /// The operator requires a second factor.
     pub required: bool,
     /// The apps acting for the person: client, scope, refresh tokens, last refresh (UTC).

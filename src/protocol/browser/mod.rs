@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod codes;
 pub mod cookies;
 pub mod logout;
+pub mod passkey_options;
 pub mod reply;
 pub mod sessions;
 pub mod sign_in;

@@ -26,13 +26,13 @@ pub fn scope_words(scope: &str) -> String {
     }
 }
 
-/// The headers every page carries: no script may run, nothing may frame it, nothing cached,
-/// no URL leaks to another site.
+/// The headers every page carries: no script but piauth's own file may run (no inline
+/// one), nothing may frame it, nothing cached, no URL leaks to another site.
 pub(crate) fn page_headers(reply: Reply) -> Reply {
     reply
         .with_header(
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'",
         )
         .with_header("X-Frame-Options", "DENY")
         .with_header("Referrer-Policy", "no-referrer")

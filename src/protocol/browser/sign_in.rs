@@ -3,11 +3,15 @@
 //! person who has one or must have one, a second factor (a one-time or recovery code, or
 //! setting one-time codes up), then a new session.
 //!
+//! A passkey signs in on its own (it needs the person verified on the authenticator: two
+//! factors in one), or completes a password's sign-in as its second step.
+//!
 //! A password starts a session that proves only the password: [`cookies::session`] does
 //! not count it as signed in while its user needs more, and only the second step's forms
 //! ([`pending_session`]) take it further.
 
 use crate::protocol::account::factors::{self, Spend};
+use crate::protocol::account::passkeys;
 use crate::protocol::account::policy::{self, Methods, Need};
 use crate::protocol::browser::cookies::{self, continue_csrf, cookie, csrf, Cookies};
 use crate::protocol::browser::reply::{error_page, page, with_cookie};
@@ -75,7 +79,7 @@ impl SignedIn {
 pub(crate) fn is_sign_in(form: &Params) -> bool {
     matches!(
         form.get("action"),
-        Some("login" | "second_factor" | "enroll")
+        Some("login" | "second_factor" | "enroll" | "passkey")
     )
 }
 
@@ -92,7 +96,13 @@ pub(crate) fn login_page(
         csrf: csrf(ctx.pepper, via.browser),
         username: username.to_string(),
         error,
+        passkeys: passkeys_offered(ctx),
     }
+}
+
+/// Whether the pages can offer passkeys here (see [`passkeys::Rp::of`]).
+pub(crate) fn passkeys_offered(ctx: &Context) -> bool {
+    passkeys::Rp::of(&ctx.policy.issuer).is_ok()
 }
 
 /// Wrong codes one sign-in may type before it starts again from the password.
@@ -137,6 +147,7 @@ fn second_factor_page(via: &Via, ctx: &Context, error: Option<(&'static str, u16
             request: via.query.to_string(),
             csrf: csrf(ctx.pepper, via.browser),
             error,
+            passkeys: passkeys_offered(ctx),
         },
     ))
 }
@@ -176,6 +187,7 @@ pub(crate) fn sign_in(
         Some("login") => password(req, form, via, cookies, ctx, rng),
         Some("second_factor") => second_factor(req, form, via, cookies, ctx, rng),
         Some("enroll") => enroll(req, form, via, cookies, ctx, rng),
+        Some("passkey") => passkey(req, form, via, cookies, ctx, rng),
         _ => Err(error_page(400, "The form could not be read.")),
     }
 }
@@ -473,4 +485,92 @@ fn enroll(
         user: Some(user.name.clone()),
     });
     Err(signed.then(step))
+}
+
+/// A passkey's response: the person it names signed in, or, on a browser whose password
+/// step is done for the same person, that sign-in completed.
+fn passkey(
+    req: &Request,
+    form: &Params,
+    via: &Via,
+    cookies: &Cookies,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Result<SignedIn, Step> {
+    let refused = |why: &'static str, outcome: &'static str, user: Option<String>| {
+        Step::reply(page(401, login_page(via, ctx, "", Some(why)))).with_event(Event::Page {
+            action: "login",
+            outcome,
+            client_id: via.client_id(),
+            user,
+        })
+    };
+    let rp = passkeys::Rp::of(&ctx.policy.issuer).map_err(|why| error_page(400, why.message()))?;
+    // Unknown passkeys count against the address, like unknown names.
+    if let Verdict::Wait(wait) = ctx.guard.check(req.peer, Kind::User, "", ctx.now) {
+        return Err(refused(
+            "Too many failed attempts. Wait a little and try again.",
+            "throttled",
+            None,
+        )
+        .with_event(Event::Throttled {
+            peer: req.peer,
+            wait,
+        }));
+    }
+    let response = form.get("credential").unwrap_or_default();
+    let user =
+        match passkeys::Ceremonies::named_handle(response) {
+            Ok(handle) => ctx.dir.users().map_err(Step::from)?.into_iter().find(|u| {
+                !u.factors.passkey_handle.is_empty() && u.factors.passkey_handle == handle
+            }),
+            Err(_) => None,
+        };
+    let Some(user) = user else {
+        ctx.guard.failed(req.peer, Kind::User, "", ctx.now);
+        return Err(refused(
+            "That passkey is not known here. Sign in with your password.",
+            "unknown_passkey",
+            None,
+        ));
+    };
+    let (next, kind) = match ctx.passkeys.sign_in(&rp, &user, response, ctx.now) {
+        Ok(done) => done,
+        Err(why) => {
+            ctx.guard.failed(req.peer, Kind::User, "", ctx.now);
+            let outcome = match why {
+                passkeys::Refused::CounterWentBack => "passkey_counter_went_back",
+                _ => "passkey_refused",
+            };
+            return Err(refused(
+                "The passkey could not sign you in. Try again, or sign in with your password.",
+                outcome,
+                Some(user.name.clone()),
+            ));
+        }
+    };
+    ctx.guard.succeeded(req.peer, Kind::Code, &user.name);
+    ctx.guard.succeeded(req.peer, Kind::User, &user.name);
+    // The password step of this browser, if it was this person's and is still recent.
+    let pending = cookies::any_session(req, ctx, cookies)
+        .map_err(Step::from)?
+        .map(|(_, s)| s)
+        .filter(|s| s.username == user.name && s.methods.pwd)
+        .filter(|s| ctx.now.saturating_sub(s.auth_time) <= policy::SECOND_STEP);
+    let (methods, auth_time) = match pending {
+        Some(s) => (
+            Methods {
+                key: Some(kind),
+                ..s.methods
+            },
+            s.auth_time,
+        ),
+        None => (Methods::passkey(kind), ctx.now),
+    };
+    let mut signed = start(req, &next, methods, auth_time, cookies, ctx, rng);
+    signed.changes.push(Change::ReplaceUser {
+        user: next,
+        expected: user.generation.clone(),
+    });
+    Ok(signed)
 }

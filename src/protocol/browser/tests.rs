@@ -301,6 +301,7 @@ fn setting_up_or_typing_a_code_on_an_old_sign_in_renews_nothing() {
     let both = Methods {
         pwd: true,
         otp: true,
+        key: None,
     };
     // An app that requires a second factor, an old sign-in without one: the password
     // comes first, not the set-up form, and a set-up form posted anyway is refused.
