@@ -365,3 +365,6 @@ pub fn clean_name(name: &str) -> String {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;
