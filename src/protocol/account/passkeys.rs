@@ -272,13 +272,6 @@ impl Ceremonies {
         Ok(json)
     }
 
-    /// The user handle a sign-in response names, to look the person up by.
-    pub fn named_handle(response: &str) -> Result<String, Refused> {
-        let auth = DiscoverableAuthentication64::from_json_relaxed(response.as_bytes())
-            .map_err(|_| Refused::Unreadable)?;
-        Ok(b64(auth.response().user_handle().as_ref()))
-    }
-
     /// Checks a sign-in response (`AuthenticationResponseJSON`) against `user`'s passkeys:
     /// the person as they should be stored (the passkey's new counter and last use) and
     /// what kind of key it was.
@@ -286,11 +279,10 @@ impl Ceremonies {
         &self,
         rp: &Rp,
         user: &UserRecord,
-        response: &str,
+        presented: &Presented,
         now: u64,
     ) -> Result<(UserRecord, KeyKind), Refused> {
-        let auth = DiscoverableAuthentication64::from_json_relaxed(response.as_bytes())
-            .map_err(|_| Refused::Unreadable)?;
+        let auth = &presented.0;
         let challenge = auth.challenge_relaxed().map_err(|_| Refused::Unreadable)?;
         let state = lock(&self.sign_in)
             .take(&challenge)
@@ -327,7 +319,7 @@ impl Ceremonies {
             ..Default::default()
         };
         state
-            .verify(&rp.id, &auth, &mut credential, &options)
+            .verify(&rp.id, auth, &mut credential, &options)
             .map_err(|e| {
                 log::debug!("passkey sign-in refused: {e}");
                 match e {
@@ -347,6 +339,24 @@ impl Ceremonies {
             Backup::Eligible | Backup::Exists => KeyKind::Synced,
         };
         Ok((next, kind))
+    }
+}
+
+/// A sign-in response (`AuthenticationResponseJSON`), read once: the handle it names finds
+/// the person, then [`Ceremonies::sign_in`] checks it against their passkeys.
+pub struct Presented(DiscoverableAuthentication64);
+
+impl Presented {
+    /// Reads what the browser sent.
+    pub fn read(response: &str) -> Result<Presented, Refused> {
+        DiscoverableAuthentication64::from_json_relaxed(response.as_bytes())
+            .map(Presented)
+            .map_err(|_| Refused::Unreadable)
+    }
+
+    /// The user handle it names (base64url, as stored), to look the person up by.
+    pub fn handle(&self) -> String {
+        b64(self.0.response().user_handle().as_ref())
     }
 }
 

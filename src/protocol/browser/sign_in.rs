@@ -518,15 +518,19 @@ fn passkey(
             wait,
         }));
     }
-    let response = form.get("credential").unwrap_or_default();
-    let user =
-        match passkeys::Ceremonies::named_handle(response) {
-            Ok(handle) => ctx.dir.users().map_err(Step::from)?.into_iter().find(|u| {
+    let presented = passkeys::Presented::read(form.get("credential").unwrap_or_default()).ok();
+    // The person the passkey names by its handle (none is empty: that is no passkey).
+    let user = match &presented {
+        Some(p) => {
+            let handle = p.handle();
+            let users = ctx.dir.users().map_err(Step::from)?;
+            users.into_iter().find(|u| {
                 !u.factors.passkey_handle.is_empty() && u.factors.passkey_handle == handle
-            }),
-            Err(_) => None,
-        };
-    let Some(user) = user else {
+            })
+        }
+        None => None,
+    };
+    let (Some(user), Some(presented)) = (user, presented) else {
         ctx.guard.failed(req.peer, Kind::User, "", ctx.now);
         return Err(refused(
             "That passkey is not known here. Sign in with your password.",
@@ -534,7 +538,7 @@ fn passkey(
             None,
         ));
     };
-    let (next, kind) = match ctx.passkeys.sign_in(&rp, &user, response, ctx.now) {
+    let (next, kind) = match ctx.passkeys.sign_in(&rp, &user, &presented, ctx.now) {
         Ok(done) => done,
         Err(why) => {
             ctx.guard.failed(req.peer, Kind::User, "", ctx.now);

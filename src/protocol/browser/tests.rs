@@ -1,6 +1,7 @@
 //! `/authorize` over plain values: `prompt` and `max_age` against the session's sign-in, the
 //! consent form's token, and a form from another browser.
 
+use crate::protocol::account::policy::Methods;
 use crate::protocol::browser::authorize::*;
 use crate::protocol::browser::cookies::*;
 use crate::protocol::browser::sessions::Session;
@@ -13,6 +14,19 @@ use crate::vocab::record::{ConsentRecord, GrantType};
 
 const SESSION: &str = "session-id-of-alice-0123456789";
 const BROWSER: &str = "browser-id-0123456789";
+
+/// Alice's session, signed in at `auth_time` having proved `methods`, used at `now`.
+fn alice(auth_time: u64, methods: Methods, now: u64) -> Session {
+    Session {
+        username: "alice".into(),
+        generation: "g".into(),
+        epoch: 0,
+        auth_time,
+        last_seen: now,
+        methods,
+        failed_codes: 0,
+    }
+}
 
 fn world() -> World {
     let mut dir = MapDirectory::default();
@@ -27,15 +41,7 @@ fn world() -> World {
 /// A request from a browser with alice's session, signed in at `auth_time`.
 fn get(w: &World, query: &str, auth_time: u64) -> Step {
     let digest = crate::jose::secret::token_digest(SESSION);
-    let s = Session {
-        username: "alice".into(),
-        generation: "g".into(),
-        epoch: 0,
-        auth_time,
-        last_seen: w.now,
-        methods: crate::protocol::account::policy::Methods::PASSWORD,
-        failed_codes: 0,
-    };
+    let s = alice(auth_time, Methods::PASSWORD, w.now);
     w.sessions.insert(digest, s, w.now);
     let req = Request {
         method: "GET".into(),
@@ -154,15 +160,7 @@ fn consent_needs_the_token_of_a_consent_page_the_rules_showed() {
             .status
     };
     assert_eq!(consent(&token), 403);
-    let session = |auth_time| Session {
-        username: "alice".into(),
-        generation: "g".into(),
-        epoch: 0,
-        auth_time,
-        last_seen: w.now,
-        methods: crate::protocol::account::policy::Methods::PASSWORD,
-        failed_codes: 0,
-    };
+    let session = |auth_time| alice(auth_time, Methods::PASSWORD, w.now);
     let other = consent_csrf(w.ctx().pepper, BROWSER, &session(w.now), &request);
     assert_eq!(consent(&other), 403);
     let mut bob = session(w.now - 1000);
@@ -226,15 +224,7 @@ fn a_form_from_another_browser_or_without_its_token_is_refused() {
 /// A POST to /authorize from the browser holding alice's session (signed in at
 /// `auth_time`, having proved `methods`).
 fn post_as(w: &World, auth_time: u64, methods: Methods, body: String) -> Step {
-    let s = Session {
-        username: "alice".into(),
-        generation: "g".into(),
-        epoch: 0,
-        auth_time,
-        last_seen: w.now,
-        methods,
-        failed_codes: 0,
-    };
+    let s = alice(auth_time, methods, w.now);
     w.sessions
         .insert(crate::jose::secret::token_digest(SESSION), s, w.now);
     let req = Request {
@@ -254,21 +244,11 @@ fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-use crate::protocol::account::policy::Methods;
-
 #[test]
 fn going_on_after_the_recovery_codes_counts_only_the_sign_in_it_was_made_for() {
     let w = world();
     let at = w.now - 100;
-    let session = |auth_time| Session {
-        username: "alice".into(),
-        generation: "g".into(),
-        epoch: 0,
-        auth_time,
-        last_seen: w.now,
-        methods: Methods::PASSWORD,
-        failed_codes: 0,
-    };
+    let session = |auth_time| alice(auth_time, Methods::PASSWORD, w.now);
     let go_on = |q: &str, token: &str| {
         let body = format!("action=continue&csrf={token}&request={}", enc(q));
         post_as(&w, at, Methods::PASSWORD, body)

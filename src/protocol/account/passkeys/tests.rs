@@ -156,6 +156,10 @@ impl Key {
     }
 }
 
+fn read(answer: &str) -> Presented {
+    Presented::read(answer).unwrap()
+}
+
 /// `ann` with the passkey `key` registered.
 fn registered(c: &Ceremonies, key: &Key) -> UserRecord {
     let ann = user("ann", "read", "g");
@@ -182,8 +186,8 @@ fn a_passkey_registers_and_signs_in_once_per_challenge() {
     let handle = ann.factors.passkey_handle.clone();
     let options = c.sign_in_options(&rp()).unwrap();
     let answer = key.get(&options, ORIGIN, "pi.home", &handle);
-    assert_eq!(Ceremonies::named_handle(&answer).unwrap(), handle);
-    let (after, kind) = c.sign_in(&rp(), &ann, &answer, 99).unwrap();
+    assert_eq!(read(&answer).handle(), handle);
+    let (after, kind) = c.sign_in(&rp(), &ann, &read(&answer), 99).unwrap();
     assert_eq!(kind, KeyKind::Hardware);
     assert_eq!(after.factors.passkeys[0].last_used, 99);
     assert_ne!(
@@ -192,7 +196,7 @@ fn a_passkey_registers_and_signs_in_once_per_challenge() {
     );
     // The same answer again: its challenge is spent.
     assert_eq!(
-        c.sign_in(&rp(), &after, &answer, 100).err(),
+        c.sign_in(&rp(), &after, &read(&answer), 100).err(),
         Some(Refused::NoCeremony)
     );
     // A synced passkey (backup eligible) is swk.
@@ -202,7 +206,7 @@ fn a_passkey_registers_and_signs_in_once_per_challenge() {
     let options = c.sign_in_options(&rp()).unwrap();
     let answer = synced.get(&options, ORIGIN, "pi.home", &bea.factors.passkey_handle);
     assert_eq!(
-        c.sign_in(&rp(), &bea, &answer, 1).unwrap().1,
+        c.sign_in(&rp(), &bea, &read(&answer), 1).unwrap().1,
         KeyKind::Synced
     );
 }
@@ -253,7 +257,7 @@ fn the_origin_the_rp_id_and_the_challenge_are_bound() {
         let options = c.sign_in_options(&rp()).unwrap();
         let answer = key.get(&options, origin, rp_id, &ann.factors.passkey_handle);
         assert_eq!(
-            c.sign_in(&rp(), &ann, &answer, 1).err(),
+            c.sign_in(&rp(), &ann, &read(&answer), 1).err(),
             Some(Refused::Failed)
         );
     }
@@ -270,7 +274,7 @@ fn the_person_must_be_verified_and_the_counter_must_not_go_back() {
     let options = c.sign_in_options(&rp()).unwrap();
     let answer = key.get(&options, ORIGIN, "pi.home", &handle);
     assert_eq!(
-        c.sign_in(&rp(), &ann, &answer, 1).err(),
+        c.sign_in(&rp(), &ann, &read(&answer), 1).err(),
         Some(Refused::Failed)
     );
     key.flags = UP | UV;
@@ -280,7 +284,7 @@ fn the_person_must_be_verified_and_the_counter_must_not_go_back() {
         .sign_in(
             &rp(),
             &ann,
-            &key.get(&options, ORIGIN, "pi.home", &handle),
+            &read(&key.get(&options, ORIGIN, "pi.home", &handle)),
             2,
         )
         .unwrap();
@@ -289,7 +293,7 @@ fn the_person_must_be_verified_and_the_counter_must_not_go_back() {
     let options = c.sign_in_options(&rp()).unwrap();
     let answer = key.get(&options, ORIGIN, "pi.home", &handle);
     assert_eq!(
-        c.sign_in(&rp(), &ann, &answer, 3).err(),
+        c.sign_in(&rp(), &ann, &read(&answer), 3).err(),
         Some(Refused::CounterWentBack)
     );
 }
@@ -305,7 +309,7 @@ fn a_passkey_of_another_person_or_of_no_one_signs_no_one_in() {
     let options = c.sign_in_options(&rp()).unwrap();
     let answer = key.get(&options, ORIGIN, "pi.home", &ann.factors.passkey_handle);
     assert_eq!(
-        c.sign_in(&rp(), &bob, &answer, 1).err(),
+        c.sign_in(&rp(), &bob, &read(&answer), 1).err(),
         Some(Refused::UnknownPasskey)
     );
     // A key ann never registered, under her handle.
@@ -313,7 +317,7 @@ fn a_passkey_of_another_person_or_of_no_one_signs_no_one_in() {
     let options = c.sign_in_options(&rp()).unwrap();
     let answer = other.get(&options, ORIGIN, "pi.home", &ann.factors.passkey_handle);
     assert_eq!(
-        c.sign_in(&rp(), &ann, &answer, 1).err(),
+        c.sign_in(&rp(), &ann, &read(&answer), 1).err(),
         Some(Refused::UnknownPasskey)
     );
 }
