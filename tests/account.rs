@@ -500,3 +500,27 @@ fn an_enrollment_link_sets_the_persons_own_password_once() {
         "the browser of the old password is signed out"
     );
 }
+
+#[test]
+fn one_device_cannot_take_every_passkey_sign_in_place() {
+    // A name in the issuer, so that the pages offer passkeys (not an address).
+    let s = Server::start_configured("issuer = \"http://localhost:1\"", &[]);
+    let options = |b: &mut Browser| {
+        let login = b.get("/account");
+        assert_eq!(login.status, 200);
+        let form = format!("kind=sign_in&csrf={}", enc(&hidden(&login, "csrf")));
+        b.send_post("/passkey/options", &form)
+    };
+    let mut lamp = Browser::new(&s, "127.0.0.2");
+    for _ in 0..4 {
+        let r = options(&mut lamp);
+        assert_eq!(r.status, 200, "{}", body(&r));
+        assert!(body(&r).contains("\"challenge\""), "{}", body(&r));
+    }
+    let refused = options(&mut lamp);
+    assert_eq!(refused.status, 429, "{}", body(&refused));
+    assert_eq!(refused.header("retry-after"), Some("300"));
+    // The household's other devices still get theirs.
+    let mut phone = Browser::new(&s, "127.0.0.3");
+    assert_eq!(options(&mut phone).status, 200);
+}

@@ -245,8 +245,11 @@ impl Service {
             sessions: crate::protocol::browser::sessions::Sessions::new(
                 profile.max_connections * 4,
             ),
-            // Each waits at most five minutes (the browser's own timeout).
-            passkeys: crate::protocol::account::passkeys::Ceremonies::new(profile.max_connections),
+            // Each waits at most five minutes (the browser's own timeout) in about 50 bytes;
+            // one address holds at most a few, so it takes many to fill the set.
+            passkeys: crate::protocol::account::passkeys::Ceremonies::new(
+                profile.max_connections * 32,
+            ),
             // Each lives ten minutes; a household starts a few a day.
             devices: crate::protocol::device::requests::DeviceRequests::new(
                 profile.max_connections,

@@ -39,7 +39,7 @@ pub use conflict::resolve;
 pub use context::{
     CertificateFacts, Context, Counts, Directory, HostFacts, LookupError, Owner, Policy,
 };
-pub use exchange::{Reply, Request};
+pub use exchange::{asker, Asker, Reply, Request};
 pub use router::handle;
 pub use step::{store_cannot_write, store_failed, Event, Step};
 

@@ -7,8 +7,10 @@
 //! within the ceremony's time, and only for the challenge it signed.
 
 use crate::protocol::account::policy::KeyKind;
+use crate::protocol::Asker;
 use crate::vocab::record::{PasskeyFactor, UserRecord};
 use base64::Engine;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use webauthn_rp::bin::{Decode, Encode};
 use webauthn_rp::request::auth::AuthenticationVerificationOptions;
@@ -33,6 +35,11 @@ use webauthn_rp::{
 pub const MAX_PASSKEYS: usize = 10;
 /// The longest name of a passkey, in bytes.
 pub const MAX_NAME: usize = 40;
+/// Sign-in ceremonies one asker (an address, or an IPv6 /64) may hold open at once: a
+/// person opens one per sign-in page, and no one device may fill the set for everyone.
+pub const OPEN_PER_ASKER: usize = 4;
+/// Seconds a ceremony waits for its answer: `webauthn_rp`'s passkey timeout.
+pub const CEREMONY_SECONDS: u64 = 300;
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -121,12 +128,61 @@ pub enum Refused {
     CounterWentBack,
     /// Too many ceremonies at once.
     Busy,
+    /// This asker holds [`OPEN_PER_ASKER`] sign-in ceremonies open already.
+    TooManyOpen,
 }
 
 /// The ceremonies under way: registrations and sign-ins, each at most `capacity`.
 pub struct Ceremonies {
     register: Mutex<FixedCapHashSet<RegistrationServerState<64>>>,
     sign_in: Mutex<FixedCapHashSet<DiscoverableAuthenticationServerState>>,
+    open: Mutex<Open>,
+    capacity: usize,
+}
+
+/// The sign-in ceremonies each asker holds open: when each ends. Sign-in options need no
+/// account, so this is what keeps one device from taking every place.
+#[derive(Default)]
+struct Open(HashMap<Option<Asker>, Vec<u64>>);
+
+impl Open {
+    fn count(&self) -> usize {
+        self.0.values().map(Vec::len).sum()
+    }
+
+    /// Counts a ceremony opened by `who` at `now`, if they and the set (`room` ceremonies
+    /// in all) have room.
+    fn start(&mut self, who: Option<Asker>, now: u64, room: usize) -> Result<(), Refused> {
+        if let Some(ends) = self.0.get_mut(&who) {
+            ends.retain(|&end| end > now);
+            if ends.len() >= OPEN_PER_ASKER {
+                return Err(Refused::TooManyOpen);
+            }
+        }
+        if self.count() >= room {
+            self.0.retain(|_, ends| {
+                ends.retain(|&end| end > now);
+                !ends.is_empty()
+            });
+            if self.count() >= room {
+                return Err(Refused::Busy);
+            }
+        }
+        self.0.entry(who).or_default().push(now + CEREMONY_SECONDS);
+        Ok(())
+    }
+
+    /// One of `who`'s ceremonies is over (answered, or never placed).
+    fn end(&mut self, who: Option<Asker>) {
+        if let Some(ends) = self.0.get_mut(&who) {
+            if !ends.is_empty() {
+                ends.remove(0);
+            }
+            if ends.is_empty() {
+                self.0.remove(&who);
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -153,6 +209,8 @@ impl Ceremonies {
         Ceremonies {
             register: Mutex::new(FixedCapHashSet::new(capacity.max(4))),
             sign_in: Mutex::new(FixedCapHashSet::new(capacity.max(4))),
+            open: Mutex::new(Open::default()),
+            capacity: capacity.max(4),
         }
     }
 
@@ -262,24 +320,35 @@ impl Ceremonies {
     }
 
     /// The options (`PublicKeyCredentialRequestOptionsJSON`) to sign in with a passkey the
-    /// browser picks (a discoverable credential).
-    pub fn sign_in_options(&self, rp: &Rp) -> Result<String, Refused> {
+    /// browser picks (a discoverable credential), for a page asked for by `who` at `now`.
+    pub fn sign_in_options(
+        &self,
+        rp: &Rp,
+        who: Option<Asker>,
+        now: u64,
+    ) -> Result<String, Refused> {
         let (server, client) = DiscoverableCredentialRequestOptions::passkey(&rp.id)
             .start_ceremony()
             .map_err(|_| Refused::Failed)?;
         let json = serde_json::to_string(&client).map_err(|_| Refused::Failed)?;
-        inserted(lock(&self.sign_in).insert_or_replace_all_expired(server))?;
+        let mut open = lock(&self.open);
+        open.start(who, now, self.capacity)?;
+        if let Err(why) = inserted(lock(&self.sign_in).insert_or_replace_all_expired(server)) {
+            open.end(who);
+            return Err(why);
+        }
         Ok(json)
     }
 
     /// Checks a sign-in response (`AuthenticationResponseJSON`) against `user`'s passkeys:
     /// the person as they should be stored (the passkey's new counter and last use) and
-    /// what kind of key it was.
+    /// what kind of key it was. The answer, from `who`, ends one of their open ceremonies.
     pub fn sign_in(
         &self,
         rp: &Rp,
         user: &UserRecord,
         presented: &Presented,
+        who: Option<Asker>,
         now: u64,
     ) -> Result<(UserRecord, KeyKind), Refused> {
         let auth = &presented.0;
@@ -287,6 +356,7 @@ impl Ceremonies {
         let state = lock(&self.sign_in)
             .take(&challenge)
             .ok_or(Refused::NoCeremony)?;
+        lock(&self.open).end(who);
         let handle = handle_of(user).ok_or(Refused::UnknownPasskey)?;
         if *auth.response().user_handle() != handle {
             return Err(Refused::UnknownPasskey);

@@ -27,7 +27,8 @@ pub struct Methods {
 
 /// Where a passkey's private key lives, as its authenticator says (the backup-eligible
 /// flag): RFC 8176's `hwk` for a key bound to one device, `swk` for one synced between
-/// devices.
+/// devices. The authenticator's own word: no attestation is asked for, so an app must not
+/// treat `hwk` as proof that the key cannot be copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     /// Bound to one authenticator (a security key, a phone's secure element).

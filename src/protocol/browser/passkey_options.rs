@@ -3,10 +3,10 @@
 //! recently (adding a passkey is a change to the account). Both need the browser's CSRF
 //! token.
 
-use crate::protocol::account::passkeys::{Refused, Rp};
+use crate::protocol::account::passkeys::{self, Refused, Rp};
 use crate::protocol::account::policy;
 use crate::protocol::browser::cookies::{browser_form, session, Cookies};
-use crate::protocol::{Change, Context, Reply, Request, Step};
+use crate::protocol::{asker, Change, Context, Reply, Request, Step};
 use serde_json::{json, Value};
 
 fn refusal(status: u16, why: &str) -> Step {
@@ -26,6 +26,13 @@ fn busy(why: Refused) -> Step {
             503,
             "too many passkey ceremonies at once; try again shortly",
         ),
+        Refused::TooManyOpen => Step::reply(
+            Reply::json(
+                429,
+                &json!({ "error": "this device has started too many passkey sign-ins; finish one, or wait a few minutes" }),
+            )
+            .with_header("Retry-After", &passkeys::CEREMONY_SECONDS.to_string()),
+        ),
         Refused::TooMany => refusal(409, "you have as many passkeys as an account may hold"),
         _ => refusal(500, "the options could not be made"),
     }
@@ -43,7 +50,7 @@ pub fn options_post(req: &Request, ctx: &Context) -> Step {
         Err(why) => return refusal(400, why.message()),
     };
     match form.get("kind") {
-        Some("sign_in") => match ctx.passkeys.sign_in_options(&rp) {
+        Some("sign_in") => match ctx.passkeys.sign_in_options(&rp, asker(req.peer), ctx.now) {
             Ok(json) => options(&json),
             Err(why) => busy(why),
         },

@@ -19,7 +19,7 @@ use crate::protocol::browser::sessions::Session;
 use crate::protocol::guard::{Kind, Verdict};
 use crate::protocol::page::{Continue, Page};
 use crate::protocol::paths::AUTHORIZE_PATH;
-use crate::protocol::{Change, Context, Event, Request, Step};
+use crate::protocol::{asker, Change, Context, Event, Request, Step};
 use crate::vocab::entropy::{self, Entropy};
 use crate::vocab::record::UserRecord;
 use crate::vocab::request::Params;
@@ -397,7 +397,7 @@ fn second_factor(
         )
         .with_event(event));
     };
-    ctx.guard.succeeded(req.peer, Kind::Code, &user.name);
+    // Not the person's wrong-code counter: a passkey proves nothing about who typed codes.
     ctx.guard.succeeded(req.peer, Kind::User, &user.name);
     let recovery = matches!(spend, Spend::Recovery(_));
     let methods = Methods {
@@ -538,7 +538,10 @@ fn passkey(
             None,
         ));
     };
-    let (next, kind) = match ctx.passkeys.sign_in(&rp, &user, &presented, ctx.now) {
+    let (next, kind) = match ctx
+        .passkeys
+        .sign_in(&rp, &user, &presented, asker(req.peer), ctx.now)
+    {
         Ok(done) => done,
         Err(why) => {
             ctx.guard.failed(req.peer, Kind::User, "", ctx.now);
@@ -553,7 +556,7 @@ fn passkey(
             ));
         }
     };
-    ctx.guard.succeeded(req.peer, Kind::Code, &user.name);
+    // Not the person's wrong-code counter: a passkey proves nothing about who typed codes.
     ctx.guard.succeeded(req.peer, Kind::User, &user.name);
     // The password step of this browser, if it was this person's and is still recent.
     let pending = cookies::any_session(req, ctx, cookies)

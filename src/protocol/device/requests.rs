@@ -2,6 +2,7 @@
 //! device asked, the person's decision, and the polling rules. In memory, bounded per
 //! address and in all.
 
+use crate::protocol::asker;
 use crate::vocab::entropy::Entropy;
 use crate::vocab::scope::Scope;
 use std::collections::HashMap;
@@ -20,18 +21,6 @@ pub const PER_ADDRESS: usize = 8;
 /// Seconds a request may go unpolled before it counts as abandoned (a device polls every
 /// few seconds), and may be dropped to make room.
 pub const ABANDONED: u64 = 60;
-
-/// The part of an address that counts as one asker: the address, or an IPv6 /64.
-fn asker(peer: Option<std::net::IpAddr>) -> Option<[u8; 8]> {
-    match peer?.to_canonical() {
-        std::net::IpAddr::V4(v4) => {
-            let mut k = [0u8; 8];
-            k[..4].copy_from_slice(&v4.octets());
-            Some(k)
-        }
-        std::net::IpAddr::V6(v6) => v6.octets()[..8].try_into().ok(),
-    }
-}
 
 /// The letters of a user code: no vowels (no words), no 0/O or 1/I to confuse
 /// (RFC 8628 §6.1's suggestion): 20 consonants, 8 of them, about 34 bits.

@@ -184,10 +184,10 @@ fn a_passkey_registers_and_signs_in_once_per_challenge() {
     let mut key = Key::new(3);
     let ann = registered(&c, &key);
     let handle = ann.factors.passkey_handle.clone();
-    let options = c.sign_in_options(&rp()).unwrap();
+    let options = c.sign_in_options(&rp(), None, 0).unwrap();
     let answer = key.get(&options, ORIGIN, "pi.home", &handle);
     assert_eq!(read(&answer).handle(), handle);
-    let (after, kind) = c.sign_in(&rp(), &ann, &read(&answer), 99).unwrap();
+    let (after, kind) = c.sign_in(&rp(), &ann, &read(&answer), None, 99).unwrap();
     assert_eq!(kind, KeyKind::Hardware);
     assert_eq!(after.factors.passkeys[0].last_used, 99);
     assert_ne!(
@@ -196,19 +196,70 @@ fn a_passkey_registers_and_signs_in_once_per_challenge() {
     );
     // The same answer again: its challenge is spent.
     assert_eq!(
-        c.sign_in(&rp(), &after, &read(&answer), 100).err(),
+        c.sign_in(&rp(), &after, &read(&answer), None, 100).err(),
         Some(Refused::NoCeremony)
     );
     // A synced passkey (backup eligible) is swk.
     let mut synced = Key::new(4);
     synced.flags |= BE;
     let bea = registered(&c, &synced);
-    let options = c.sign_in_options(&rp()).unwrap();
+    let options = c.sign_in_options(&rp(), None, 0).unwrap();
     let answer = synced.get(&options, ORIGIN, "pi.home", &bea.factors.passkey_handle);
     assert_eq!(
-        c.sign_in(&rp(), &bea, &read(&answer), 1).unwrap().1,
+        c.sign_in(&rp(), &bea, &read(&answer), None, 1).unwrap().1,
         KeyKind::Synced
     );
+}
+
+#[test]
+fn one_address_holds_a_few_sign_in_ceremonies_open_and_cannot_fill_the_set() {
+    let c = Ceremonies::new(8);
+    let mut key = Key::new(5);
+    let ann = registered(&c, &key);
+    let lamp = crate::protocol::asker(Some("192.168.1.50".parse().unwrap()));
+    let phone = crate::protocol::asker(Some("192.168.1.20".parse().unwrap()));
+    let mut last = String::new();
+    for _ in 0..OPEN_PER_ASKER {
+        last = c.sign_in_options(&rp(), lamp, 10).unwrap();
+    }
+    assert_eq!(
+        c.sign_in_options(&rp(), lamp, 10).err(),
+        Some(Refused::TooManyOpen)
+    );
+    // Any address of one IPv6 /64 counts as one.
+    let v6 = |a: &str| crate::protocol::asker(Some(a.parse().unwrap()));
+    for i in 0..OPEN_PER_ASKER {
+        c.sign_in_options(&rp(), v6(&format!("fd00::{}", i + 1)), 10)
+            .unwrap();
+    }
+    assert_eq!(
+        c.sign_in_options(&rp(), v6("fd00::99"), 10).err(),
+        Some(Refused::TooManyOpen)
+    );
+    // The set is full now (8): another address is refused until some end.
+    assert_eq!(
+        c.sign_in_options(&rp(), phone, 10).err(),
+        Some(Refused::Busy)
+    );
+    // An answer ends one of the lamp's: the lamp may open one more.
+    let answer = key.get(&last, ORIGIN, "pi.home", &ann.factors.passkey_handle);
+    c.sign_in(&rp(), &ann, &read(&answer), lamp, 11).unwrap();
+    c.sign_in_options(&rp(), lamp, 11).unwrap();
+}
+
+#[test]
+fn an_address_s_ceremonies_count_until_their_time_is_over() {
+    let lamp = crate::protocol::asker(Some("192.168.1.50".parse().unwrap()));
+    let mut open = Open::default();
+    for _ in 0..OPEN_PER_ASKER {
+        open.start(lamp, 10, 8).unwrap();
+    }
+    assert_eq!(open.start(lamp, 10, 8), Err(Refused::TooManyOpen));
+    assert_eq!(open.start(lamp, 10 + CEREMONY_SECONDS, 8), Ok(()));
+    // Room for one ceremony: another asker waits until the lamp's is over.
+    let other = crate::protocol::asker(Some([10, 0, 0, 1].into()));
+    assert_eq!(open.start(other, 20, 1), Err(Refused::Busy));
+    assert_eq!(open.start(other, 20 + 2 * CEREMONY_SECONDS, 1), Ok(()));
 }
 
 #[test]
@@ -254,10 +305,10 @@ fn the_origin_the_rp_id_and_the_challenge_are_bound() {
     let mut key = Key::new(6);
     let ann = registered(&c, &key);
     for (origin, rp_id) in [("https://evil.home:8443", "pi.home"), (ORIGIN, "evil.home")] {
-        let options = c.sign_in_options(&rp()).unwrap();
+        let options = c.sign_in_options(&rp(), None, 0).unwrap();
         let answer = key.get(&options, origin, rp_id, &ann.factors.passkey_handle);
         assert_eq!(
-            c.sign_in(&rp(), &ann, &read(&answer), 1).err(),
+            c.sign_in(&rp(), &ann, &read(&answer), None, 1).err(),
             Some(Refused::Failed)
         );
     }
@@ -271,29 +322,30 @@ fn the_person_must_be_verified_and_the_counter_must_not_go_back() {
     let handle = ann.factors.passkey_handle.clone();
     // Presence without verification (no PIN, no fingerprint): refused.
     key.flags = UP;
-    let options = c.sign_in_options(&rp()).unwrap();
+    let options = c.sign_in_options(&rp(), None, 0).unwrap();
     let answer = key.get(&options, ORIGIN, "pi.home", &handle);
     assert_eq!(
-        c.sign_in(&rp(), &ann, &read(&answer), 1).err(),
+        c.sign_in(&rp(), &ann, &read(&answer), None, 1).err(),
         Some(Refused::Failed)
     );
     key.flags = UP | UV;
     key.count = 9;
-    let options = c.sign_in_options(&rp()).unwrap();
+    let options = c.sign_in_options(&rp(), None, 0).unwrap();
     let (ann, _) = c
         .sign_in(
             &rp(),
             &ann,
             &read(&key.get(&options, ORIGIN, "pi.home", &handle)),
+            None,
             2,
         )
         .unwrap();
     // A copy of the key that signs with an older counter: a clone.
     key.count = 3;
-    let options = c.sign_in_options(&rp()).unwrap();
+    let options = c.sign_in_options(&rp(), None, 0).unwrap();
     let answer = key.get(&options, ORIGIN, "pi.home", &handle);
     assert_eq!(
-        c.sign_in(&rp(), &ann, &read(&answer), 3).err(),
+        c.sign_in(&rp(), &ann, &read(&answer), None, 3).err(),
         Some(Refused::CounterWentBack)
     );
 }
@@ -306,18 +358,18 @@ fn a_passkey_of_another_person_or_of_no_one_signs_no_one_in() {
     let mut bob = user("bob", "read", "g");
     bob.factors.passkey_handle = b64(&[9; 64]);
     // Ann's passkey presented as bob's.
-    let options = c.sign_in_options(&rp()).unwrap();
+    let options = c.sign_in_options(&rp(), None, 0).unwrap();
     let answer = key.get(&options, ORIGIN, "pi.home", &ann.factors.passkey_handle);
     assert_eq!(
-        c.sign_in(&rp(), &bob, &read(&answer), 1).err(),
+        c.sign_in(&rp(), &bob, &read(&answer), None, 1).err(),
         Some(Refused::UnknownPasskey)
     );
     // A key ann never registered, under her handle.
     let mut other = Key::new(10);
-    let options = c.sign_in_options(&rp()).unwrap();
+    let options = c.sign_in_options(&rp(), None, 0).unwrap();
     let answer = other.get(&options, ORIGIN, "pi.home", &ann.factors.passkey_handle);
     assert_eq!(
-        c.sign_in(&rp(), &ann, &read(&answer), 1).err(),
+        c.sign_in(&rp(), &ann, &read(&answer), None, 1).err(),
         Some(Refused::UnknownPasskey)
     );
 }
