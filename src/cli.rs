@@ -2,7 +2,7 @@
 
 pub mod admin;
 
-use crate::adapters::admin::spec::{ClientSpec, JwksArgs, PersonArgs};
+use crate::protocol::manage::spec::{ClientSpec, JwksArgs, PersonArgs};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 

@@ -4,10 +4,10 @@
 //! change (a new client, a rotated key) is seen by the very next request.
 
 use crate::adapters::store::{Store, StoreError};
-use crate::jose::keys::{self, KeyError, KeyRing, SigningAlg};
+use crate::jose::keys::{KeyError, KeyRing, SigningAlg};
 use crate::protocol::clock::ClockState;
+use crate::protocol::manage;
 use crate::protocol::{Change, Context, HostFacts, Policy};
-use crate::vocab::record::{KeyPurpose, KeyRecord};
 use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -52,72 +52,38 @@ impl From<KeyError> for ServiceError {
     }
 }
 
-/// How long a retired key must stay published: the longest access-token lifetime any
-/// client has, plus leeway, so that every token it signed expires first.
-pub fn max_token_life(store: &Store, policy: &Policy) -> Result<u64, StoreError> {
-    let longest = store
-        .clients()?
-        .iter()
-        .filter_map(|c| c.access_ttl)
-        .fold(policy.access_ttl, u64::max);
-    Ok(longest.saturating_add(policy.leeway))
-}
-
-/// Makes a new access-token key of `alg`, and a new key for each line of ID-token keys:
-/// staged (published now, signing once verifiers' cached JWKS hold them), or at once when
-/// `now` (the keys in place are compromised). Returns the access key's id and when it signs
-/// from.
+/// Makes a new access-token key of `alg` and a new key for each ID-token line (see
+/// [`manage::keys::rotation`]), written at once. Returns the access key's id and when it
+/// signs from.
 pub fn rotate_key(
     store: &Store,
     policy: &Policy,
     alg: SigningAlg,
     now: bool,
 ) -> Result<(String, u64), ServiceError> {
-    let records = store.keys()?;
-    let time = keys::rotation_base(
-        &records,
-        unix_now().max(crate::protocol::clock::BUILD_FLOOR),
-    );
-    let how = match now {
-        true => keys::Rotation::Now,
-        false => keys::Rotation::Staged {
-            delay: keys::activation_delay(policy.jwks_max_age),
-            max_token_life: max_token_life(store, policy)?,
-        },
-    };
-    let fresh = keys::generate(alg, time)?;
-    let kid = fresh.kid.clone();
-    let access: Vec<KeyRecord> = records
-        .iter()
-        .filter(|r| r.purpose.is_access())
-        .cloned()
-        .collect();
-    let mut changed = keys::rotate(&access, fresh, time, how);
-    let from = changed.last().and_then(|k| k.active_from).unwrap_or(time);
-    for (id_alg, line) in keys::id_lines(&records) {
-        let mut fresh = keys::generate(id_alg, time)?;
-        fresh.purpose = KeyPurpose::IdToken;
-        changed.extend(keys::rotate(&line, fresh, time, how));
-    }
+    let (changed, kid, from) = manage::keys::rotation(
+        &store.keys()?,
+        &store.clients()?,
+        policy,
+        alg,
+        now,
+        unix_now(),
+    )?;
     // Key records have no precondition: this cannot conflict.
     let _ = store.apply(&[Change::PutKeys(changed)])?;
     Ok((kid, from))
 }
 
-/// Makes sure ID tokens can be signed with `alg`: the access-token key signs it, or an
-/// ID-token key of it exists (made now if not, signing at once: no verifier has seen a token
-/// of that line yet). True if a key was made.
+/// Makes sure ID tokens can be signed with `alg` (see [`manage::keys::id_key_needed`]).
+/// True if a key was made.
 pub fn ensure_id_key(store: &Store, alg: SigningAlg) -> Result<bool, ServiceError> {
-    let now = unix_now();
-    if alg.is_symmetric() || KeyRing::load(&store.keys()?)?.id_signer(alg, now).is_some() {
-        return Ok(false);
+    match manage::keys::id_key_needed(&store.keys()?, alg, unix_now())? {
+        None => Ok(false),
+        Some(fresh) => {
+            let _ = store.apply(&[Change::PutKeys(vec![fresh])])?;
+            Ok(true)
+        }
     }
-    let time = now.max(crate::protocol::clock::BUILD_FLOOR);
-    let mut fresh = keys::generate(alg, time)?;
-    fresh.purpose = KeyPurpose::IdToken;
-    fresh.active_from = Some(0);
-    let _ = store.apply(&[Change::PutKeys(vec![fresh])])?;
-    Ok(true)
 }
 
 /// Loads the key ring, creating the first key, or rotating to `alg` when the configured

@@ -174,7 +174,7 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
 
 /// `--jwks-uri` with the certificate of `--jwks-ca`, checked.
 fn read_jwks(
-    args: &crate::adapters::admin::spec::JwksArgs,
+    args: &crate::protocol::manage::spec::JwksArgs,
 ) -> Result<Option<crate::vocab::record::JwksLocation>, AdminError> {
     let Some(uri) = &args.uri else {
         return Ok(None);

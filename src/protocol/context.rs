@@ -78,6 +78,12 @@ pub trait Directory {
     fn clients(&self) -> Result<Vec<ClientRecord>, LookupError>;
     /// Every user, by name (the operator's page).
     fn users(&self) -> Result<Vec<UserRecord>, LookupError>;
+    /// Every trusted issuer of assertions.
+    fn issuers(&self) -> Result<Vec<crate::vocab::record::IssuerRecord>, LookupError>;
+    /// Every consent of every person.
+    fn consents(&self) -> Result<Vec<crate::vocab::record::ConsentRecord>, LookupError>;
+    /// Every signing key (the operator's commands: rotation, listing).
+    fn keys(&self) -> Result<Vec<crate::vocab::record::KeyRecord>, LookupError>;
 }
 
 /// Whose families to find.

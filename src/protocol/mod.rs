@@ -25,6 +25,7 @@ mod context;
 pub mod device;
 mod exchange;
 pub mod guard;
+pub mod manage;
 pub mod oidc;
 pub mod operator;
 pub mod page;
@@ -39,7 +40,7 @@ pub use conflict::resolve;
 pub use context::{
     CertificateFacts, Context, Counts, Directory, HostFacts, LookupError, Owner, Policy,
 };
-pub use exchange::{asker, Asker, Reply, Request};
+pub use exchange::{Reply, Request};
 pub use router::handle;
 pub use step::{store_cannot_write, store_failed, Event, Step};
 

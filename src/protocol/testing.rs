@@ -23,6 +23,7 @@ pub struct MapDirectory {
     pub families: HashMap<FamilyId, FamilyRecord>,
     pub revoked_jti: HashSet<String>,
     pub consents: HashMap<(String, String), crate::vocab::record::ConsentRecord>,
+    pub keys: Vec<crate::vocab::record::KeyRecord>,
 }
 
 impl Directory for MapDirectory {
@@ -70,6 +71,19 @@ impl Directory for MapDirectory {
         let mut v: Vec<_> = self.users.values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(v)
+    }
+    fn issuers(&self) -> Result<Vec<crate::vocab::record::IssuerRecord>, LookupError> {
+        let mut v: Vec<_> = self.issuers.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+    fn consents(&self) -> Result<Vec<crate::vocab::record::ConsentRecord>, LookupError> {
+        let mut v: Vec<_> = self.consents.values().cloned().collect();
+        v.sort_by(|a, b| (&a.username, &a.client_id).cmp(&(&b.username, &b.client_id)));
+        Ok(v)
+    }
+    fn keys(&self) -> Result<Vec<crate::vocab::record::KeyRecord>, LookupError> {
+        Ok(self.keys.clone())
     }
     fn legacy_family(&self, d: &TokenDigest) -> Result<Option<FamilyId>, LookupError> {
         Ok(self.legacy.iter().find(|(l, _)| l == d).map(|(_, id)| *id))

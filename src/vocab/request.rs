@@ -144,6 +144,23 @@ impl<'de> Visitor<'de> for PairsVisitor {
     }
 }
 
+/// The part of an address that counts as one asker: the address, or an IPv6 /64 (one
+/// machine may take any address of its /64, so counting whole addresses would count
+/// nothing).
+pub type Asker = [u8; 8];
+
+/// The [`Asker`] of a request from `peer`.
+pub fn asker(peer: Option<std::net::IpAddr>) -> Option<Asker> {
+    match peer?.to_canonical() {
+        std::net::IpAddr::V4(v4) => {
+            let mut k = [0u8; 8];
+            k[..4].copy_from_slice(&v4.octets());
+            Some(k)
+        }
+        std::net::IpAddr::V6(v6) => v6.octets()[..8].try_into().ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

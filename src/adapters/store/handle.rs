@@ -289,6 +289,15 @@ impl Directory for Store {
     fn users(&self) -> Result<Vec<UserRecord>, LookupError> {
         Directory::users(&*self.trees().map_err(|e| e.lookup("users"))?)
     }
+    fn issuers(&self) -> Result<Vec<crate::vocab::record::IssuerRecord>, LookupError> {
+        Store::issuers(self).map_err(|e| e.lookup("issuers"))
+    }
+    fn consents(&self) -> Result<Vec<crate::vocab::record::ConsentRecord>, LookupError> {
+        Store::consents(self).map_err(|e| e.lookup("consents"))
+    }
+    fn keys(&self) -> Result<Vec<KeyRecord>, LookupError> {
+        Store::keys(self).map_err(|e| e.lookup("keys"))
+    }
     fn family(&self, id: &FamilyId) -> Result<Option<FamilyRecord>, LookupError> {
         Directory::family(&*self.trees().map_err(|e| e.lookup("family"))?, id)
     }

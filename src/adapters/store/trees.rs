@@ -276,6 +276,15 @@ impl Directory for Trees {
     fn users(&self) -> Result<Vec<UserRecord>, LookupError> {
         Trees::users(self).map_err(|e| e.lookup("users"))
     }
+    fn issuers(&self) -> Result<Vec<crate::vocab::record::IssuerRecord>, LookupError> {
+        Trees::issuers(self).map_err(|e| e.lookup("issuers"))
+    }
+    fn consents(&self) -> Result<Vec<crate::vocab::record::ConsentRecord>, LookupError> {
+        Trees::consents(self).map_err(|e| e.lookup("consents"))
+    }
+    fn keys(&self) -> Result<Vec<KeyRecord>, LookupError> {
+        Trees::keys(self).map_err(|e| e.lookup("keys"))
+    }
     fn issuer(
         &self,
         name: &str,

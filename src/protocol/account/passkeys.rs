@@ -7,8 +7,8 @@
 //! within the ceremony's time, and only for the challenge it signed.
 
 use crate::protocol::account::policy::KeyKind;
-use crate::protocol::Asker;
 use crate::vocab::record::{PasskeyFactor, UserRecord};
+use crate::vocab::request::Asker;
 use base64::Engine;
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -6,7 +6,8 @@
 use crate::protocol::account::passkeys::{self, Refused, Rp};
 use crate::protocol::account::policy;
 use crate::protocol::browser::cookies::{browser_form, session, Cookies};
-use crate::protocol::{asker, Change, Context, Reply, Request, Step};
+use crate::protocol::{Change, Context, Reply, Request, Step};
+use crate::vocab::request::asker;
 use serde_json::{json, Value};
 
 fn refusal(status: u16, why: &str) -> Step {

@@ -19,9 +19,10 @@ use crate::protocol::browser::sessions::Session;
 use crate::protocol::guard::{Kind, Verdict};
 use crate::protocol::page::{Continue, Page};
 use crate::protocol::paths::AUTHORIZE_PATH;
-use crate::protocol::{asker, Change, Context, Event, Request, Step};
+use crate::protocol::{Change, Context, Event, Request, Step};
 use crate::vocab::entropy::{self, Entropy};
 use crate::vocab::record::UserRecord;
+use crate::vocab::request::asker;
 use crate::vocab::request::Params;
 
 /// Where a sign-in form comes from and goes back to.

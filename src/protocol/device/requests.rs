@@ -2,8 +2,8 @@
 //! device asked, the person's decision, and the polling rules. In memory, bounded per
 //! address and in all.
 
-use crate::protocol::asker;
 use crate::vocab::entropy::Entropy;
+use crate::vocab::request::asker;
 use crate::vocab::scope::Scope;
 use std::collections::HashMap;
 use std::sync::Mutex;

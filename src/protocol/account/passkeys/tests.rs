@@ -216,8 +216,8 @@ fn one_address_holds_a_few_sign_in_ceremonies_open_and_cannot_fill_the_set() {
     let c = Ceremonies::new(8);
     let mut key = Key::new(5);
     let ann = registered(&c, &key);
-    let lamp = crate::protocol::asker(Some("192.168.1.50".parse().unwrap()));
-    let phone = crate::protocol::asker(Some("192.168.1.20".parse().unwrap()));
+    let lamp = crate::vocab::request::asker(Some("192.168.1.50".parse().unwrap()));
+    let phone = crate::vocab::request::asker(Some("192.168.1.20".parse().unwrap()));
     let mut last = String::new();
     for _ in 0..OPEN_PER_ASKER {
         last = c.sign_in_options(&rp(), lamp, 10).unwrap();
@@ -227,7 +227,7 @@ fn one_address_holds_a_few_sign_in_ceremonies_open_and_cannot_fill_the_set() {
         Some(Refused::TooManyOpen)
     );
     // Any address of one IPv6 /64 counts as one.
-    let v6 = |a: &str| crate::protocol::asker(Some(a.parse().unwrap()));
+    let v6 = |a: &str| crate::vocab::request::asker(Some(a.parse().unwrap()));
     for i in 0..OPEN_PER_ASKER {
         c.sign_in_options(&rp(), v6(&format!("fd00::{}", i + 1)), 10)
             .unwrap();
@@ -249,7 +249,7 @@ fn one_address_holds_a_few_sign_in_ceremonies_open_and_cannot_fill_the_set() {
 
 #[test]
 fn an_address_s_ceremonies_count_until_their_time_is_over() {
-    let lamp = crate::protocol::asker(Some("192.168.1.50".parse().unwrap()));
+    let lamp = crate::vocab::request::asker(Some("192.168.1.50".parse().unwrap()));
     let mut open = Open::default();
     for _ in 0..OPEN_PER_ASKER {
         open.start(lamp, 10, 8).unwrap();
@@ -257,7 +257,7 @@ fn an_address_s_ceremonies_count_until_their_time_is_over() {
     assert_eq!(open.start(lamp, 10, 8), Err(Refused::TooManyOpen));
     assert_eq!(open.start(lamp, 10 + CEREMONY_SECONDS, 8), Ok(()));
     // Room for one ceremony: another asker waits until the lamp's is over.
-    let other = crate::protocol::asker(Some([10, 0, 0, 1].into()));
+    let other = crate::vocab::request::asker(Some([10, 0, 0, 1].into()));
     assert_eq!(open.start(other, 20, 1), Err(Refused::Busy));
     assert_eq!(open.start(other, 20 + 2 * CEREMONY_SECONDS, 1), Ok(()));
 }

@@ -1,7 +1,7 @@
 //! What an admin request must satisfy before anything changes: names, lifetimes, scopes,
 //! groups, a person's fields, a client's flow and keys.
 
-use super::AdminError;
+use super::command::AdminError;
 use crate::vocab::record::{is_valid_name, GrantType};
 use crate::vocab::scope::Scope;
 use serde_json::Value;
@@ -55,7 +55,7 @@ pub(crate) fn groups_of(groups: &[String]) -> Result<Vec<String>, AdminError> {
 
 /// A name to show and an email address, checked.
 pub(crate) fn check_person(
-    person: &crate::adapters::admin::spec::PersonArgs,
+    person: &crate::protocol::manage::spec::PersonArgs,
 ) -> Result<(), AdminError> {
     let text_ok = |t: &Option<String>| {
         t.as_ref()
@@ -137,10 +137,7 @@ pub(crate) fn key_location(
     }
     crate::protocol::client_auth::published_keys::check_uri(&at.uri)
         .map_err(AdminError::Invalid)?;
-    if let Some(ca) = &at.ca {
-        crate::adapters::jwks_fetch::roots_from_pem(ca)
-            .map_err(|e| AdminError::Invalid(format!("--jwks-ca: {e}")))?;
-    }
+    // The certificate in `at.ca` is read by the TLS adapter, which checks it before this.
     Ok(Some(at))
 }
 

@@ -8,7 +8,7 @@ use std::fmt;
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum AdminRequest {
     /// Register a client.
-    ClientAdd(Box<crate::adapters::admin::spec::ClientSpec>),
+    ClientAdd(Box<crate::protocol::manage::spec::ClientSpec>),
     /// List clients.
     ClientList,
     /// Show a client.
@@ -43,7 +43,7 @@ pub enum AdminRequest {
         password: String,
         /// Name, email and groups.
         #[serde(flatten)]
-        person: crate::adapters::admin::spec::PersonArgs,
+        person: crate::protocol::manage::spec::PersonArgs,
         /// May open the operator's page.
         #[serde(default)]
         admin: bool,
@@ -62,7 +62,7 @@ pub enum AdminRequest {
         name: String,
         /// What changes: a name, an email (and whether it is unverified), the groups.
         #[serde(flatten)]
-        person: crate::adapters::admin::spec::PersonArgs,
+        person: crate::protocol::manage::spec::PersonArgs,
         /// The email is verified again.
         #[serde(default)]
         email_verified: bool,
@@ -227,7 +227,7 @@ mod tests {
             name: "a".into(),
             scopes: vec!["read".into()],
             password: "pw".into(),
-            person: crate::adapters::admin::spec::PersonArgs {
+            person: crate::protocol::manage::spec::PersonArgs {
                 display_name: Some("A".into()),
                 groups: vec!["family".into()],
                 ..Default::default()
