@@ -36,6 +36,9 @@ pub enum Command {
     /// The groups people are in (set with `user add/edit --group`).
     #[command(subcommand)]
     Group(GroupCommand),
+    /// The live sessions (refresh-token families) of people and devices.
+    #[command(subcommand)]
+    Session(SessionCommand),
     /// Manage the issuers whose assertions the JWT bearer grant takes.
     #[command(subcommand)]
     Issuer(IssuerCommand),
@@ -148,6 +151,27 @@ pub enum ClientCommand {
     Enable {
         /// Client id.
         id: String,
+    },
+    /// Change who may sign in to a client, where it may send people back, or whether it
+    /// needs a second factor; its tokens and consents stay.
+    Edit {
+        /// Client id.
+        id: String,
+        /// Only members of this group may sign in to it (repeatable; replaces the groups).
+        #[arg(long = "allowed-group", value_name = "GROUP")]
+        allowed_groups: Vec<String>,
+        /// Everyone may sign in to it again.
+        #[arg(long, conflicts_with = "allowed_groups")]
+        no_groups: bool,
+        /// Its redirect URIs (repeatable; replaces them).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Every sign-in to it needs a second factor: `true` or `false`.
+        #[arg(long, value_name = "BOOL")]
+        require_second_factor: Option<bool>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -297,6 +321,15 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sign a person out everywhere: every refresh token of theirs ends, and every browser
+    /// session (a lost phone, a person leaving the house).
+    SignOut {
+        /// User name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Take back what a person allowed an app: their consent (the app asks again) and the
     /// refresh tokens it got from them.
     Revoke {
@@ -307,6 +340,22 @@ pub enum UserCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `piauth session ...`
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// List the live sessions (refresh-token families): person, client, last use.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End one session: the device's next refresh fails and it must sign in again.
+    Revoke {
+        /// The session's id, as `session list` prints it.
+        id: String,
     },
 }
 

@@ -1,7 +1,9 @@
 //! From a parsed command line to an admin request: the CLI side of the admin channel.
 
 use crate::adapters::admin::{AdminError, AdminRequest};
-use crate::cli::{ClientCommand, Command, GroupCommand, IssuerCommand, KeyCommand, UserCommand};
+use crate::cli::{
+    ClientCommand, Command, GroupCommand, IssuerCommand, KeyCommand, SessionCommand, UserCommand,
+};
 use std::io::Read;
 
 fn read_password_stdin() -> Result<String, AdminError> {
@@ -51,6 +53,26 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
                     disabled: false,
                 },
                 false,
+            ),
+            ClientCommand::Edit {
+                id,
+                allowed_groups,
+                no_groups,
+                redirect_uris,
+                require_second_factor,
+                json,
+            } => (
+                AdminRequest::ClientEdit {
+                    id: id.clone(),
+                    allowed_groups: match (*no_groups, allowed_groups.is_empty()) {
+                        (true, _) => Some(Vec::new()),
+                        (false, true) => None,
+                        (false, false) => Some(allowed_groups.clone()),
+                    },
+                    redirect_uris: (!redirect_uris.is_empty()).then(|| redirect_uris.clone()),
+                    require_second_factor: *require_second_factor,
+                },
+                *json,
             ),
         },
         Command::Issuer(i) => match i {
@@ -143,6 +165,9 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
             UserCommand::Remove { name } => {
                 (AdminRequest::UserRemove { name: name.clone() }, false)
             }
+            UserCommand::SignOut { name, json } => {
+                (AdminRequest::UserSignOut { name: name.clone() }, *json)
+            }
             UserCommand::Revoke { name, client, json } => (
                 AdminRequest::UserRevoke {
                     name: name.clone(),
@@ -164,6 +189,10 @@ pub fn request_for(command: &Command) -> Result<Option<(AdminRequest, bool)>, Ad
             ),
         },
         Command::Group(GroupCommand::List { json }) => (AdminRequest::GroupList, *json),
+        Command::Session(SessionCommand::List { json }) => (AdminRequest::SessionList, *json),
+        Command::Session(SessionCommand::Revoke { id }) => {
+            (AdminRequest::SessionRevoke { id: id.clone() }, false)
+        }
         Command::Key(k) => match k {
             KeyCommand::List { json } => (AdminRequest::KeyList, *json),
             KeyCommand::Rotate { json, now } => (AdminRequest::KeyRotate { now: *now }, *json),

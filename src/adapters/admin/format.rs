@@ -49,6 +49,7 @@ pub fn render(req: &AdminRequest, v: &Value, json: bool) -> String {
             | AdminRequest::GroupList
             | AdminRequest::KeyList
             | AdminRequest::IssuerList
+            | AdminRequest::SessionList
             | AdminRequest::Audit => {
                 let rows = v.as_array().cloned().unwrap_or_default();
                 let mut s = String::new();

@@ -33,6 +33,20 @@ pub enum AdminRequest {
         /// New state.
         disabled: bool,
     },
+    /// Change who may use a client and where it may send people back.
+    ClientEdit {
+        /// Id.
+        id: String,
+        /// The groups whose members may sign in to it, when they change (empty: everyone).
+        #[serde(default)]
+        allowed_groups: Option<Vec<String>>,
+        /// Its redirect URIs, when they change.
+        #[serde(default)]
+        redirect_uris: Option<Vec<String>>,
+        /// Whether every sign-in to it needs a second factor, when it changes.
+        #[serde(default)]
+        require_second_factor: Option<bool>,
+    },
     /// Add a user.
     UserAdd {
         /// Name.
@@ -78,6 +92,11 @@ pub enum AdminRequest {
     },
     /// Remove a person's second factors (a lost phone) and end their browser sessions.
     UserResetFactors {
+        /// Name.
+        name: String,
+    },
+    /// Sign a person out everywhere: every refresh token ends, and every browser session.
+    UserSignOut {
         /// Name.
         name: String,
     },
@@ -133,6 +152,13 @@ pub enum AdminRequest {
         /// Its `iss`.
         name: String,
     },
+    /// The live refresh-token families (sessions), by person and client.
+    SessionList,
+    /// End one refresh-token family: the device's next refresh fails.
+    SessionRevoke {
+        /// The family's id, as `session list` prints it.
+        id: String,
+    },
     /// List keys.
     KeyList,
     /// Rotate the signing key: staged, or at once when the keys are compromised.
@@ -165,6 +191,7 @@ impl AdminRequest {
                 | AdminRequest::GroupList
                 | AdminRequest::KeyList
                 | AdminRequest::IssuerList
+                | AdminRequest::SessionList
                 | AdminRequest::Audit
         )
     }

@@ -103,6 +103,51 @@ fn end_grants(
     Ok(ended)
 }
 
+/// Every live refresh-token family of a person, newest first: what `session list` prints
+/// and the operator's sessions page shows. A family a client holds for itself (no person)
+/// is listed under the client.
+pub fn sessions(dir: &dyn Directory, now: u64) -> Result<Vec<Value>, AdminError> {
+    let mut rows = Vec::new();
+    let owners: Vec<String> = dir
+        .users()
+        .map_err(lookup)?
+        .into_iter()
+        .map(|u| u.name)
+        .collect();
+    let clients: Vec<String> = dir
+        .clients()
+        .map_err(lookup)?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let families = owners
+        .iter()
+        .map(|u| Owner::User(u))
+        .chain(clients.iter().map(|c| Owner::Client(c)));
+    for owner in families {
+        for (id, f) in dir.families_of(owner).map_err(lookup)? {
+            if f.revoked || now >= f.expires_at || !seen.insert(id) {
+                continue;
+            }
+            rows.push((
+                f.issued_at,
+                json!({
+                    "id": id.to_string(),
+                    "username": f.username,
+                    "client_id": f.client_id,
+                    "scope": f.scope.to_string(),
+                    "last_used": f.issued_at,
+                    "expires_at": f.expires_at,
+                    "refreshes": f.rotations,
+                }),
+            ));
+        }
+    }
+    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(rows.into_iter().map(|(_, v)| v).collect())
+}
+
 /// A new user generation: grants made under an earlier one are dead.
 pub fn new_generation(rng: &mut dyn Entropy) -> String {
     entropy::token(rng, 16)
@@ -279,6 +324,53 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             c.disabled = disabled;
             out.push(Change::PutClient(c.clone()));
             client_json(&c)
+        }
+        AdminRequest::ClientEdit {
+            id,
+            allowed_groups,
+            redirect_uris,
+            require_second_factor,
+        } => {
+            let mut c = dir
+                .client(&id)
+                .map_err(lookup)?
+                .ok_or_else(|| no_client(&id))?;
+            if let Some(groups) = allowed_groups {
+                c.allowed_groups = groups_of(&groups)?;
+            }
+            if let Some(uris) = redirect_uris {
+                check_flow(&c.grants, &uris, c.public, c.has_keys())?;
+                c.redirect_uris = uris;
+            }
+            if let Some(r) = require_second_factor {
+                c.require_second_factor = r;
+            }
+            // Its tokens and consents stay: a change of groups applies at the next sign-in
+            // or refresh, which checks them.
+            out.push(Change::PutClient(c.clone()));
+            client_json(&c)
+        }
+        AdminRequest::UserSignOut { name } => {
+            let u = dir
+                .user(&name)
+                .map_err(lookup)?
+                .ok_or_else(|| no_user(&name))?;
+            let ended = end_sessions(dir, Owner::User(&name), now, &mut out)?;
+            let mut next = u.clone();
+            next.session_epoch = next.session_epoch.saturating_add(1);
+            out.push(replace(next, u.generation));
+            json!({ "username": name, "sessions_ended": ended, "browser_sessions_ended": true })
+        }
+        AdminRequest::SessionList => json!(sessions(dir, now)?),
+        AdminRequest::SessionRevoke { id } => {
+            let missing = || AdminError::NotFound(format!("no live session {id:?}"));
+            let family: crate::jose::refresh::FamilyId = id.parse().map_err(|_| missing())?;
+            let f = dir.family(&family).map_err(lookup)?.ok_or_else(missing)?;
+            if f.revoked || now >= f.expires_at {
+                return Err(missing());
+            }
+            out.push(Change::RevokeFamily(family));
+            json!({ "revoked": id, "client_id": f.client_id, "username": f.username })
         }
         AdminRequest::UserAdd {
             name,
