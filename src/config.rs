@@ -278,6 +278,12 @@ config_keys! {
         /// Serve `/metrics` in the Prometheus text format (to anyone who can reach the
         /// server).
         metrics: bool = Fallback::Value(false), "BOOL";
+        /// Serve the operator's pages (`/operator`), where an operator signed in as a user
+        /// added with `--admin` manages piauth from a browser.
+        operator_pages: bool = Fallback::Value(true), "BOOL";
+        /// Where the operator's pages may be reached from: networks (`192.168.1.0/24`),
+        /// addresses, `loopback`, `lan` (the private ranges).
+        operator_allow: Vec<String> = Fallback::Derived("`[\"loopback\", \"lan\"]`"), "NET";
         /// sled page cache, bytes.
         sled_cache_bytes: u64 = Fallback::Board, "BYTES";
         /// HTTP worker threads (1 to 256).
@@ -440,6 +446,10 @@ pub struct Config {
     pub scopes_supported: Option<Vec<String>>,
     /// Whether `/metrics` is served.
     pub metrics: bool,
+    /// Whether the operator's pages are served.
+    pub operator_pages: bool,
+    /// Where they may be reached from.
+    pub operator_allow: Vec<ipnet::IpNet>,
     /// Time for a request head to arrive, and for a keep-alive connection to sit idle.
     pub head_timeout: std::time::Duration,
     /// Time for a request body to arrive.
@@ -475,6 +485,8 @@ impl Config {
             scopes_supported: self.scopes_supported.clone(),
             jwks_max_age: self.jwks_max_age,
             metrics: self.metrics,
+            operator_pages: self.operator_pages,
+            operator_allow: self.operator_allow.clone(),
         }
     }
 }
@@ -546,6 +558,11 @@ pub fn resolve(
             )
         })?,
         None => SigningAlg::Es256,
+    };
+    let operator_allow = match &s.operator_allow.value {
+        Some(entries) => crate::protocol::operator::access::parse(entries)
+            .map_err(|why| bad("operator_allow", &s.operator_allow, why))?,
+        None => crate::protocol::operator::access::default_allow(),
     };
     let level_name = s.log_level.value.clone().unwrap_or_default();
     let log_level = level_name.parse::<log::LevelFilter>().map_err(|_| {
@@ -722,6 +739,8 @@ pub fn resolve(
         },
         scopes_supported: s.scopes_supported.value,
         metrics: s.metrics.value.unwrap_or_default(),
+        operator_pages: s.operator_pages.value.unwrap_or(true),
+        operator_allow,
         head_timeout: std::time::Duration::from_secs(s.head_timeout.value.unwrap_or_default()),
         body_timeout: std::time::Duration::from_secs(s.body_timeout.value.unwrap_or_default()),
         require_synced_clock: s.require_synced_clock.value,

@@ -130,6 +130,10 @@ pub struct Policy {
     pub jwks_max_age: u64,
     /// Whether `/metrics` is served.
     pub metrics: bool,
+    /// Whether the operator's pages are served at all (`operator_pages`).
+    pub operator_pages: bool,
+    /// The networks from which they may be reached (`operator_allow`).
+    pub operator_allow: Vec<ipnet::IpNet>,
 }
 
 /// What the server knows of itself, for `/health`.

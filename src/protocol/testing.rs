@@ -134,6 +134,8 @@ pub fn policy() -> Policy {
         scopes_supported: None,
         jwks_max_age: 300,
         metrics: true,
+        operator_pages: true,
+        operator_allow: crate::protocol::operator::access::default_allow(),
     }
 }
 

@@ -1,5 +1,8 @@
-//! What the operator sees: the operator's page, `/metrics`, `/health` and `/certificate`.
+//! What the operator sees and does: the operator's pages (the state of the server, and
+//! the management of clients, people, groups, keys and sessions), `/metrics`, `/health`
+//! and `/certificate`.
 
+pub mod access;
 pub mod health;
 pub mod metrics;
 pub mod pages;
