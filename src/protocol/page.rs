@@ -100,6 +100,9 @@ pub enum Page {
     },
     /// The operator's page.
     Operator(Box<crate::protocol::operator::view::OperatorView>),
+    /// One of the operator's management pages (apps, people, keys, sessions, events), or
+    /// what a change did.
+    OperatorSection(Box<crate::protocol::operator::section_view::SectionView>),
     /// Sign out? (A logout an app asked for without an ID token of piauth's.)
     SignOut {
         /// The form's CSRF token.

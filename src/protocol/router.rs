@@ -30,6 +30,14 @@ const CORS_PATHS: [&str; 6] = [
     DISCOVERY_PATH,
 ];
 
+/// `/operator` and its pages.
+fn is_operator_path(path: &str) -> bool {
+    path == OPERATOR_PATH
+        || path
+            .strip_prefix(OPERATOR_PATH)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Answers a request.
 pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     if !CORS_PATHS.contains(&req.path.as_str()) {
@@ -70,8 +78,8 @@ fn answer(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
         (USERINFO_PATH, "GET" | "POST") => return userinfo::userinfo(req, ctx),
         (LOGOUT_PATH, "GET") => return logout::logout_get(req, ctx, rng),
         (LOGOUT_PATH, "POST") => return logout::logout_post(req, ctx),
-        (OPERATOR_PATH, "GET") => return operator_pages::operator_get(req, ctx, rng),
-        (OPERATOR_PATH, "POST") => return operator_pages::operator_post(req, ctx, rng),
+        (p, "GET") if is_operator_path(p) => return operator_pages::operator_get(req, ctx, rng),
+        (p, "POST") if is_operator_path(p) => return operator_pages::operator_post(req, ctx, rng),
         (ENROLL_PATH, "GET") => return account_enroll::enroll_get(req, ctx, rng),
         (ENROLL_PATH, "POST") => return account_enroll::enroll_post(req, ctx, rng),
         (ACCOUNT_PATH, "GET") => return account::account_get(req, ctx, rng),

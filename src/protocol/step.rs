@@ -64,6 +64,15 @@ pub enum Event {
         /// The client that presented it.
         client_id: String,
     },
+    /// An operator's command from the operator's pages, as the admin socket audits its own.
+    Admin {
+        /// The command's name (`client_add`, …).
+        op: String,
+        /// `ok` or `failed`.
+        outcome: &'static str,
+        /// The operator.
+        user: String,
+    },
     /// The server failed (its store, its keys); the detail is for the log.
     Failed(String),
 }

@@ -216,17 +216,20 @@ pub struct World {
 }
 
 impl World {
-    pub fn new(dir: MapDirectory) -> World {
+    pub fn new(mut dir: MapDirectory) -> World {
+        if dir.keys.is_empty() {
+            dir.keys = vec![
+                keys::generate(SigningAlg::Es256, 0).unwrap(),
+                rs256_id_key(),
+            ];
+        }
         let board = revision::detect(&CpuInfoFacts::default(), None);
         let profile = tuning::profile(tuning::resources(&board, 1 << 30));
+        let ring = KeyRing::load(&dir.keys).unwrap();
         World {
             dir,
             policy: policy(),
-            keys: KeyRing::load(&[
-                keys::generate(SigningAlg::Es256, 0).unwrap(),
-                rs256_id_key(),
-            ])
-            .unwrap(),
+            keys: ring,
             verified: VerifiedCache::new(16),
             guard: crate::protocol::guard::Guard::new(64),
             replay: crate::protocol::client_auth::replay::ReplayCache::new(64),

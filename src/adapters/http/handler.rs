@@ -60,6 +60,17 @@ fn decide_and_apply(request: &Request, service: &Service) -> Reply {
 fn apply(step: Step, peer: Option<IpAddr>, service: &Service) -> Result<Reply, protocol::Conflict> {
     match service.store.apply(&step.changes) {
         Ok(Ok(())) => {
+            // An operator rotated a key on the pages: the next request signs with the ring
+            // as written.
+            if step
+                .changes
+                .iter()
+                .any(|c| matches!(c, protocol::Change::PutKeys(_)))
+            {
+                if let Err(e) = service.reload_keys() {
+                    log::error!("reloading keys after a change failed: {e}");
+                }
+            }
             report(step.event.as_ref(), peer, service);
             Ok(step.reply)
         }
@@ -167,6 +178,14 @@ fn report(event: Option<&Event>, peer: Option<IpAddr>, service: &Service) {
                     .client(client_id)
                     .grant(Some("refresh_token")),
             );
+        }
+        Event::Admin { op, outcome, user } => {
+            // As the admin socket does for the command line: the command's name, never its
+            // values (a secret, a link).
+            log::info!("admin: {op} by {user} on the operator's pages: {outcome}");
+            service
+                .audit
+                .record(record(&format!("admin:{op}"), outcome).user(Some(user)));
         }
         Event::Failed(detail) => {
             service.metrics.failed(Failure::Server);

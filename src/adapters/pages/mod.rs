@@ -95,6 +95,8 @@ struct DeviceDone {
 #[template(path = "operator.html")]
 struct Operator<'a> {
     v: &'a crate::protocol::operator::view::OperatorView,
+    /// The operator's pages, this one first.
+    menu: Vec<(&'static str, &'static str, bool)>,
     /// (x, y, height, count) of each minute's bar.
     bars: Vec<(u32, u32, u32, u64)>,
     total: u64,
@@ -152,6 +154,12 @@ struct Enroll<'a> {
     token: &'a str,
     csrf: &'a str,
     error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "operator_section.html")]
+struct OperatorSection<'a> {
+    v: &'a crate::protocol::operator::section_view::SectionView,
 }
 
 #[derive(Template)]
@@ -225,6 +233,16 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
             let (bars, max) = bars(&v.per_minute);
             Operator {
                 v,
+                menu: crate::protocol::operator::forms::Section::ALL
+                    .iter()
+                    .map(|(s, p, l)| {
+                        (
+                            *p,
+                            *l,
+                            *s == crate::protocol::operator::forms::Section::Overview,
+                        )
+                    })
+                    .collect(),
                 total: v.per_minute.iter().sum(),
                 max,
                 bars,
@@ -323,6 +341,7 @@ pub fn render(page: &Page) -> (&'static str, Vec<u8>) {
         }
         .render(),
         Page::Account(v) => Account { v }.render(),
+        Page::OperatorSection(v) => OperatorSection { v }.render(),
         Page::Enroll {
             user,
             token,

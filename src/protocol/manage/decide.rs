@@ -144,7 +144,7 @@ pub fn sessions(dir: &dyn Directory, now: u64) -> Result<Vec<Value>, AdminError>
             ));
         }
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     Ok(rows.into_iter().map(|(_, v)| v).collect())
 }
 

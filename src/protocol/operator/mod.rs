@@ -3,7 +3,14 @@
 //! and `/certificate`.
 
 pub mod access;
+pub mod app_config;
+pub mod forms;
 pub mod health;
 pub mod metrics;
 pub mod pages;
+pub mod section_view;
+pub mod sections;
 pub mod view;
+
+#[cfg(test)]
+mod tests;
