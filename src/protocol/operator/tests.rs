@@ -98,7 +98,7 @@ fn an_operator_registers_an_app_with_the_cli_s_command_and_its_audit_event() {
         step.event,
         Some(Event::Admin {
             op: "client_add".into(),
-            outcome: "ok".into(),
+            outcome: "ok",
             user: "root".into()
         })
     );
