@@ -130,6 +130,7 @@ fn bad_config_exits_78_with_a_message_naming_the_problem() {
         ("token_cache_entries = 2000000", "token_cache_entries"),
         ("password_checks_at_once = 0", "password_checks_at_once"),
         ("max_connections = 0", "max_connections"),
+        ("operator_allow = [\"the kitchen\"]", "operator_allow"),
     ] {
         std::fs::write(&cfg, format!("{line}\n")).unwrap();
         let child = Command::new(bin())

@@ -156,3 +156,121 @@ fn user_add_refuses_a_bad_name_or_email_and_changes_nothing() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn the_operator_s_pages_can_be_switched_off_or_kept_to_named_networks() {
+    let s = Server::start_configured("operator_allow = [\"127.0.0.70\"]", &[]);
+    assert_eq!(Browser::new(&s, "127.0.0.70").get("/operator").status, 200);
+    let elsewhere = Browser::new(&s, "127.0.0.71").get("/operator/people");
+    assert_eq!(elsewhere.status, 403);
+    assert!(String::from_utf8_lossy(&elsewhere.body).contains("operator_allow"));
+    let off = Server::start_configured("operator_pages = false", &[]);
+    assert_eq!(Browser::new(&off, "127.0.0.1").get("/operator").status, 404);
+    assert_eq!(
+        Browser::new(&off, "127.0.0.1").get("/operator/keys").status,
+        404
+    );
+    // A network that is none is refused at start: tests/lifecycle.rs.
+}
+
+#[test]
+fn sessions_are_listed_and_ended_one_at_a_time_and_a_person_signed_out_everywhere() {
+    let s = Server::start();
+    s.add_user("ann", "ann pass", &["read"]);
+    let secret = s.add_client("tv", &["password", "refresh_token"], &["read"]);
+    let grant = |n: u32| {
+        let t = s.token(
+            "tv",
+            &secret,
+            &format!("grant_type=password&username=ann&password=ann+pass&scope=read&n={n}"),
+        );
+        t["refresh_token"].as_str().unwrap().to_string()
+    };
+    let (first, second) = (grant(1), grant(2));
+    let listed = s.admin_json(&["session", "list", "--json"]);
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(rows
+        .iter()
+        .all(|r| r["username"] == "ann" && r["client_id"] == "tv"));
+    // End one: its refresh fails, the other's goes on.
+    let id = rows[0]["id"].as_str().unwrap();
+    let out = s.cmd(&["session", "revoke", id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refresh = |rt: &str| {
+        s.post_basic(
+            "/token",
+            "tv",
+            &secret,
+            &format!("grant_type=refresh_token&refresh_token={rt}"),
+        )
+        .status
+    };
+    let statuses = [refresh(&first), refresh(&second)];
+    assert!(
+        statuses.contains(&200) && statuses.contains(&400),
+        "{statuses:?}"
+    );
+    assert!(
+        !s.cmd(&["session", "revoke", id]).status.success(),
+        "ended once only"
+    );
+    assert!(!s
+        .cmd(&["session", "revoke", "not-a-session"])
+        .status
+        .success());
+    // Signed out everywhere: nothing is left.
+    let out = s.admin_json(&["user", "sign-out", "ann", "--json"]);
+    assert_eq!(out["sessions_ended"], 1, "{out}");
+    assert_eq!(
+        s.admin_json(&["session", "list", "--json"]),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn client_edit_changes_who_may_sign_in_and_refuses_a_bad_redirect() {
+    let s = Server::start();
+    let made = s.admin_json(&[
+        "client",
+        "add",
+        "media",
+        "--grant",
+        "authorization_code",
+        "--redirect-uri",
+        "https://media.home/cb",
+        "--json",
+    ]);
+    s.remember_secret(made["client_secret"].as_str().unwrap());
+    let edited = s.admin_json(&[
+        "client",
+        "edit",
+        "media",
+        "--allowed-group",
+        "family",
+        "--json",
+    ]);
+    assert_eq!(edited["allowed_groups"], serde_json::json!(["family"]));
+    assert_eq!(
+        edited["redirect_uris"],
+        serde_json::json!(["https://media.home/cb"])
+    );
+    let bad = s.cmd(&[
+        "client",
+        "edit",
+        "media",
+        "--redirect-uri",
+        "javascript:alert(1)",
+    ]);
+    assert!(!bad.status.success());
+    let open = s.admin_json(&["client", "edit", "media", "--no-groups", "--json"]);
+    assert_eq!(open["allowed_groups"], serde_json::json!([]));
+    assert_eq!(
+        open["redirect_uris"],
+        serde_json::json!(["https://media.home/cb"])
+    );
+}
