@@ -448,8 +448,10 @@ pub struct Config {
     pub metrics: bool,
     /// Whether the operator's pages are served.
     pub operator_pages: bool,
-    /// Where they may be reached from.
-    pub operator_allow: Vec<ipnet::IpNet>,
+    /// Where they may be reached from, when the operator names it (`None`: the default,
+    /// which depends on whether a proxy is in front, see
+    /// [`crate::protocol::operator::access::default_for`]).
+    pub operator_allow: Option<Vec<ipnet::IpNet>>,
     /// Time for a request head to arrive, and for a keep-alive connection to sit idle.
     pub head_timeout: std::time::Duration,
     /// Time for a request body to arrive.
@@ -486,7 +488,10 @@ impl Config {
             jwks_max_age: self.jwks_max_age,
             metrics: self.metrics,
             operator_pages: self.operator_pages,
-            operator_allow: self.operator_allow.clone(),
+            operator_allow: self
+                .operator_allow
+                .clone()
+                .unwrap_or_else(crate::protocol::operator::access::default_allow),
         }
     }
 }
@@ -560,9 +565,11 @@ pub fn resolve(
         None => SigningAlg::Es256,
     };
     let operator_allow = match &s.operator_allow.value {
-        Some(entries) => crate::protocol::operator::access::parse(entries)
-            .map_err(|why| bad("operator_allow", &s.operator_allow, why))?,
-        None => crate::protocol::operator::access::default_allow(),
+        Some(entries) => Some(
+            crate::protocol::operator::access::parse(entries)
+                .map_err(|why| bad("operator_allow", &s.operator_allow, why))?,
+        ),
+        None => None,
     };
     let level_name = s.log_level.value.clone().unwrap_or_default();
     let log_level = level_name.parse::<log::LevelFilter>().map_err(|_| {

@@ -358,7 +358,18 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         .issuer
         .clone()
         .unwrap_or_else(|| default_issuer(http.local_addr, scheme));
-    let policy = cfg.policy(issuer.clone(), &profile);
+    let mut policy = cfg.policy(issuer.clone(), &profile);
+    if cfg.operator_allow.is_none() {
+        policy.operator_allow =
+            crate::protocol::operator::access::default_for(&issuer, tls.is_some());
+        if policy.operator_allow.is_empty() {
+            log::warn!(
+                "the operator's pages: piauth serves plain HTTP under an https issuer (a proxy in \
+                 front), so every request comes from the proxy's address; they answer 403 until \
+                 operator_allow names who may reach them"
+            );
+        }
+    }
     crate::jose::secret::set_password_checks_at_once(profile.password_checks_at_once);
     let ring = service::ensure_keys(&store, &policy, cfg.algorithm)?;
     let service = Arc::new(

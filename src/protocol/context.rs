@@ -93,6 +93,8 @@ pub enum Owner<'a> {
     Client(&'a str),
     /// A user's, by name.
     User(&'a str),
+    /// Every family (the operator's list of sessions: one walk, not one per owner).
+    Anyone,
 }
 
 impl Owner<'_> {
@@ -101,6 +103,7 @@ impl Owner<'_> {
         match self {
             Owner::Client(id) => f.client_id == *id,
             Owner::User(name) => f.username.as_deref() == Some(*name),
+            Owner::Anyone => true,
         }
     }
 }

@@ -207,3 +207,11 @@ pub(crate) fn continue_csrf(pepper: &[u8], browser: &str, s: &Session, query: &s
         &format!("continue\0{browser}\0{user}\0{at}\0{query}"),
     )
 }
+
+/// The token of the operator's forms: bound to the sign-in as well as the browser, so that a
+/// browser cookie planted by another site of the same name (cookies ignore ports) gives no
+/// token that a change would take.
+pub(crate) fn operator_csrf(pepper: &[u8], browser: &str, s: &Session) -> String {
+    let (user, at) = (&s.username, s.auth_time);
+    csrf(pepper, &format!("operator\0{browser}\0{user}\0{at}"))
+}

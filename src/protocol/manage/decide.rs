@@ -97,55 +97,54 @@ fn end_grants(
             .filter(|c| match owner {
                 Owner::Client(id) => c.client_id == id,
                 Owner::User(name) => c.username == name,
+                Owner::Anyone => true,
             })
             .map(|c| Change::RemoveConsent(c.username, c.client_id)),
     );
     Ok(ended)
 }
 
-/// Every live refresh-token family of a person, newest first: what `session list` prints
-/// and the operator's sessions page shows. A family a client holds for itself (no person)
-/// is listed under the client.
+/// Every live refresh-token family, newest first: what `session list` prints and the
+/// operator's sessions page shows (one walk of the families).
 pub fn sessions(dir: &dyn Directory, now: u64) -> Result<Vec<Value>, AdminError> {
-    let mut rows = Vec::new();
-    let owners: Vec<String> = dir
+    let mut live: Vec<_> = dir
+        .families_of(Owner::Anyone)
+        .map_err(lookup)?
+        .into_iter()
+        .filter(|(_, f)| !f.revoked && now < f.expires_at)
+        .collect();
+    live.sort_by_key(|(_, f)| std::cmp::Reverse(f.issued_at));
+    Ok(live
+        .into_iter()
+        .map(|(id, f)| {
+            json!({
+                "id": id.to_string(),
+                "username": f.username,
+                "client_id": f.client_id,
+                "scope": f.scope.to_string(),
+                // When its newest token was issued: the last grant or refresh.
+                "last_used": f.issued_at,
+                "expires_at": f.expires_at,
+                "refreshes": f.rotations,
+            })
+        })
+        .collect())
+}
+
+/// Refuses to take the operator flag from `name` when no one else has it: the operator's
+/// pages would then have no one to open them.
+fn keep_an_operator(dir: &dyn Directory, name: &str) -> Result<(), AdminError> {
+    let others = dir
         .users()
         .map_err(lookup)?
-        .into_iter()
-        .map(|u| u.name)
-        .collect();
-    let clients: Vec<String> = dir
-        .clients()
-        .map_err(lookup)?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    let families = owners
         .iter()
-        .map(|u| Owner::User(u))
-        .chain(clients.iter().map(|c| Owner::Client(c)));
-    for owner in families {
-        for (id, f) in dir.families_of(owner).map_err(lookup)? {
-            if f.revoked || now >= f.expires_at || !seen.insert(id) {
-                continue;
-            }
-            rows.push((
-                f.issued_at,
-                json!({
-                    "id": id.to_string(),
-                    "username": f.username,
-                    "client_id": f.client_id,
-                    "scope": f.scope.to_string(),
-                    "last_used": f.issued_at,
-                    "expires_at": f.expires_at,
-                    "refreshes": f.rotations,
-                }),
-            ));
-        }
+        .any(|u| u.admin && u.name != name);
+    match others {
+        true => Ok(()),
+        false => Err(AdminError::Invalid(format!(
+            "{name} is the only operator: make another person an operator (--admin) first"
+        ))),
     }
-    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-    Ok(rows.into_iter().map(|(_, v)| v).collect())
 }
 
 /// A new user generation: grants made under an earlier one are dead.
@@ -465,8 +464,12 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
                 u.display_name = Some(n);
             }
             if let Some(e) = person.email {
+                // A new address is the one the operator typed; the same one again (a form
+                // sends it back as it was) keeps whether it was verified.
+                if u.email.as_deref() != Some(e.as_str()) {
+                    u.email_unverified = false;
+                }
                 u.email = Some(e);
-                u.email_unverified = false;
             }
             if person.email_unverified {
                 u.email_unverified = true;
@@ -480,6 +483,9 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
                 u.groups = groups_of(&person.groups)?;
             }
             if let Some(a) = admin {
+                if u.admin && !a {
+                    keep_an_operator(dir, &name)?;
+                }
                 u.admin = a;
             }
             if let Some(r) = require_second_factor {
@@ -613,9 +619,13 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
                     "require_second_factor": next.require_second_factor })
         }
         AdminRequest::UserRemove { name } => {
-            dir.user(&name)
+            let u = dir
+                .user(&name)
                 .map_err(lookup)?
                 .ok_or_else(|| no_user(&name))?;
+            if u.admin {
+                keep_an_operator(dir, &name)?;
+            }
             // In one transaction with the removal. A grant made while this runs carries
             // the old generation, which no later user of the name will have.
             let ended = end_grants(dir, Owner::User(&name), now, &mut out)?;

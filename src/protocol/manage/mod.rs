@@ -14,3 +14,6 @@ pub mod spec;
 
 pub use command::{AdminError, AdminReply, AdminRequest};
 pub use decide::{decide, Decision, Env};
+
+#[cfg(test)]
+mod tests;

@@ -57,6 +57,20 @@ pub fn default_allow() -> Vec<IpNet> {
         .collect()
 }
 
+/// The networks allowed when the operator names none, for a server whose issuer is
+/// `issuer` and which itself serves HTTPS or not. An `https://` issuer served as plain HTTP
+/// means a proxy in front terminates TLS: then every request comes from the proxy's
+/// address (loopback, or one on the LAN), so no address says where a request really came
+/// from, and none is allowed until the operator names the proxy in `operator_allow`
+/// knowingly.
+pub fn default_for(issuer: &str, serves_https: bool) -> Vec<IpNet> {
+    if issuer.starts_with("https://") && !serves_https {
+        Vec::new()
+    } else {
+        default_allow()
+    }
+}
+
 /// Whether a request from `peer` may reach the pages. An IPv4 address written as IPv6
 /// (`::ffff:192.168.1.5`, from a dual-stack socket) counts as the IPv4 address. A request
 /// of unknown origin is refused.
@@ -93,6 +107,13 @@ mod tests {
             assert!(!allowed(&allow, ip(a)), "{a}");
         }
         assert!(!allowed(&allow, None));
+    }
+
+    #[test]
+    fn behind_a_proxy_that_terminates_tls_no_address_is_allowed_by_default() {
+        assert!(default_for("https://pi.home", false).is_empty());
+        assert_eq!(default_for("https://pi.home", true), default_allow());
+        assert_eq!(default_for("http://pi.home:8420", false), default_allow());
     }
 
     #[test]

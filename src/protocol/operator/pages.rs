@@ -8,7 +8,9 @@
 //! while `operator_pages` is on, and only the networks of `operator_allow`.
 
 use crate::protocol::account::policy;
-use crate::protocol::browser::cookies::{browser_form, browser_id, csrf, session, Cookies};
+use crate::protocol::browser::cookies::{
+    self, browser_id, csrf, operator_csrf, require_token, session, Cookies,
+};
 use crate::protocol::browser::reply::{error_page, page, redirect, with_cookie};
 use crate::protocol::browser::sessions::Session;
 use crate::protocol::browser::sign_in::{is_sign_in, login_page, sign_in, Via};
@@ -100,7 +102,7 @@ fn section_page(
             Err(e) => Step::from(e),
         };
     }
-    let token = csrf(ctx.pepper, browser);
+    let token = operator_csrf(ctx.pepper, browser, s);
     match sections::view(section, &s.username, token, recent(s, ctx), query, ctx, rng) {
         Ok(mut v) => {
             edit(&mut v);
@@ -157,12 +159,15 @@ pub fn operator_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Ste
         return error_page(403, "A form from another site cannot change piauth.");
     }
     let cookies = Cookies::new(ctx);
-    let (form, browser) = match browser_form(req, &cookies, ctx.pepper) {
+    let (form, browser) = match cookies::form(req, &cookies) {
         Ok(f) => f,
         Err(step) => return step,
     };
     let via = operator_via(browser, section);
     if is_sign_in(&form) {
+        if let Err(step) = require_token(&form, &csrf(ctx.pepper, browser)) {
+            return step;
+        }
         return match sign_in(req, &form, &via, &cookies, ctx, rng) {
             Err(step) => step,
             Ok(signed) => {
@@ -181,6 +186,9 @@ pub fn operator_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Ste
         Ok(None) => return Step::reply(page(401, login_page(&via, ctx, "", None))),
         Err(e) => return Step::from(e),
     };
+    if let Err(step) = require_token(&form, &operator_csrf(ctx.pepper, browser, &s)) {
+        return step;
+    }
     if let Err(step) = operator(&s, ctx) {
         return step;
     }
@@ -251,7 +259,7 @@ fn change(form: &Params, s: &Session, browser: &str, ctx: &Context, rng: &mut dy
         // A secret or a link is shown on this answer only: the page says what was done,
         // not the lists (which the change has not reached yet).
         let blocks = config_blocks(form, answer, ctx);
-        let token = csrf(ctx.pepper, browser);
+        let token = operator_csrf(ctx.pepper, browser, s);
         let v = SectionView {
             user: s.username.clone(),
             csrf: token,

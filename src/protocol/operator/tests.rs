@@ -3,7 +3,7 @@
 //! audit event.
 
 use crate::protocol::account::policy::Methods;
-use crate::protocol::browser::cookies::csrf;
+use crate::protocol::browser::cookies::{csrf, operator_csrf};
 use crate::protocol::browser::sessions::Session;
 use crate::protocol::operator::pages::{operator_get, operator_post};
 use crate::protocol::page::Page;
@@ -24,7 +24,7 @@ fn world() -> World {
 }
 
 /// `who`'s browser, signed in `ago` seconds before now.
-fn sign_in(w: &World, who: &str, ago: u64) {
+fn sign_in(w: &World, who: &str, ago: u64) -> Session {
     let s = Session {
         username: who.into(),
         generation: "g".into(),
@@ -35,7 +35,8 @@ fn sign_in(w: &World, who: &str, ago: u64) {
         failed_codes: 0,
     };
     w.sessions
-        .insert(crate::jose::secret::token_digest(SESSION), s, w.now);
+        .insert(crate::jose::secret::token_digest(SESSION), s.clone(), w.now);
+    s
 }
 
 fn request(method: &str, path: &str, body: &str, peer: &str) -> Request {
@@ -58,8 +59,13 @@ fn request(method: &str, path: &str, body: &str, peer: &str) -> Request {
     }
 }
 
+/// A form of the operator's pages, with the token the signed-in page carries.
 fn post(w: &World, path: &str, form: &str) -> Step {
-    let body = format!("csrf={}&{form}", csrf(PEPPER, BROWSER));
+    let s = w
+        .sessions
+        .get(&crate::jose::secret::token_digest(SESSION), w.now)
+        .unwrap();
+    let body = format!("csrf={}&{form}", operator_csrf(PEPPER, BROWSER, &s));
     operator_post(
         &request("POST", path, &body, "192.168.1.20"),
         &w.ctx(),
@@ -142,6 +148,16 @@ fn a_change_needs_a_recent_sign_in_an_operator_and_this_browser_s_token() {
     let step = post(&w, "/operator/keys", "action=key_rotate");
     assert_eq!(step.reply.status, 303);
     assert!(step.changes.iter().any(|c| matches!(c, Change::PutKeys(_))));
+    // The browser's general token (what its sign-in form carries, and what a cookie
+    // planted by another site of this name would give): not the operator's.
+    let general = format!("csrf={}&action=key_rotate", csrf(PEPPER, BROWSER));
+    let planted = operator_post(
+        &request("POST", "/operator/keys", &general, "192.168.1.20"),
+        &w.ctx(),
+        &mut CountingEntropy(0),
+    );
+    assert_eq!(planted.reply.status, 403);
+    assert!(planted.changes.is_empty());
     // Another browser's token.
     let forged = operator_post(
         &request(
@@ -174,8 +190,19 @@ fn a_change_needs_a_recent_sign_in_an_operator_and_this_browser_s_token() {
 #[test]
 fn a_form_from_another_site_or_network_or_with_the_pages_off_changes_nothing() {
     let mut w = world();
-    sign_in(&w, "root", 5);
-    let body = format!("csrf={}&action=key_rotate", csrf(PEPPER, BROWSER));
+    let root = sign_in(&w, "root", 5);
+    let body = format!(
+        "csrf={}&action=key_rotate",
+        operator_csrf(PEPPER, BROWSER, &root)
+    );
+    // The same form from the LAN, same-site, goes through: each refusal below is its check's.
+    let fine = request("POST", "/operator/keys", &body, "192.168.1.20");
+    assert_eq!(
+        operator_post(&fine, &w.ctx(), &mut CountingEntropy(0))
+            .reply
+            .status,
+        303
+    );
     let mut cross = request("POST", "/operator/keys", &body, "192.168.1.20");
     cross
         .headers
