@@ -49,8 +49,15 @@ pub enum Change {
     },
     /// Create a client; [`Conflict::ClientExists`] if the id is taken.
     InsertClient(ClientRecord),
-    /// Create or replace a client.
-    PutClient(ClientRecord),
+    /// Replace a client if it is still as `expected` (read before the change); otherwise
+    /// [`Conflict::ClientChanged`]: an edit read before a new secret, say, would bring the
+    /// old secret back.
+    ReplaceClient {
+        /// The client as it should be.
+        client: ClientRecord,
+        /// The client as it was read.
+        expected: Box<ClientRecord>,
+    },
     /// Delete a client.
     RemoveClient(String),
     /// Create a user; [`Conflict::UserExists`] if the name is taken.
@@ -101,6 +108,8 @@ pub enum Conflict {
     UserExists(String),
     /// The user was removed or re-created meanwhile.
     UserChanged(String),
+    /// The client was changed or removed meanwhile.
+    ClientChanged(String),
     /// A second factor's code was used by another sign-in first.
     CodeSpent(String),
 }

@@ -29,6 +29,10 @@ pub fn resolve(conflict: &Conflict, client_id: &str) -> Step {
             409,
             "Your account changed while this page was open. Go back, reload it and try again.",
         ),
+        Conflict::ClientChanged(_) => crate::protocol::browser::reply::error_page(
+            409,
+            "The app changed while this page was open. Go back, reload it and try again.",
+        ),
         Conflict::ClientExists(_) | Conflict::UserExists(_) => Step::from(OAuthError::new(
             ErrorCode::ServerError,
             "the directory changed during the request",

@@ -30,6 +30,9 @@ pub fn conflict_words(c: Conflict) -> AdminError {
         Conflict::UserChanged(name) => AdminError::Internal(format!(
             "user {name:?} was changed by another command meanwhile: nothing was done, try again"
         )),
+        Conflict::ClientChanged(id) => AdminError::Internal(format!(
+            "client {id:?} was changed by another command meanwhile: nothing was done, try again"
+        )),
         Conflict::CodeSpent(name) => AdminError::Internal(format!(
             "a code of user {name:?} was spent meanwhile: try again"
         )),

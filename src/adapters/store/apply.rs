@@ -4,7 +4,7 @@
 use super::trees::{dec, enc, index_key};
 use super::{StoreError, Trees};
 use crate::protocol::{Change, Conflict};
-use crate::vocab::record::{FamilyRecord, UserRecord};
+use crate::vocab::record::{ClientRecord, FamilyRecord, UserRecord};
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
@@ -48,6 +48,16 @@ impl Tx<'_> {
         match self.families.get(key)? {
             Some(bytes) => match dec("family", &bytes) {
                 Ok(f) => Ok(Some(f)),
+                Err(e) => abort(Abort::Store(e)),
+            },
+            None => Ok(None),
+        }
+    }
+
+    fn client(&self, id: &str) -> TxResult<Option<ClientRecord>> {
+        match self.clients.get(id.as_bytes())? {
+            Some(bytes) => match dec("client", &bytes) {
+                Ok(c) => Ok(Some(c)),
                 Err(e) => abort(Abort::Store(e)),
             },
             None => Ok(None),
@@ -142,8 +152,11 @@ impl Tx<'_> {
                 }
                 self.clients.insert(c.id.as_bytes(), enc(c))?;
             }
-            Change::PutClient(c) => {
-                self.clients.insert(c.id.as_bytes(), enc(c))?;
+            Change::ReplaceClient { client, expected } => {
+                if self.client(&client.id)?.as_ref() != Some(&**expected) {
+                    return abort(Abort::Conflict(Conflict::ClientChanged(client.id.clone())));
+                }
+                self.clients.insert(client.id.as_bytes(), enc(client))?;
             }
             Change::RemoveClient(id) => {
                 self.clients.remove(id.as_bytes())?;

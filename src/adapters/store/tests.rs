@@ -413,3 +413,37 @@ fn a_store_from_a_newer_piauth_is_refused() {
     );
     assert!(e.to_string().contains("newer piauth"));
 }
+
+#[test]
+fn a_client_is_replaced_only_if_unchanged_since_it_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let read = crate::protocol::testing::client(
+        &[crate::vocab::record::GrantType::ClientCredentials],
+        "read",
+    );
+    s.apply(&[Change::InsertClient(read.clone())])
+        .unwrap()
+        .unwrap();
+    // A new secret, written first.
+    let mut rotated = read.clone();
+    rotated.secret_hash = "new".into();
+    s.apply(&[Change::ReplaceClient {
+        client: rotated.clone(),
+        expected: Box::new(read.clone()),
+    }])
+    .unwrap()
+    .unwrap();
+    // An edit read before it would bring the old secret back: refused.
+    let mut edited = read.clone();
+    edited.allowed_groups = vec!["family".into()];
+    let stale = s.apply(&[Change::ReplaceClient {
+        client: edited,
+        expected: Box::new(read),
+    }]);
+    assert_eq!(
+        stale.unwrap(),
+        Err(Conflict::ClientChanged(rotated.id.clone()))
+    );
+    assert_eq!(s.client(&rotated.id).unwrap().unwrap().secret_hash, "new");
+}

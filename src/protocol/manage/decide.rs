@@ -80,6 +80,14 @@ fn replace(user: UserRecord, expected: String) -> Change {
     Change::ReplaceUser { user, expected }
 }
 
+/// `client` written over the record as it was `read`, or a conflict if it changed since.
+fn replace_client(client: ClientRecord, read: ClientRecord) -> Change {
+    Change::ReplaceClient {
+        client,
+        expected: Box::new(read),
+    }
+}
+
 /// What removing a client or a user takes with it, besides the record: its refresh-token
 /// families ([`end_sessions`]) and its consents, so that a client or a person added again
 /// under the name is asked again and inherits nothing.
@@ -311,8 +319,9 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
                 )));
             }
             let secret = secret::new_client_secret();
+            let read = c.clone();
             c.secret_hash = secret::hash_client_secret(env.pepper, &secret);
-            out.push(Change::PutClient(c));
+            out.push(replace_client(c, read));
             json!({ "client_id": id, "client_secret": secret })
         }
         AdminRequest::ClientSetDisabled { id, disabled } => {
@@ -320,8 +329,9 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
                 .client(&id)
                 .map_err(lookup)?
                 .ok_or_else(|| no_client(&id))?;
+            let read = c.clone();
             c.disabled = disabled;
-            out.push(Change::PutClient(c.clone()));
+            out.push(replace_client(c.clone(), read));
             client_json(&c)
         }
         AdminRequest::ClientEdit {
@@ -334,6 +344,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
                 .client(&id)
                 .map_err(lookup)?
                 .ok_or_else(|| no_client(&id))?;
+            let read = c.clone();
             if let Some(groups) = allowed_groups {
                 c.allowed_groups = groups_of(&groups)?;
             }
@@ -346,7 +357,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             }
             // Its tokens and consents stay: a change of groups applies at the next sign-in
             // or refresh, which checks them.
-            out.push(Change::PutClient(c.clone()));
+            out.push(replace_client(c.clone(), read));
             client_json(&c)
         }
         AdminRequest::UserSignOut { name } => {
