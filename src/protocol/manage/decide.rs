@@ -41,6 +41,34 @@ pub struct Env<'a> {
     pub rng: &'a mut dyn Entropy,
 }
 
+impl<'a> Env<'a> {
+    /// What a request's context gives a command: its directory, pepper, policy and time,
+    /// and the algorithm the key ring signs with or is changing to.
+    pub fn of(ctx: &'a crate::protocol::Context<'a>, rng: &'a mut dyn Entropy) -> Env<'a> {
+        Env {
+            dir: ctx.dir,
+            pepper: ctx.pepper,
+            policy: ctx.policy,
+            algorithm: ctx
+                .keys
+                .next(ctx.now)
+                .map_or(ctx.keys.current(ctx.now).alg, |k| k.alg),
+            now: ctx.now,
+            rng,
+        }
+    }
+}
+
+/// The person named `name`, or the error that says there is none.
+fn user_named(dir: &dyn Directory, name: &str) -> Result<UserRecord, AdminError> {
+    dir.user(name).map_err(lookup)?.ok_or_else(|| no_user(name))
+}
+
+/// The client `id`, or the error that says there is none.
+fn client_of_id(dir: &dyn Directory, id: &str) -> Result<ClientRecord, AdminError> {
+    dir.client(id).map_err(lookup)?.ok_or_else(|| no_client(id))
+}
+
 /// What a command does: the changes to apply in one transaction, and its answer (the
 /// command line prints it, the pages show it).
 #[derive(Debug)]
@@ -288,15 +316,9 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
                 .map(client_json)
                 .collect::<Vec<_>>())
         }
-        AdminRequest::ClientShow { id } => client_json(
-            &dir.client(&id)
-                .map_err(lookup)?
-                .ok_or_else(|| no_client(&id))?,
-        ),
+        AdminRequest::ClientShow { id } => client_json(&client_of_id(dir, &id)?),
         AdminRequest::ClientRemove { id } => {
-            dir.client(&id)
-                .map_err(lookup)?
-                .ok_or_else(|| no_client(&id))?;
+            client_of_id(dir, &id)?;
             // Consents go with the client: a client added again under the id (perhaps with
             // another redirect URI) must ask again.
             let ended = end_grants(dir, Owner::Client(&id), now, &mut out)?;
@@ -304,10 +326,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             json!({ "removed": id, "sessions_ended": ended })
         }
         AdminRequest::ClientRotateSecret { id } => {
-            let mut c = dir
-                .client(&id)
-                .map_err(lookup)?
-                .ok_or_else(|| no_client(&id))?;
+            let mut c = client_of_id(dir, &id)?;
             if c.public {
                 return Err(AdminError::Invalid(format!(
                     "client {id} is public: it has no secret"
@@ -325,10 +344,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             json!({ "client_id": id, "client_secret": secret })
         }
         AdminRequest::ClientSetDisabled { id, disabled } => {
-            let mut c = dir
-                .client(&id)
-                .map_err(lookup)?
-                .ok_or_else(|| no_client(&id))?;
+            let mut c = client_of_id(dir, &id)?;
             let read = c.clone();
             c.disabled = disabled;
             out.push(replace_client(c.clone(), read));
@@ -340,10 +356,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             redirect_uris,
             require_second_factor,
         } => {
-            let mut c = dir
-                .client(&id)
-                .map_err(lookup)?
-                .ok_or_else(|| no_client(&id))?;
+            let mut c = client_of_id(dir, &id)?;
             let read = c.clone();
             if let Some(groups) = allowed_groups {
                 c.allowed_groups = groups_of(&groups)?;
@@ -361,10 +374,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             client_json(&c)
         }
         AdminRequest::UserSignOut { name } => {
-            let u = dir
-                .user(&name)
-                .map_err(lookup)?
-                .ok_or_else(|| no_user(&name))?;
+            let u = user_named(dir, &name)?;
             let ended = end_sessions(dir, Owner::User(&name), now, &mut out)?;
             let mut next = u.clone();
             next.session_epoch = next.session_epoch.saturating_add(1);
@@ -442,10 +452,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             v
         }
         AdminRequest::UserEnroll { name } => {
-            let u = dir
-                .user(&name)
-                .map_err(lookup)?
-                .ok_or_else(|| no_user(&name))?;
+            let u = user_named(dir, &name)?;
             let (next, url) = crate::protocol::account::enroll::new_link(
                 &u,
                 &env.policy.issuer,
@@ -466,10 +473,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             require_second_factor,
         } => {
             check_person(&person)?;
-            let mut u = dir
-                .user(&name)
-                .map_err(lookup)?
-                .ok_or_else(|| no_user(&name))?;
+            let mut u = user_named(dir, &name)?;
             let expected = u.generation.clone();
             if let Some(n) = person.display_name {
                 u.display_name = Some(n);
@@ -508,10 +512,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             user_json(&u)
         }
         AdminRequest::UserShow { name } => {
-            let u = dir
-                .user(&name)
-                .map_err(lookup)?
-                .ok_or_else(|| no_user(&name))?;
+            let u = user_named(dir, &name)?;
             let mut v = user_json(&u);
             let families = dir.families_of(Owner::User(&name)).map_err(lookup)?;
             v["sessions"] = json!(families
@@ -608,9 +609,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             .map(user_json)
             .collect::<Vec<_>>()),
         AdminRequest::UserRevoke { name, client } => {
-            dir.user(&name)
-                .map_err(lookup)?
-                .ok_or_else(|| no_user(&name))?;
+            user_named(dir, &name)?;
             let had = dir.consent(&name, &client).map_err(lookup)?.is_some();
             // Only this client's families: the others stay.
             let (changes, ended) =
@@ -619,10 +618,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             json!({ "username": name, "client_id": client, "consent_removed": had, "sessions_ended": ended })
         }
         AdminRequest::UserResetFactors { name } => {
-            let u = dir
-                .user(&name)
-                .map_err(lookup)?
-                .ok_or_else(|| no_user(&name))?;
+            let u = user_named(dir, &name)?;
             let next = crate::protocol::account::factors::reset(&u);
             out.push(replace(next.clone(), u.generation.clone()));
             json!({ "username": name, "factors_removed": !u.factors.is_empty(),
@@ -630,10 +626,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
                     "require_second_factor": next.require_second_factor })
         }
         AdminRequest::UserRemove { name } => {
-            let u = dir
-                .user(&name)
-                .map_err(lookup)?
-                .ok_or_else(|| no_user(&name))?;
+            let u = user_named(dir, &name)?;
             if u.admin {
                 keep_an_operator(dir, &name)?;
             }
@@ -649,10 +642,7 @@ pub fn decide(req: AdminRequest, env: &mut Env) -> Result<Decision, AdminError> 
             keep_sessions,
         } => {
             read_password(&password)?;
-            let mut u = dir
-                .user(&name)
-                .map_err(lookup)?
-                .ok_or_else(|| no_user(&name))?;
+            let mut u = user_named(dir, &name)?;
             let expected = u.generation.clone();
             u.password_hash = secret::hash_password(&password, env.policy.password_cost)
                 .map_err(|e| AdminError::Internal(e.to_string()))?;

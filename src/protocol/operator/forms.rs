@@ -153,8 +153,8 @@ pub const CLIENT_KINDS: [(&str, &str); 4] = [
     ("service", "Sensor, script or service acting for itself"),
 ];
 
-/// The command a form of the operator's pages asks for, and the page it belongs to.
-pub fn command(form: &Params) -> Result<(AdminRequest, Section), Unreadable> {
+/// The command a form of the operator's pages asks for.
+pub fn command(form: &Params) -> Result<AdminRequest, Unreadable> {
     let id = || needed(form, "id");
     let name = || needed(form, "name");
     let confirmed = || match ticked(form, "confirm") {
@@ -187,86 +187,68 @@ pub fn command(form: &Params) -> Result<(AdminRequest, Section), Unreadable> {
                 jwks_args: JwksArgs::default(),
                 jwks,
             };
-            (AdminRequest::ClientAdd(Box::new(spec)), Section::Clients)
+            AdminRequest::ClientAdd(Box::new(spec))
         }
-        "client_edit" => (
-            AdminRequest::ClientEdit {
-                id: id()?,
-                allowed_groups: Some(words(form, "allowed_groups")),
-                redirect_uris: Some(lines(form, "redirect_uris")).filter(|u| !u.is_empty()),
-                require_second_factor: Some(ticked(form, "require_second_factor")),
-            },
-            Section::Clients,
-        ),
-        "client_disable" | "client_enable" => (
-            AdminRequest::ClientSetDisabled {
-                id: id()?,
-                disabled: form.get("action") == Some("client_disable"),
-            },
-            Section::Clients,
-        ),
-        "client_rotate_secret" => (
-            AdminRequest::ClientRotateSecret { id: id()? },
-            Section::Clients,
-        ),
+        "client_edit" => AdminRequest::ClientEdit {
+            id: id()?,
+            allowed_groups: Some(words(form, "allowed_groups")),
+            redirect_uris: Some(lines(form, "redirect_uris")).filter(|u| !u.is_empty()),
+            require_second_factor: Some(ticked(form, "require_second_factor")),
+        },
+        "client_disable" | "client_enable" => AdminRequest::ClientSetDisabled {
+            id: id()?,
+            disabled: form.get("action") == Some("client_disable"),
+        },
+        "client_rotate_secret" => AdminRequest::ClientRotateSecret { id: id()? },
         "client_remove" => {
             confirmed()?;
-            (AdminRequest::ClientRemove { id: id()? }, Section::Clients)
+            AdminRequest::ClientRemove { id: id()? }
         }
-        "person_add" => (
-            AdminRequest::UserAdd {
+        "person_add" => AdminRequest::UserAdd {
+            name: name()?,
+            scopes: Vec::new(),
+            password: String::new(),
+            person: PersonArgs {
+                display_name: text(form, "display_name"),
+                email: text(form, "email"),
+                email_unverified: false,
+                groups: words(form, "groups"),
+            },
+            admin: ticked(form, "admin"),
+            // The person chooses their password with a link; the operator never knows it.
+            enroll: true,
+        },
+        "person_edit" => {
+            let groups = words(form, "groups");
+            AdminRequest::UserEdit {
                 name: name()?,
-                scopes: Vec::new(),
-                password: String::new(),
                 person: PersonArgs {
                     display_name: text(form, "display_name"),
                     email: text(form, "email"),
                     email_unverified: false,
-                    groups: words(form, "groups"),
+                    groups: groups.clone(),
                 },
-                admin: ticked(form, "admin"),
-                // The person chooses their password with a link; the operator never knows it.
-                enroll: true,
-            },
-            Section::People,
-        ),
-        "person_edit" => {
-            let groups = words(form, "groups");
-            (
-                AdminRequest::UserEdit {
-                    name: name()?,
-                    person: PersonArgs {
-                        display_name: text(form, "display_name"),
-                        email: text(form, "email"),
-                        email_unverified: false,
-                        groups: groups.clone(),
-                    },
-                    email_verified: false,
-                    no_groups: groups.is_empty(),
-                    admin: Some(ticked(form, "admin")),
-                    require_second_factor: Some(ticked(form, "require_second_factor")),
-                },
-                Section::People,
-            )
+                email_verified: false,
+                no_groups: groups.is_empty(),
+                admin: Some(ticked(form, "admin")),
+                require_second_factor: Some(ticked(form, "require_second_factor")),
+            }
         }
-        "person_enroll" => (AdminRequest::UserEnroll { name: name()? }, Section::People),
+        "person_enroll" => AdminRequest::UserEnroll { name: name()? },
         "person_reset_factors" => {
             confirmed()?;
-            (
-                AdminRequest::UserResetFactors { name: name()? },
-                Section::People,
-            )
+            AdminRequest::UserResetFactors { name: name()? }
         }
-        "person_sign_out" => (AdminRequest::UserSignOut { name: name()? }, Section::People),
+        "person_sign_out" => AdminRequest::UserSignOut { name: name()? },
         "person_remove" => {
             confirmed()?;
-            (AdminRequest::UserRemove { name: name()? }, Section::People)
+            AdminRequest::UserRemove { name: name()? }
         }
-        "session_revoke" => (AdminRequest::SessionRevoke { id: id()? }, Section::Sessions),
-        "key_rotate" => (AdminRequest::KeyRotate { now: false }, Section::Keys),
+        "session_revoke" => AdminRequest::SessionRevoke { id: id()? },
+        "key_rotate" => AdminRequest::KeyRotate { now: false },
         "key_rotate_now" => {
             confirmed()?;
-            (AdminRequest::KeyRotate { now: true }, Section::Keys)
+            AdminRequest::KeyRotate { now: true }
         }
         _ => return Err(Unreadable::Action),
     })
@@ -288,7 +270,7 @@ mod tests {
 
     #[test]
     fn an_app_s_form_is_the_command_line_s_client_add() {
-        let (cmd, section) = command(&form(&[
+        let cmd = command(&form(&[
             ("action", "client_add"),
             ("id", "wiki"),
             ("kind", "web"),
@@ -300,7 +282,6 @@ mod tests {
             ("allowed_groups", "family"),
         ]))
         .unwrap();
-        assert_eq!(section, Section::Clients);
         let AdminRequest::ClientAdd(spec) = cmd else {
             panic!("{cmd:?}")
         };
@@ -312,7 +293,7 @@ mod tests {
         );
         assert_eq!(spec.allowed_groups, ["family"]);
         assert!(!spec.public);
-        let (cmd, _) = command(&form(&[
+        let cmd = command(&form(&[
             ("action", "client_add"),
             ("id", "tv"),
             ("kind", "device"),
@@ -352,13 +333,13 @@ mod tests {
             ]);
             assert!(command(&sure).is_ok(), "{action}");
         }
-        let staged = command(&form(&[("action", "key_rotate")])).unwrap().0;
+        let staged = command(&form(&[("action", "key_rotate")])).unwrap();
         assert_eq!(staged, AdminRequest::KeyRotate { now: false });
     }
 
     #[test]
     fn a_person_added_on_the_page_gets_an_enrollment_link_not_a_password() {
-        let (cmd, _) = command(&form(&[
+        let cmd = command(&form(&[
             ("action", "person_add"),
             ("name", "bea"),
             ("groups", "family kids"),
@@ -380,7 +361,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // An edit with no groups leaves every group (the form shows them all).
-        let (cmd, _) = command(&form(&[("action", "person_edit"), ("name", "bea")])).unwrap();
+        let cmd = command(&form(&[("action", "person_edit"), ("name", "bea")])).unwrap();
         assert!(matches!(
             cmd,
             AdminRequest::UserEdit {

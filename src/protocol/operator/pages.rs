@@ -203,16 +203,22 @@ pub fn operator_post(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Ste
             ),
         ));
     }
-    change(&form, &s, browser, ctx, rng)
+    change(&form, section, &s, browser, ctx, rng)
 }
 
-/// One change, by the form's `action`.
-fn change(form: &Params, s: &Session, browser: &str, ctx: &Context, rng: &mut dyn Entropy) -> Step {
-    let (cmd, section) = match forms::command(form) {
+/// One change, by the form's `action`, posted to the page of `section` (where its answer
+/// goes).
+fn change(
+    form: &Params,
+    section: Section,
+    s: &Session,
+    browser: &str,
+    ctx: &Context,
+    rng: &mut dyn Entropy,
+) -> Step {
+    let cmd = match forms::command(form) {
         Ok(c) => c,
         Err(why) => {
-            let section =
-                Section::at(form.get("section").unwrap_or_default()).unwrap_or(Section::Overview);
             return section_page(400, section, s, browser, ctx, rng, "", |v| {
                 v.error = Some(why.message())
             });
@@ -224,18 +230,7 @@ fn change(form: &Params, s: &Session, browser: &str, ctx: &Context, rng: &mut dy
         outcome,
         user: s.username.clone(),
     };
-    let mut env = Env {
-        dir: ctx.dir,
-        pepper: ctx.pepper,
-        policy: ctx.policy,
-        // The algorithm the ring signs with, or is changing to.
-        algorithm: ctx
-            .keys
-            .next(ctx.now)
-            .map_or(ctx.keys.current(ctx.now).alg, |k| k.alg),
-        now: ctx.now,
-        rng,
-    };
+    let mut env = Env::of(ctx, rng);
     let decision = match manage::decide(cmd, &mut env) {
         Ok(d) => d,
         Err(e) => {

@@ -7,21 +7,13 @@ use crate::protocol::operator::forms::{Section, CLIENT_KINDS};
 pub use crate::protocol::operator::section_view::{
     ClientRow, PersonRow, SectionView, SessionRow, MAX_ROWS,
 };
-use crate::protocol::operator::view::utc;
+use crate::protocol::operator::view::{audit_row, utc};
 use crate::protocol::Context;
 use crate::vocab::entropy::Entropy;
 use serde_json::Value;
 
 fn list(cmd: AdminRequest, ctx: &Context, rng: &mut dyn Entropy) -> Vec<Value> {
-    let mut env = Env {
-        dir: ctx.dir,
-        pepper: ctx.pepper,
-        policy: ctx.policy,
-        algorithm: ctx.keys.current(ctx.now).alg,
-        now: ctx.now,
-        rng,
-    };
-    match manage::decide(cmd, &mut env) {
+    match manage::decide(cmd, &mut Env::of(ctx, rng)) {
         Ok(d) => d.answer.as_array().cloned().unwrap_or_default(),
         Err(e) => {
             log::warn!("operator's page: {e}");
@@ -187,14 +179,10 @@ pub fn view(
                 .into_iter()
                 .take(MAX_ROWS)
                 .map(|r| {
-                    vec![
-                        utc(r.at),
-                        r.action,
-                        r.outcome.to_string(),
-                        r.client.unwrap_or_default(),
-                        r.user.unwrap_or_default(),
-                        r.peer.map(|p| p.to_string()).unwrap_or_default(),
-                    ]
+                    let from = r.peer.map(|p| p.to_string()).unwrap_or_default();
+                    let mut row = audit_row(r);
+                    row.push(from);
+                    row
                 })
                 .collect();
         }

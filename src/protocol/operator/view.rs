@@ -101,6 +101,17 @@ fn key_rows(ring: &KeyRing, now: u64) -> Vec<Row> {
         .collect()
 }
 
+/// An audit record as a row: time, action, outcome, client, user.
+pub fn audit_row(r: crate::observe::audit::AuditRecord) -> Row {
+    vec![
+        utc(r.at),
+        r.action,
+        r.outcome.to_string(),
+        r.client.unwrap_or_default(),
+        r.user.unwrap_or_default(),
+    ]
+}
+
 /// The page's view, for `user`.
 pub fn view(user: &str, ctx: &Context) -> Result<OperatorView, crate::protocol::LookupError> {
     let host = &ctx.host;
@@ -179,15 +190,7 @@ pub fn view(user: &str, ctx: &Context) -> Result<OperatorView, crate::protocol::
         .into_iter()
         .rev()
         .take(30)
-        .map(|r| {
-            vec![
-                utc(r.at),
-                r.action,
-                r.outcome.to_string(),
-                r.client.unwrap_or_default(),
-                r.user.unwrap_or_default(),
-            ]
-        })
+        .map(audit_row)
         .collect();
     Ok(OperatorView {
         user: user.to_string(),
