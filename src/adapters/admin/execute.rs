@@ -43,7 +43,7 @@ pub fn conflict_words(c: Conflict) -> AdminError {
 }
 
 /// Applies admin changes; a failed precondition becomes the error the operator sees.
-pub(crate) fn apply(store: &Store, changes: &[Change]) -> Result<(), AdminError> {
+fn apply(store: &Store, changes: &[Change]) -> Result<(), AdminError> {
     store.apply(changes)?.map_err(conflict_words)
 }
 

@@ -184,7 +184,7 @@ fn keep_an_operator(dir: &dyn Directory, name: &str) -> Result<(), AdminError> {
 }
 
 /// A new user generation: grants made under an earlier one are dead.
-pub fn new_generation(rng: &mut dyn Entropy) -> String {
+fn new_generation(rng: &mut dyn Entropy) -> String {
     entropy::token(rng, 16)
 }
 
