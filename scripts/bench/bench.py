@@ -18,7 +18,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -67,7 +66,7 @@ def cpu_seconds(pid):
 
 def server(algorithm, data, config=None):
     s = Piauth(data, ["--algorithm", algorithm], config=config, binary=ARGS.bin, runner="taskset -c 0")
-    time.sleep(0.5)
+    s.settled()
     s.idle_kib = s.kib("VmRSS")
     return s
 

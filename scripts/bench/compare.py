@@ -73,6 +73,7 @@ def main():
     for i, path in enumerate(bins):
         pi = Piauth(os.path.join(tmp.name, f"piauth{i}"), ["--algorithm", "ES256"], binary=path,
                     runner="taskset -c 0")
+        pi.settled()
         pis.append(pi)
         auth = basic("bench", pi.add_client("bench", ["client_credentials"]))
         name = "piauth" if len(bins) == 1 else f"piauth ({path})"

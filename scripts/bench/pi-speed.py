@@ -107,6 +107,7 @@ def measure(binary, cpu, alg, seconds, connections, devices, tmp):
     data = os.path.join(tempfile.mkdtemp(dir=tmp), alg)
     args = ["--algorithm", alg, "--cpuinfo", ZERO, "--require-synced-clock", "false"]
     s = Piauth(data, args, binary=binary, runner=f"taskset -c 0 {qemu(cpu)}", admin_runner=qemu(cpu), timeout=300)
+    s.settled()
     try:
         auth = basic("dev", s.add_client("dev", grants=("client_credentials", "password")))
         out = {}

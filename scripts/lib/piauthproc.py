@@ -110,6 +110,12 @@ class Piauth:
             self.logged.wait_for(found, timeout)
             return found()
 
+    def settled(self, timeout=900):
+        """Waits for the start's background work, the RS256 ID-token key (seconds of RSA at
+        the lowest priority), so that a measurement does not share the CPU with it. False if
+        it was not done in time."""
+        return self.wait_log(r"ID tokens: RS256 key|RS256 ID-token key", timeout) is not None
+
     @property
     def pid(self):
         return self.proc.pid

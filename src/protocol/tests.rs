@@ -246,3 +246,48 @@ fn health_tells_the_lan_only_whether_it_is_healthy_and_the_pi_itself_the_details
     let h = handle(&lan, &w.ctx(), &mut CountingEntropy(0)).reply;
     assert_eq!((h.status, h.json_body()), (200, json!({"status": "ok"})));
 }
+
+#[test]
+fn only_requests_that_write_nothing_and_fetch_nothing_are_answered_on_the_event_loop() {
+    let w = world();
+    let mut options = get("/token");
+    options.method = "OPTIONS".into();
+    let quick = [
+        get("/jwks.json"),
+        get("/.well-known/oauth-authorization-server"),
+        get("/.well-known/openid-configuration"),
+        get("/health"),
+        options,
+        post("/token", "grant_type=client_credentials&scope=read"),
+        post("/introspect", "token=abc"),
+    ];
+    for req in &quick {
+        assert_eq!(lane(req), Lane::EventLoop, "{} {}", req.method, req.path);
+        let step = handle(req, &w.ctx(), &mut CountingEntropy(0));
+        assert!(step.changes.is_empty(), "{} {} wrote", req.method, req.path);
+        assert_ne!(step.reply.status, 404, "{}", req.path);
+    }
+    let slow = [
+        // Argon2, a write, a key that may have to be fetched, a page.
+        post("/token", "grant_type=password&username=alice&password=pw"),
+        post("/token", "grant_type=refresh_token&refresh_token=x"),
+        post(
+            "/token",
+            "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=x.y.z",
+        ),
+        post("/introspect", "token=abc&client_assertion=x.y.z"),
+        post("/revoke", "token=abc"),
+        post("/device_authorization", "scope=read"),
+        get("/authorize?client_id=dev"),
+        get("/account"),
+        get("/operator"),
+        post("/login", "username=alice&password=pw"),
+    ];
+    for req in &slow {
+        assert_eq!(lane(req), Lane::Worker, "{} {}", req.method, req.path);
+    }
+    // A body that cannot be read as a form goes where every doubtful request goes.
+    let mut odd = post("/token", "grant_type=client_credentials");
+    odd.headers[0].1 = "text/plain".into();
+    assert_eq!(lane(&odd), Lane::Worker);
+}
