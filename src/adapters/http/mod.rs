@@ -94,6 +94,8 @@ impl Health {
 pub struct Limits {
     /// Worker threads for the core.
     pub workers: usize,
+    /// Event-loop threads.
+    pub event_loops: usize,
     /// Open connections.
     pub max_connections: usize,
     /// Open connections from one address.
@@ -154,11 +156,12 @@ impl Http {
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<std::thread::JoinHandle<()>, HttpError> {
         let workers = limits.workers.max(1);
-        // One event-loop thread per core this process may run on (its affinity and quota
-        // count), at most one per worker: most requests are answered there, with no hand-off.
+        // The profile's count, but no more than the cores this process may run on (its
+        // affinity and CPU quota).
         let loops = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .clamp(1, workers);
+            .min(limits.event_loops)
+            .max(1);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(loops)
             .enable_io()
