@@ -54,14 +54,18 @@ for t in "${targets[@]}"; do
     echo "== building $t"
     start=$(date +%s)
     # No backtrace symbolizer (gimli, addr2line, miniz: ~100 KB): the binary is stripped, so
-    # it would have nothing to read. std, core and alloc are built for size (-157 KB on
-    # ARMv6; their generic code is compiled in each caller, at its level). The request path
-    # (piauth, hyper, http, tokio, serde_json, jsonwebtoken) keeps Cargo.toml's opt-level 3,
-    # as on x86_64: a Pi has room for the binary (the 6 MB budget), and speed on one core is
-    # what it lacks (docs/performance.md, "Optimisation levels").
+    # it would have nothing to read. Built for size where a Pi's time goes elsewhere (the
+    # 4 MB budget): std, core and alloc (-157 KB on ARMv6; their generic code is compiled in
+    # each caller, at its level), the HTTP stack (hyper, http, tokio: "s"), and piauth,
+    # serde_json, jsonwebtoken and sled ("z", -290 KB): on a Pi a request's time is the
+    # signature (p256, ring: opt-level 3) and the SD card. The x86_64 build keeps
+    # Cargo.toml's levels (opt-level 3 on the request path).
     size=()
-    for p in std core alloc; do
+    for p in std core alloc hyper hyper-util http tokio; do
         size+=(--config "profile.release.package.$p.opt-level=\"s\"")
+    done
+    for p in piauth serde_json jsonwebtoken sled; do
+        size+=(--config "profile.release.package.$p.opt-level=\"z\"")
     done
     /usr/bin/cargo zigbuild --release --locked --target "$t" -Zbuild-std=std,panic_abort \
         -Zbuild-std-features=panic-unwind "${size[@]}" "${what[@]}"
