@@ -338,8 +338,6 @@ impl TuningOverrides {
         Profile {
             sled_cache_bytes: self.sled_cache_bytes.unwrap_or(p.sled_cache_bytes),
             http_workers: self.http_workers.unwrap_or(p.http_workers),
-            // One per core, but never more than the workers an operator allowed.
-            event_loops: p.event_loops.min(self.http_workers.unwrap_or(p.http_workers).max(1)),
             max_connections: self.max_connections.unwrap_or(p.max_connections),
             max_connections_per_address: self
                 .max_connections_per_address

@@ -401,7 +401,6 @@ pub fn serve(cfg: Config, host_args: &HostArgs) -> Result<(), AppError> {
         .map_err(AppError::io("install a signal handler"))?;
     let limits = crate::adapters::http::Limits {
         workers: profile.http_workers,
-        event_loops: profile.event_loops,
         max_connections: profile.max_connections,
         max_connections_per_address: profile.max_connections_per_address,
         max_body_bytes: profile.max_body_bytes,

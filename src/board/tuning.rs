@@ -54,9 +54,6 @@ pub struct Profile {
     pub sled_cache_bytes: u64,
     /// HTTP worker threads.
     pub http_workers: usize,
-    /// Event-loop threads, where the requests that need only the CPU are answered: one per
-    /// core, so that a board's cores all sign tokens and none waits for a hand-off.
-    pub event_loops: usize,
     /// Open connections the server holds at most; past it new ones get a quick `503`.
     pub max_connections: usize,
     /// Open connections from one address: one device cannot crowd out the others.
@@ -97,7 +94,6 @@ pub fn profile(r: Resources) -> Profile {
         (r.cores * 2).clamp(2, 16)
     };
     let password_checks_at_once = r.cores.clamp(1, http_workers);
-    let event_loops = r.cores.clamp(1, http_workers);
     // Argon2 memory: 1/64 of RAM per check, 4–64 MiB, never more than the work budget, and
     // all checks running at once hold at most 1/16 of RAM (each keeps its block, jose/secret.rs).
     let budget = ARGON2_PI1_MIB_PASSES * u64::from(r.speed);
@@ -129,7 +125,6 @@ pub fn profile(r: Resources) -> Profile {
     Profile {
         sled_cache_bytes,
         http_workers,
-        event_loops,
         max_connections,
         max_connections_per_address,
         argon2_memory_kib: (argon2_mib * 1024) as u32,
@@ -164,9 +159,6 @@ mod tests {
         assert_eq!(p.argon2_iterations, 2);
         // One core: one password check at a time, so one Argon2 block (1.6% of RAM).
         assert_eq!(p.password_checks_at_once, 1);
-        assert_eq!(p.event_loops, 1);
-        // A Pi 4's four cores all answer requests.
-        assert_eq!(profile(res(4096, 4, Some("BCM2711"))).event_loops, 4);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub use context::{
     CertificateFacts, Context, Counts, Directory, HostFacts, LookupError, Owner, Policy,
 };
 pub use exchange::{Reply, Request};
-pub use router::{handle, lane, Lane};
+pub use router::handle;
 pub use step::{store_cannot_write, store_failed, Event, Step};
 
 /// Test support, also for the fuzz targets (`tests/fuzz`).

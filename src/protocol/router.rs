@@ -38,42 +38,6 @@ fn is_operator_path(path: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// Where a request is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lane {
-    /// Where it arrived, on the event loop: it needs only the CPU, for microseconds (a
-    /// signature at most), so handing it to another thread would cost more than it does.
-    EventLoop,
-    /// On a worker thread: it may wait for something other than the CPU (a password's
-    /// Argon2, a write to the store, a key fetched from another server), and the
-    /// connections beside it must not wait with it.
-    Worker,
-}
-
-/// Which lane a request takes. Only what is known to touch nothing slow runs on the event
-/// loop: the public documents, `client_credentials` and introspection by a client with a
-/// secret (a client assertion may send piauth to fetch the client's keys).
-pub fn lane(req: &Request) -> Lane {
-    let without_assertion = |p: &Params| p.get("client_assertion").is_none();
-    let quick = match (req.method.as_str(), req.path.as_str()) {
-        ("OPTIONS", p) => CORS_PATHS.contains(&p),
-        (
-            "GET",
-            JWKS_PATH | METADATA_PATH | DISCOVERY_PATH | HEALTH_PATH | CERTIFICATE_PATH
-            | STYLE_PATH | PASSKEY_SCRIPT_PATH,
-        ) => true,
-        ("POST", TOKEN_PATH) => params(req).is_ok_and(|p| {
-            p.get("grant_type") == Some("client_credentials") && without_assertion(&p)
-        }),
-        ("POST", INTROSPECT_PATH) => params(req).is_ok_and(|p| without_assertion(&p)),
-        _ => false,
-    };
-    match quick {
-        true => Lane::EventLoop,
-        false => Lane::Worker,
-    }
-}
-
 /// Answers a request.
 pub fn handle(req: &Request, ctx: &Context, rng: &mut dyn Entropy) -> Step {
     if !CORS_PATHS.contains(&req.path.as_str()) {

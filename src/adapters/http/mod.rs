@@ -8,18 +8,16 @@
 //!   keep-alive requests), [`MAX_HEAD_BYTES`] and [`MAX_HEADERS`] (`431` past them);
 //! - the body: the profile's `max_body_bytes` (`413`, decided from `Content-Length` without
 //!   reading or allocating what was declared) and `body_timeout` to arrive (`408`);
-//! - work: what needs only the CPU for microseconds (the core's [`Lane::EventLoop`]: tokens
-//!   for a client with a secret, introspection, the public documents) is answered on the
-//!   event loop, one thread per core; the rest on at most `http_workers` blocking threads,
-//!   and a request that waits more than [`QUEUE_TIMEOUT`] for one is answered `503`. A panic
-//!   in the core answers that request `500` and the server goes on.
+//! - work: the core runs on at most `http_workers` blocking threads; a request that waits
+//!   more than [`QUEUE_TIMEOUT`] for one is answered `503`. A panic in the core answers that
+//!   request `500` and the server goes on.
 //!
 //! Idle connections cost a few KiB each on the event loop, not a thread.
 
 mod handler;
 
 use crate::adapters::service::Service;
-use crate::protocol::{Lane, Reply, Request};
+use crate::protocol::{Reply, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::body::Incoming;
@@ -94,8 +92,6 @@ impl Health {
 pub struct Limits {
     /// Worker threads for the core.
     pub workers: usize,
-    /// Event-loop threads.
-    pub event_loops: usize,
     /// Open connections.
     pub max_connections: usize,
     /// Open connections from one address.
@@ -156,14 +152,7 @@ impl Http {
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<std::thread::JoinHandle<()>, HttpError> {
         let workers = limits.workers.max(1);
-        // The profile's count, but no more than the cores this process may run on (its
-        // affinity and CPU quota).
-        let loops = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(limits.event_loops)
-            .max(1);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(loops)
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .max_blocking_threads(workers)
@@ -196,10 +185,7 @@ impl Http {
             .name("http".into())
             .spawn(move || {
                 let tls = tls.map(tokio_rustls::TlsAcceptor::from);
-                // The accept loop runs among the connections, so that its beat stops if
-                // every event-loop thread is held (the watchdog's signal).
-                let serving = runtime.spawn(serve(listener, shared, stop, tls));
-                let _ = runtime.block_on(serving);
+                runtime.block_on(serve(listener, shared, stop, tls));
                 // Blocking work left (a request past the grace period) is not waited for.
                 runtime.shutdown_timeout(Duration::from_millis(100));
             })
@@ -403,7 +389,7 @@ async fn turn_away(mut stream: tokio::net::TcpStream) {
     .await;
 }
 
-/// Reads one request within its bounds, runs it through the core in its lane, and
+/// Reads one request within its bounds, runs it through the core on a worker, and
 /// answers.
 async fn answer(
     req: hyper::Request<Incoming>,
@@ -478,14 +464,7 @@ async fn answer(
         Some(r) => r,
         None => {
             let service = shared.service.clone();
-            match crate::protocol::lane(&request) {
-                Lane::EventLoop => {
-                    on_event_loop(&shared.pool, || handler::answer(&request, &service))
-                }
-                Lane::Worker => {
-                    on_worker(&shared.pool, move || handler::answer(&request, &service)).await
-                }
-            }
+            on_worker(&shared.pool, move || handler::answer(&request, &service)).await
         }
     };
     let micros = started.elapsed().as_micros();
@@ -550,25 +529,15 @@ async fn on_worker(pool: &Pool, work: impl FnOnce() -> Reply + Send + 'static) -
     .await;
     match done {
         Ok(reply) => reply,
-        Err(e) => failed(pool, &e),
+        Err(e) => {
+            // The panic itself was reported by the hook (main.rs).
+            log::error!("a request failed inside the server ({e}); the server goes on");
+            (pool.on_panic)();
+            Reply::oauth_error(&crate::vocab::oauth_error::OAuthError::server_error(
+                "the server failed on this request",
+            ))
+        }
     }
-}
-
-/// Runs `work` (the core) where the request arrived, a panic answered `500` as on a worker.
-fn on_event_loop(pool: &Pool, work: impl FnOnce() -> Reply) -> Reply {
-    // Nothing `work` borrows outlives it: a panic leaves no half-changed state behind.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-        .unwrap_or_else(|_| failed(pool, &"a panic"))
-}
-
-/// The answer to a request whose code panicked.
-fn failed(pool: &Pool, e: &dyn std::fmt::Display) -> Reply {
-    // The panic itself was reported by the hook (main.rs).
-    log::error!("a request failed inside the server ({e}); the server goes on");
-    (pool.on_panic)();
-    Reply::oauth_error(&crate::vocab::oauth_error::OAuthError::server_error(
-        "the server failed on this request",
-    ))
 }
 
 /// A worker busy with a request, for the watchdog; counted until dropped (even by a panic).
@@ -649,25 +618,6 @@ mod tests {
         });
         assert_eq!(pool.health.busy.load(Ordering::Relaxed), 0);
         // Counted once (for /metrics and the LED), and not for the request that went well.
-        assert_eq!(panics.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn a_panic_on_the_event_loop_answers_500_and_the_loop_goes_on() {
-        let panics = Arc::new(AtomicUsize::new(0));
-        let pool = pool_counting_panics(1, panics.clone());
-        let failed = std::thread::Builder::new()
-            .name(WORKER_THREAD.into())
-            .spawn({
-                let pool = pool_counting_panics(1, panics.clone());
-                move || on_event_loop(&pool, || panic!("a bug in one request")).status
-            })
-            .unwrap()
-            .join()
-            .expect("the panic was caught");
-        assert_eq!(failed, 500);
-        let ok = on_event_loop(&pool, || Reply::json(200, &serde_json::json!({})));
-        assert_eq!(ok.status, 200);
         assert_eq!(panics.load(Ordering::Relaxed), 1);
     }
 
