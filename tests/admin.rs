@@ -412,9 +412,10 @@ fn the_audit_trail_records_issuances_refusals_and_admin_changes_and_no_secret() 
     ] {
         assert!(!text.contains(secret), "{secret} leaked");
     }
-    assert!(s.logs().contains(
-        "audit action=token outcome=issued client=app grant=client_credentials peer=127.0.0.1"
-    ));
+    s.wait_for_log(
+        "audit action=token outcome=issued client=app grant=client_credentials peer=127.0.0.1",
+        1,
+    );
     // The trail is the running server's; with it stopped, the command says so.
     s.stop();
     let out = s.cmd(&["audit"]);

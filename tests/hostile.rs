@@ -206,6 +206,36 @@ fn past_the_connection_caps_a_quick_503_and_the_others_are_served() {
         .contains("3 per address"));
 }
 
+#[test]
+fn past_the_turn_aways_that_wait_for_their_client_the_next_still_gets_its_503() {
+    let (s, _) = with_client("max_connections = 6\nmax_connections_per_address = 3\n");
+    let idle: Vec<_> = (0..3).map(|_| connect(&s)).collect();
+    // Sixty-four turned-away clients that read their 503 and never close: each holds a
+    // turn-away that waits up to a second for the client to hang up.
+    let waiting: Vec<_> = (0..64)
+        .map(|_| {
+            let mut c = connect(&s);
+            let mut head = [0u8; 12];
+            c.read_exact(&mut head).unwrap();
+            assert_eq!(&head, b"HTTP/1.1 503");
+            c
+        })
+        .collect();
+    // The next one, past them, sends its request at once as a device does: it must read
+    // the answer, not a reset or an empty close.
+    let mut c = connect(&s);
+    c.write_all(b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Length: 29\r\n\r\ngrant_type=client_credentials")
+        .unwrap();
+    let mut out = Vec::new();
+    let read = c.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        read.is_ok() && status_line(&text).contains("503"),
+        "{read:?}: {text:?}"
+    );
+    drop((idle, waiting));
+}
+
 fn from_address(server: SocketAddr, source: &str) -> TcpStream {
     let c = crate::util::connect_from(&server.to_string(), Some(source));
     c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();

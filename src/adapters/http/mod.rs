@@ -318,16 +318,22 @@ async fn serve(
                     shared.limits.max_connections_per_address
                 );
             }
-            // At most TURN_AWAY_AT_ONCE such answers are pending; past them a connection is
-            // closed at once, so that a flood of them cannot use up the descriptors. Over
-            // TLS it is closed at once too: the answer would cost a handshake.
-            if tls.is_none() && turning_away.load(Ordering::Relaxed) < TURN_AWAY_AT_ONCE {
+            // At most TURN_AWAY_AT_ONCE such answers wait for their client; past them the
+            // answer is given without waiting, so that a flood of them cannot use up the
+            // descriptors. Over TLS a connection is closed at once: the answer would cost a
+            // handshake.
+            if tls.is_some() {
+                continue;
+            }
+            if turning_away.load(Ordering::Relaxed) < TURN_AWAY_AT_ONCE {
                 turning_away.fetch_add(1, Ordering::Relaxed);
                 let turning_away = turning_away.clone();
                 tokio::spawn(async move {
                     turn_away(stream).await;
                     turning_away.fetch_sub(1, Ordering::Relaxed);
                 });
+            } else {
+                turn_away_at_once(stream);
             }
             continue;
         };
@@ -387,6 +393,27 @@ async fn turn_away(mut stream: tokio::net::TcpStream) {
         Ok::<(), std::io::Error>(())
     })
     .await;
+}
+
+/// The same answer with no wait, past TURN_AWAY_AT_ONCE: it goes into the socket's empty
+/// send buffer, and what the client has already sent is read, so that the close is a FIN
+/// after the answer and not a reset instead of it. (A request that arrives after the close
+/// is reset, but the answer is then already in the client's receive buffer.)
+fn turn_away_at_once(stream: tokio::net::TcpStream) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = stream.into_std() else {
+        return;
+    };
+    // Non-blocking still: nothing here waits.
+    let _ = stream.write_all(FULL);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut buf = [0u8; 4096];
+    for _ in 0..16 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
 }
 
 /// Reads one request within its bounds, runs it through the core on a worker, and
