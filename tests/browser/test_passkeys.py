@@ -103,7 +103,7 @@ def test_a_passkey_signs_in_without_a_password_and_as_a_second_step(local_server
         browser.get(server.issuer + "/account")
         wait_for(browser, "form[data-passkey='sign_in']:not([hidden])").find_element(By.TAG_NAME, "button").click()
         wait_text(browser, "p.error", "could not sign you in")
-        assert "passkey_refused" in "".join(server.log)
+        assert server.wait_log("passkey_refused", 30), "".join(server.log)
     finally:
         rp.stop()
 
@@ -122,5 +122,5 @@ def test_a_passkey_piauth_never_registered_is_refused(local_server, browser):
     browser.get(server.issuer + "/account")
     wait_for(browser, "form[data-passkey='sign_in']:not([hidden])").find_element(By.TAG_NAME, "button").click()
     wait_text(browser, "p.error", "That passkey is not known here")
-    assert "unknown_passkey" in "".join(server.log)
+    assert server.wait_log("unknown_passkey", 30), "".join(server.log)
     assert "Your account" not in browser.find_element(By.TAG_NAME, "h1").text
