@@ -43,6 +43,16 @@ fn main() {
     per_op("piauth es256: a nonce alone (k·G and 1/k)", n, || {
         piauth::jose::es256::Nonce::fresh();
     });
+    // The nonce's two halves, for where a faster k·G would pay (docs/performance.md).
+    let k = secret.to_nonzero_scalar();
+    per_op("p256: k·G alone (precomputed table)", n, || {
+        use p256::elliptic_curve::group::Group as _;
+        let _ = p256::ProjectivePoint::mul_by_generator(&k);
+    });
+    per_op("p256: 1/k alone", n, || {
+        use p256::elliptic_curve::ops::Invert as _;
+        let _ = k.invert();
+    });
     let pool = piauth::jose::es256::NoncePool::new(n as usize + 1);
     while pool.fill_one() <= n as usize {}
     per_op("piauth es256: sign from a ready nonce", n, || {
