@@ -263,6 +263,9 @@ fn admit(shared: &Arc<Shared>, ip: IpAddr) -> Option<ConnSlot> {
 /// Connections past the caps answered at once, at most.
 const TURN_AWAY_AT_ONCE: usize = 64;
 
+/// The most of a turned-away client's request that is read before the close.
+const TURN_AWAY_READ: usize = 64 * 1024;
+
 const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: 83\r\n\r\n{\"error\":\"temporarily_unavailable\",\"error_description\":\"too many open connections\"}";
 
 async fn serve(
@@ -375,7 +378,7 @@ async fn serve(
 }
 
 /// Answers a connection past the caps with the canned `503` and closes it gracefully: the
-/// request the client already sent is read (at most 64 KiB, for at most a second), because
+/// request the client already sent is read (at most TURN_AWAY_READ, for at most a second), because
 /// closing a socket with unread data resets it, and the reset would destroy the answer.
 async fn turn_away(mut stream: tokio::net::TcpStream) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -384,7 +387,7 @@ async fn turn_away(mut stream: tokio::net::TcpStream) {
         stream.shutdown().await?;
         let mut buf = [0u8; 4096];
         let mut read = 0;
-        while read < 64 * 1024 {
+        while read < TURN_AWAY_READ {
             match stream.read(&mut buf).await? {
                 0 => break,
                 n => read += n,
@@ -408,10 +411,11 @@ fn turn_away_at_once(stream: tokio::net::TcpStream) {
     let _ = stream.write_all(FULL);
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut buf = [0u8; 4096];
-    for _ in 0..16 {
+    let mut read = 0;
+    while read < TURN_AWAY_READ {
         match stream.read(&mut buf) {
             Ok(0) | Err(_) => break,
-            Ok(_) => {}
+            Ok(n) => read += n,
         }
     }
 }
