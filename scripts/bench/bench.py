@@ -76,7 +76,7 @@ def wrk(url, script, connections, seconds, pid):
         f.write(script)
     cpu0 = cpu_seconds(pid)
     # A 30 s timeout: password checks queue behind Argon2 and must not count as failures.
-    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s",
+    out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s",
                           "-s", f.name, url], capture_output=True, text=True, check=True).stdout
     cpu = cpu_seconds(pid) - cpu0
     os.unlink(f.name)

@@ -34,16 +34,19 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     args = ap.parse_args()
     tmp = tempfile.TemporaryDirectory()
-    servers = {}
-    for mode in ["off", "on"]:
-        s = Piauth(os.path.join(tmp.name, mode), ["--algorithm", "ES256"], config=f'tls = "{mode}"\n',
-                   binary=args.bin, runner="taskset -c 0")
-        s.settled()
-        servers[mode] = (s, basic("bench", s.add_client("bench")))
+    servers, started = {}, []
     cases = [("HTTP, keep-alive", "off", False), ("HTTPS, keep-alive", "on", False),
              ("HTTP, a connection per token", "off", True), ("HTTPS, a connection (handshake) per token", "on", True)]
     results = {name: [] for name, _, _ in cases}
     try:
+        # Started inside the try, so that a second server that fails to start does not leave
+        # the first one running.
+        for mode in ["off", "on"]:
+            s = Piauth(os.path.join(tmp.name, mode), ["--algorithm", "ES256"], config=f'tls = "{mode}"\n',
+                       binary=args.bin, runner="taskset -c 0")
+            started.append(s)
+            s.settled()
+            servers[mode] = (s, basic("bench", s.add_client("bench")))
         for _ in range(args.runs):
             for name, mode, close in cases:
                 s, auth = servers[mode]
@@ -53,7 +56,7 @@ def main():
                 results[name].append(r)
                 print(f"{name:44} {r['rps']:9.0f} tokens/s  {r['cpu_us_per_req']:6.1f} µs CPU/token", flush=True)
     finally:
-        for s, _ in servers.values():
+        for s in started:
             s.stop()
     base = statistics.median(r["cpu_us_per_req"] for r in results[cases[0][0]])
     print(f"\n{os.path.getsize(args.bin):,}-byte binary, {args.connections} connections, medians of {args.runs} "
